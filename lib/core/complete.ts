@@ -1,0 +1,120 @@
+import type { CompletionRequest, CompletionResult, Usage } from '../types';
+import type { BreakerRegistry } from './breaker/breaker-registry';
+import { cacheKey } from './cache/cache-key';
+import type { ResponseCache } from './cache/response-cache';
+import type { EventBus } from './events/event-bus';
+import type { ChainSuccess, FallbackChain } from './fallback/fallback-chain';
+import type { ResolvedModel } from './options/resolve-options';
+import { normalizeRequest } from './request/normalize-request';
+import { linkSignals } from './signals';
+
+/** The layers in front of the chain; a missing layer is simply not applied. */
+export interface Layers {
+  cache: ResponseCache | null;
+  breakers: BreakerRegistry | null;
+}
+
+/** Per-call context supplied by an adapter (the Koa middleware) or by a direct caller. */
+export interface CallContext {
+  /** Fires when the caller goes away (e.g. HTTP client disconnect). */
+  signal?: AbortSignal;
+  /** Tenant scope for the cache. Default: ''. */
+  scope?: string;
+  requestId?: string;
+}
+
+let sequence = 0;
+const idPrefix = Math.random().toString(36).slice(2, 8);
+export function nextRequestId(): string {
+  sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER;
+  return `${idPrefix}-${sequence}`;
+}
+
+/** cache → (single-flight) → chain (→ breaker per model → attempt). */
+export async function complete(
+  chain: FallbackChain,
+  layers: Layers,
+  events: EventBus,
+  request: CompletionRequest,
+  call: CallContext = {},
+): Promise<CompletionResult> {
+  const started = performance.now();
+  const req = normalizeRequest(request, chain.models);
+  const requestId = call.requestId ?? nextRequestId();
+  const cache = req.useCache ? layers.cache : null;
+  if (!cache) {
+    const success = await chain.run(req, layers.breakers, [req.signal, call.signal], requestId);
+    return toResult(success, started, false);
+  }
+
+  const key = cacheKey(req, call.scope ?? '');
+  const hit = cache.get(key);
+  if (hit) {
+    const latencyMs = since(started);
+    cache.events.emit('cache:hit', { requestId, key, latencyMs });
+    return { ...hit, usage: { ...hit.usage }, cached: true, coalesced: false, attempts: [], latencyMs };
+  }
+  cache.events.emit('cache:miss', { requestId, key });
+
+  const callerSignal = oneSignal(req.signal, call.signal);
+  const { value, joined } = await cache.flights.run(
+    key,
+    async (flightSignal) => {
+      const success = await chain.run(req, layers.breakers, [flightSignal], requestId);
+      if (success.answer.finishReason === 'stop') {
+        const fallback = success.index > 0;
+        cache.set(key, {
+          text: success.answer.text,
+          model: success.model.name,
+          providerModel: success.answer.providerModel,
+          fallback,
+          usage: usage(success),
+          finishReason: success.answer.finishReason,
+        });
+      }
+      return success;
+    },
+    callerSignal.signal,
+  ).finally(callerSignal.release);
+  return toResult(value as ChainSuccess, started, joined);
+}
+
+function toResult(s: ChainSuccess, started: number, coalesced: boolean): CompletionResult {
+  return {
+    text: s.answer.text,
+    model: s.model.name,
+    providerModel: s.answer.providerModel,
+    cached: false,
+    fallback: s.index > 0,
+    coalesced,
+    attempts: coalesced ? s.attempts.map((a) => ({ ...a })) : s.attempts,
+    usage: usage(s),
+    finishReason: s.answer.finishReason,
+    latencyMs: since(started),
+  };
+}
+
+function usage(s: ChainSuccess): Usage {
+  const u: Usage = { ...s.answer.usage };
+  const cost = costUsd(s.model, u);
+  if (cost !== undefined) u.costUsd = cost;
+  return u;
+}
+
+export function costUsd(model: ResolvedModel, u: Pick<Usage, 'promptTokens' | 'completionTokens'>): number | undefined {
+  if (!model.price) return undefined;
+  return (u.promptTokens * model.price.inputPerMTok + u.completionTokens * model.price.outputPerMTok) / 1_000_000;
+}
+
+function since(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
+
+const noop = (): void => undefined;
+
+/** One signal that fires when either fires (without AbortSignal.any, which retains signals on Node 20). */
+function oneSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; release: () => void } {
+  if (!a || !b) return { signal: a ?? b, release: noop };
+  const controller = new AbortController();
+  return { signal: controller.signal, release: linkSignals(controller, [a, b]) };
+}

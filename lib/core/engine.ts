@@ -1,0 +1,55 @@
+import type { CompletionRequest, CompletionResult, LlmEventListener, LlmEventName, LlmResilienceOptions, LlmStatus, Unsubscribe } from '../types';
+import { BreakerRegistry } from './breaker/breaker-registry';
+import { ResponseCache } from './cache/response-cache';
+import { type CallContext, complete } from './complete';
+import { EventBus } from './events/event-bus';
+import { FallbackChain } from './fallback/fallback-chain';
+import { type ResolvedOptions, resolveOptions } from './options/resolve-options';
+import { buildStatus } from './status';
+
+/**
+ * The framework-free core: cache → breaker per model → fallback chain. Create it once per app;
+ * it owns one breaker per model, one LRU cache and one SDK client per model until `close()`.
+ */
+export class LlmEngine {
+  readonly options: ResolvedOptions;
+  readonly events = new EventBus();
+  readonly chain: FallbackChain;
+  readonly breakers: BreakerRegistry;
+  readonly cache: ResponseCache | null;
+  #closed = false;
+
+  constructor(options: LlmResilienceOptions) {
+    this.options = resolveOptions(options);
+    this.chain = new FallbackChain(this.options, this.events);
+    this.breakers = new BreakerRegistry(this.options.breaker, this.events);
+    for (const m of this.options.models) this.breakers.for(m.name);
+    this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events) : null;
+  }
+
+  complete(request: CompletionRequest, call?: CallContext): Promise<CompletionResult> {
+    return complete(this.chain, { cache: this.cache, breakers: this.breakers }, this.events, request, call);
+  }
+
+  on<K extends LlmEventName>(event: K, listener: LlmEventListener<K>): Unsubscribe {
+    return this.events.on(event, listener);
+  }
+
+  status(): LlmStatus {
+    return buildStatus(this.chain, this.breakers, this.cache);
+  }
+
+  /** Releases every breaker timer, cache entry and client. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.breakers.close();
+    this.cache?.clear();
+    this.chain.close();
+    this.events.clear();
+  }
+}
+
+export function createEngine(options: LlmResilienceOptions): LlmEngine {
+  return new LlmEngine(options);
+}

@@ -1,0 +1,68 @@
+/** The JSON schema of `LlmResilienceOptions` (functions such as `cache.scope` are checked by the resolver). */
+export const optionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    models: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['model'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 200 },
+          model: { type: 'string', minLength: 1, maxLength: 200 },
+          baseURL: { type: 'string', minLength: 1 },
+          apiKey: { type: 'string', minLength: 1 },
+          timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+          contextWindow: { type: 'integer', minimum: 1 },
+          maxOutputTokens: { type: 'integer', minimum: 1 },
+          price: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['inputPerMTok', 'outputPerMTok'],
+            properties: {
+              inputPerMTok: { type: 'number', minimum: 0 },
+              outputPerMTok: { type: 'number', minimum: 0 },
+            },
+          },
+        },
+      },
+    },
+    breaker: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        errorThresholdPercentage: { type: 'number', minimum: 0, maximum: 100 },
+        volumeThreshold: { type: 'integer', minimum: 0 },
+        rollingWindowMs: { type: 'integer', minimum: 10 },
+        resetTimeoutMs: { type: 'integer', minimum: 1 },
+      },
+    },
+    cache: {
+      anyOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            max: { type: 'integer', minimum: 1 },
+            maxBytes: { type: 'integer', minimum: 1 },
+            ttlMs: { type: 'integer', minimum: 1 },
+            fallbackTtlMs: { type: 'integer', minimum: 0 },
+            scope: {},
+          },
+        },
+      ],
+    },
+    rateLimit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        defaultCooldownMs: { type: 'integer', minimum: 0 },
+        maxCooldownMs: { type: 'integer', minimum: 0 },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,69 @@
+import Ajv from 'ajv';
+import { RequestError } from '../../errors/request-error';
+import type { ChatMessage, CompletionRequest, ResponseFormat } from '../../types';
+import type { ResolvedModel } from '../options/resolve-options';
+import { requestSchema } from './request-schema';
+
+/** A validated request, ready for the chain. */
+export interface NormalizedRequest {
+  readonly messages: ChatMessage[];
+  readonly maxTokens: number | undefined;
+  readonly temperature: number | undefined;
+  readonly topP: number | undefined;
+  readonly stop: string | string[] | undefined;
+  readonly seed: number | undefined;
+  readonly responseFormat: ResponseFormat | undefined;
+  /** The models to try, in order. */
+  readonly chain: readonly ResolvedModel[];
+  readonly timeoutMs: number | undefined;
+  readonly useCache: boolean;
+  readonly signal: AbortSignal | undefined;
+}
+
+const validate = new Ajv({ allErrors: true, strict: false }).compile(requestSchema);
+
+/** Validates a request; throws a `RequestError` (400) naming every problem. */
+export function normalizeRequest(request: CompletionRequest, models: readonly ResolvedModel[]): NormalizedRequest {
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+    throw new RequestError('The request must be an object with `messages` or `prompt`', ['(root): must be an object']);
+  }
+  const details: string[] = [];
+  if (!validate(request)) {
+    for (const e of validate.errors ?? []) {
+      const path = e.instancePath || '(root)';
+      if (e.keyword === 'additionalProperties') details.push(`${path}: unknown field "${String(e.params.additionalProperty)}"`);
+      else if (e.keyword !== 'anyOf') details.push(`${path}: ${e.message ?? 'is invalid'}`);
+    }
+  }
+  const hasMessages = request.messages !== undefined;
+  const hasPrompt = request.prompt !== undefined;
+  if (hasMessages === hasPrompt) details.push('(root): give exactly one of `messages` or `prompt`');
+  if (request.signal !== undefined && !(request.signal instanceof AbortSignal)) details.push('/signal: must be an AbortSignal');
+
+  let chain: readonly ResolvedModel[] = models;
+  if (request.models !== undefined && Array.isArray(request.models)) {
+    const picked: ResolvedModel[] = [];
+    for (const name of request.models) {
+      const m = models.find((x) => x.name === name);
+      if (!m) details.push(`/models: unknown model "${String(name).slice(0, 100)}" (configured: ${models.map((x) => x.name).join(', ')})`);
+      else if (!picked.includes(m)) picked.push(m);
+    }
+    chain = picked;
+  }
+  if (details.length > 0) {
+    throw new RequestError(`Invalid LLM request: ${details.join('; ')}`, details);
+  }
+  return {
+    messages: hasMessages ? (request.messages as ChatMessage[]) : [{ role: 'user', content: request.prompt as string }],
+    maxTokens: request.maxTokens,
+    temperature: request.temperature,
+    topP: request.topP,
+    stop: request.stop,
+    seed: request.seed,
+    responseFormat: request.responseFormat,
+    chain,
+    timeoutMs: request.timeoutMs,
+    useCache: request.cache !== false,
+    signal: request.signal,
+  };
+}

@@ -1,0 +1,40 @@
+/** JSON schema of a `complete()` request (the `signal` is checked separately). */
+export const requestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    messages: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['role'],
+        properties: {
+          role: { enum: ['system', 'developer', 'user', 'assistant', 'tool', 'function'] },
+          content: { type: ['string', 'array', 'null'] },
+          name: { type: 'string' },
+        },
+      },
+    },
+    prompt: { type: 'string', minLength: 1 },
+    maxTokens: { type: 'integer', minimum: 1 },
+    temperature: { type: 'number', minimum: 0, maximum: 2 },
+    topP: { type: 'number', minimum: 0, maximum: 1 },
+    stop: {
+      anyOf: [
+        { type: 'string' },
+        { type: 'array', items: { type: 'string' }, maxItems: 4 },
+      ],
+    },
+    seed: { type: 'integer' },
+    responseFormat: {
+      type: 'object',
+      required: ['type'],
+      properties: { type: { enum: ['text', 'json_object', 'json_schema'] } },
+    },
+    models: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+    timeoutMs: { type: 'integer', minimum: 1 },
+    cache: { type: 'boolean' },
+    signal: {},
+  },
+} as const;

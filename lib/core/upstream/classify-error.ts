@@ -1,0 +1,73 @@
+import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type { FailureClass } from '../fallback/attempt-failure';
+import { parseRetryAfterMs } from './retry-after';
+
+/** An answer arrived but is unusable (empty choices, empty content, wrong shape). */
+export class InvalidAnswerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidAnswerError';
+  }
+}
+
+export interface AbortContext {
+  /** Our own attempt timer fired. */
+  timedOut: boolean;
+  /** The caller's signal (or the HTTP client's disconnect) fired. */
+  callerAborted: boolean;
+  timeoutMs: number;
+}
+
+/**
+ * The one place that maps what an attempt threw to a failure class.
+ * Caller faults (400/413/422 except context length) fail fast; everything else falls through to the next model.
+ */
+export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
+  if (ctx.callerAborted) {
+    return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: true, message: 'cancelled by the caller' };
+  }
+  if (ctx.timedOut) {
+    return { outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message: `no answer within ${ctx.timeoutMs} ms` };
+  }
+  if (err instanceof InvalidAnswerError) {
+    return { outcome: 'invalid', countsAsFailure: true, fallThrough: true, callerAborted: false, message: err.message };
+  }
+  if (err instanceof APIUserAbortError) {
+    // Aborted, but neither by our timer nor by the caller: treat as a failed attempt.
+    return failed('error', 'request aborted');
+  }
+  if (err instanceof APIConnectionError) {
+    return failed('error', err.message.includes('timed out') ? 'connection timed out' : 'connection error');
+  }
+  if (err instanceof APIError) {
+    const status = err.status;
+    const code = (err as { code?: unknown }).code;
+    if (status === 429) {
+      return {
+        outcome: 'rate_limited',
+        countsAsFailure: false,
+        fallThrough: true,
+        callerAborted: false,
+        status,
+        message: 'rate limited',
+        retryAfterMs: parseRetryAfterMs(err.headers ?? undefined),
+      };
+    }
+    if (status === 400 && code === 'context_length_exceeded') {
+      // Not this model's fault and not the caller's: a model with a larger window may answer.
+      return { outcome: 'error', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: 'context length exceeded' };
+    }
+    if (status === 400 || status === 413 || status === 422) {
+      return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: false, status, message: `provider rejected the request (${status})` };
+    }
+    if (status === 401 || status === 403) return { ...failed('error', `provider refused credentials (${status})`), status };
+    if (status !== undefined) return { ...failed('error', `provider error ${status}`), status };
+    return failed('error', 'provider error');
+  }
+  if (err instanceof SyntaxError) return failed('error', 'malformed response from provider');
+  return failed('error', 'unexpected error while calling the provider');
+}
+
+function failed(outcome: FailureClass['outcome'], message: string): FailureClass {
+  return { outcome, countsAsFailure: true, fallThrough: true, callerAborted: false, message };
+}

@@ -1,0 +1,92 @@
+import OpenAI from 'openai';
+import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import { ConfigError } from '../../errors/config-error';
+import type { ResolvedModel } from '../options/resolve-options';
+import type { NormalizedRequest } from '../request/normalize-request';
+import { InvalidAnswerError } from './classify-error';
+
+/** A usable answer from one provider call. */
+export interface UpstreamAnswer {
+  text: string;
+  finishReason: string;
+  providerModel: string;
+  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
+}
+
+/**
+ * The only module that talks to providers. One SDK client per model, created at start-up,
+ * with `maxRetries: 0`: every attempt is exactly one HTTP request, bounded by our own AbortSignal.
+ */
+export class OpenAIUpstream {
+  readonly #clients = new Map<string, OpenAI>();
+
+  constructor(models: readonly ResolvedModel[]) {
+    const problems = models.flatMap((m, i) =>
+      m.apiKey === undefined && !process.env.OPENAI_API_KEY
+        ? [{ path: `/models/${i}/apiKey`, message: 'is required when OPENAI_API_KEY is not set' }]
+        : [],
+    );
+    if (problems.length > 0) throw new ConfigError(problems);
+    for (const m of models) {
+      this.#clients.set(
+        m.name,
+        new OpenAI({
+          apiKey: m.apiKey ?? process.env.OPENAI_API_KEY,
+          baseURL: m.baseURL ?? process.env.OPENAI_BASE_URL ?? undefined,
+          maxRetries: 0,
+          // Our AbortSignal bounds each attempt; this is only a backstop.
+          timeout: Math.max(m.timeoutMs * 2, 30_000),
+          logLevel: 'off',
+        }),
+      );
+    }
+  }
+
+  async complete(model: ResolvedModel, req: NormalizedRequest, signal: AbortSignal, timeoutMs: number): Promise<UpstreamAnswer> {
+    const client = this.#clients.get(model.name);
+    if (!client) throw new Error(`no client for model "${model.name}"`);
+    const body: ChatCompletionCreateParamsNonStreaming = { model: model.model, messages: req.messages };
+    const maxTokens = capTokens(req.maxTokens, model.maxOutputTokens);
+    if (maxTokens !== undefined) body.max_tokens = maxTokens;
+    if (req.temperature !== undefined) body.temperature = req.temperature;
+    if (req.topP !== undefined) body.top_p = req.topP;
+    if (req.stop !== undefined) body.stop = req.stop;
+    if (req.seed !== undefined) body.seed = req.seed;
+    if (req.responseFormat !== undefined) body.response_format = req.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'];
+    const completion = await client.chat.completions.create(body, { signal, maxRetries: 0, timeout: timeoutMs + 1000 });
+    return readAnswer(completion, model.model);
+  }
+
+  close(): void {
+    this.#clients.clear();
+  }
+}
+
+export function capTokens(requested: number | undefined, cap: number | undefined): number | undefined {
+  if (cap === undefined) return requested;
+  return requested === undefined ? cap : Math.min(requested, cap);
+}
+
+/** Checks the shape of a completion; anything unusable is an `InvalidAnswerError` (a failed attempt). */
+function readAnswer(completion: unknown, requestedModel: string): UpstreamAnswer {
+  if (completion === null || typeof completion !== 'object') throw new InvalidAnswerError('response is not a JSON object');
+  const c = completion as { choices?: unknown; model?: unknown; usage?: unknown };
+  if (!Array.isArray(c.choices) || c.choices.length === 0) throw new InvalidAnswerError('response has no choices');
+  const choice = c.choices[0] as { message?: { content?: unknown }; finish_reason?: unknown } | null;
+  const content = choice?.message?.content;
+  if (typeof content !== 'string') throw new InvalidAnswerError('response has no text content');
+  if (content.trim() === '') throw new InvalidAnswerError('response content is empty');
+  const u = (c.usage ?? {}) as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown };
+  const promptTokens = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
+  const completionTokens = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;
+  return {
+    text: content,
+    finishReason: typeof choice?.finish_reason === 'string' ? choice.finish_reason : 'unknown',
+    providerModel: typeof c.model === 'string' ? c.model : requestedModel,
+    usage: {
+      promptTokens,
+      completionTokens,
+      totalTokens: typeof u.total_tokens === 'number' ? u.total_tokens : promptTokens + completionTokens,
+    },
+  };
+}

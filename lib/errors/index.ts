@@ -1,0 +1,5 @@
+export { LlmResilienceError } from './llm-resilience-error';
+export { ConfigError, isConfigError, type ConfigProblem } from './config-error';
+export { RequestError, isRequestError } from './request-error';
+export { AllModelsFailedError, isAllModelsFailedError } from './all-models-failed-error';
+export { RequestAbortedError, isRequestAbortedError } from './request-aborted-error';

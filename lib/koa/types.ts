@@ -1,0 +1,27 @@
+import type { Middleware } from 'koa';
+import type { CompletionRequest, CompletionResult, LlmEventListener, LlmEventName, LlmStatus, Unsubscribe } from '../types';
+
+/** What route handlers get as `ctx.llm`. */
+export interface LlmContext {
+  /** Runs the request through cache → breakers → fallback chain. */
+  complete(request: CompletionRequest): Promise<CompletionResult>;
+  /** The same snapshot as the middleware's `status()`. */
+  status(): LlmStatus;
+}
+
+/** A Koa middleware that also exposes the resilience layer's state and lifecycle. */
+export type LlmMiddleware = Middleware & {
+  /** Breaker state, cool-down and counters of every model, and the cache's counters. */
+  status(): LlmStatus;
+  /** Shuts down every breaker, timer, cache and client so the process can exit. Idempotent. */
+  close(): Promise<void>;
+  /** Subscribes to a typed event; returns the function that unsubscribes. */
+  on<K extends LlmEventName>(event: K, listener: LlmEventListener<K>): Unsubscribe;
+};
+
+declare module 'koa' {
+  interface DefaultContext {
+    /** Added by `llmResilience()` / `fallbackMiddleware()`. */
+    llm: LlmContext;
+  }
+}

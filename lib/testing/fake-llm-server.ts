@@ -1,0 +1,269 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the fake model does with a request. */
+export type FakeMode = 'ok' | 'error' | 'hang' | 'reset' | 'rate_limit' | 'malformed' | 'truncated' | 'empty' | 'context_length';
+
+/** Behaviour of one fake model. Every field is optional. */
+export interface FakeBehavior {
+  /** Delay before answering (or failing). Default: 0. */
+  latencyMs?: number;
+  /** Uniform random extra delay in [0, jitterMs). Default: 0. */
+  jitterMs?: number;
+  /**
+   * Probability in [0, 1] that a request gets `mode`; the others are answered normally. Default: 1 when
+   * `mode` is a failure. With `mode: 'ok'` (or no mode) and a `failRate`, failures are HTTP 500s.
+   */
+  failRate?: number;
+  /** Default: `'ok'`. */
+  mode?: FakeMode;
+  /** HTTP status for `mode: 'error'`. Default: 500. */
+  status?: number;
+  /** `retry-after` header (seconds) sent with 429s. Default: none. */
+  retryAfterS?: number;
+  /** Answer text. Default: `"<model> answer: <start of the last user message>"`. */
+  text?: string;
+}
+
+/** One request the fake received. Headers are not kept: no credential is ever stored. */
+export interface FakeRequestRecord {
+  model: string;
+  body: Record<string, unknown>;
+  receivedAt: number;
+  /** What the fake did with it. */
+  mode: FakeMode;
+  /** `pending` until answered; `aborted` when the client closed the connection first. */
+  state: 'pending' | 'completed' | 'aborted' | 'failed';
+}
+
+export interface FakeStats {
+  requests: number;
+  completed: number;
+  failed: number;
+  aborted: number;
+  pending: number;
+}
+
+export interface FakeLlmOptions {
+  /** Default: 0 (a free port). */
+  port?: number;
+  /** Default: 127.0.0.1. */
+  host?: string;
+  /** Initial behaviours by model id; `'*'` is the default for any other model. */
+  behaviors?: Record<string, FakeBehavior>;
+  /** When set, requests without `Authorization: Bearer <apiKey>` get a 401. */
+  apiKey?: string;
+}
+
+export interface FakeLlm {
+  /** Base URL to give the openai SDK, e.g. `http://127.0.0.1:43125/v1`. */
+  url: string;
+  port: number;
+  /** Replaces a model's behaviour (`'*'`: the default for unconfigured models). */
+  setBehavior(model: string, behavior: FakeBehavior): void;
+  /** Requests received (for one model, or all), oldest first. */
+  requests(model?: string): FakeRequestRecord[];
+  /** Counts of requests, completions, failures and aborted requests. */
+  stats(model?: string): FakeStats;
+  /** Forgets recorded requests (behaviours stay). */
+  resetRequests(): void;
+  /** Stops the server and destroys open connections (hanging requests included). */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  record: FakeRequestRecord;
+  res: ServerResponse;
+  timer?: NodeJS.Timeout;
+}
+
+/** Starts a real OpenAI-compatible HTTP server on loopback: `POST /v1/chat/completions`, `GET /v1/models`. */
+export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLlm> {
+  const behaviors = new Map<string, FakeBehavior>(Object.entries(options.behaviors ?? {}));
+  let records: FakeRequestRecord[] = [];
+  const pending = new Set<Pending>();
+  let seq = 0;
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { error: { message: 'fake server bug', type: 'server_error' } });
+    });
+  });
+  server.keepAliveTimeout = 5000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    if (options.apiKey !== undefined && req.headers.authorization !== `Bearer ${options.apiKey}`) {
+      return sendJson(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } });
+    }
+    if (req.method === 'GET' && path === '/v1/models') {
+      const ids = [...behaviors.keys()].filter((k) => k !== '*');
+      return sendJson(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake' })) });
+    }
+    if (req.method !== 'POST' || path !== '/v1/chat/completions') {
+      return sendJson(res, 404, { error: { message: `no route ${req.method} ${path}`, type: 'invalid_request_error' } });
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(await readBody(req)) as Record<string, unknown>;
+    } catch {
+      return sendJson(res, 400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
+    }
+    const model = typeof body.model === 'string' ? body.model : '';
+    const behavior = behaviors.get(model) ?? behaviors.get('*') ?? {};
+    const mode = pickMode(behavior);
+    const record: FakeRequestRecord = { model, body, receivedAt: Date.now(), mode, state: 'pending' };
+    records.push(record);
+    const p: Pending = { record, res };
+    pending.add(p);
+    res.on('close', () => {
+      pending.delete(p);
+      if (p.timer) clearTimeout(p.timer);
+      if (record.state === 'pending') record.state = res.writableFinished ? 'completed' : 'aborted';
+    });
+    if (mode === 'hang') return;
+    const delay = (behavior.latencyMs ?? 0) + Math.random() * (behavior.jitterMs ?? 0);
+    const act = (): void => respond(p, mode, behavior, body, ++seq);
+    if (delay > 0) p.timer = setTimeout(act, delay);
+    else act();
+  }
+
+  function respond(p: Pending, mode: FakeMode, behavior: FakeBehavior, body: Record<string, unknown>, id: number): void {
+    const { res, record } = p;
+    if (res.destroyed) return;
+    const model = record.model;
+    switch (mode) {
+      case 'reset':
+        record.state = 'failed';
+        res.socket?.destroy();
+        return;
+      case 'error':
+        record.state = 'failed';
+        return sendJson(res, behavior.status ?? 500, { error: { message: 'The fake provider failed (simulated)', type: 'server_error', code: null } });
+      case 'context_length':
+        record.state = 'failed';
+        return sendJson(res, 400, {
+          error: { message: 'This model\'s maximum context length is exceeded (simulated)', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' },
+        });
+      case 'rate_limit':
+        record.state = 'failed';
+        return sendJson(
+          res,
+          429,
+          { error: { message: 'Rate limit reached (simulated)', type: 'requests', code: 'rate_limit_exceeded' } },
+          behavior.retryAfterS !== undefined ? { 'retry-after': String(behavior.retryAfterS) } : {},
+        );
+      case 'malformed':
+        record.state = 'failed';
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"id":"chatcmpl-broken","choices":[{"message":');
+        return;
+      case 'empty':
+        record.state = 'completed';
+        return sendJson(res, 200, completion(id, model, [], body));
+      default: {
+        record.state = 'completed';
+        const full = behavior.text ?? defaultText(model, body);
+        const truncated = mode === 'truncated';
+        const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
+        return sendJson(res, 200, completion(id, model, [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: truncated ? 'length' : 'stop', logprobs: null }], body, text));
+      }
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host ?? '127.0.0.1';
+
+  const filter = (model?: string): FakeRequestRecord[] => (model === undefined ? records.slice() : records.filter((r) => r.model === model));
+
+  return {
+    url: `http://${host}:${port}/v1`,
+    port,
+    setBehavior(model, behavior) {
+      behaviors.set(model, { ...behavior });
+    },
+    requests: filter,
+    stats(model) {
+      const rs = filter(model);
+      const count = (s: FakeRequestRecord['state']): number => rs.filter((r) => r.state === s).length;
+      return { requests: rs.length, completed: count('completed'), failed: count('failed'), aborted: count('aborted'), pending: count('pending') };
+    },
+    resetRequests() {
+      records = [];
+    },
+    close() {
+      for (const p of pending) {
+        if (p.timer) clearTimeout(p.timer);
+      }
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function pickMode(b: FakeBehavior): FakeMode {
+  const mode = b.mode ?? 'ok';
+  if (b.failRate === undefined) return mode;
+  if (Math.random() >= b.failRate) return 'ok';
+  return mode === 'ok' ? 'error' : mode;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > 10 * 1024 * 1024) {
+        reject(new Error('body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function lastUserText(body: Record<string, unknown>): string {
+  const messages = Array.isArray(body.messages) ? (body.messages as { role?: unknown; content?: unknown }[]) : [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m?.role === 'user' && typeof m.content === 'string') return m.content;
+  }
+  return '';
+}
+
+function defaultText(model: string, body: Record<string, unknown>): string {
+  return `${model} answer: ${lastUserText(body).slice(0, 80)}`;
+}
+
+function promptChars(body: Record<string, unknown>): number {
+  const messages = Array.isArray(body.messages) ? (body.messages as { content?: unknown }[]) : [];
+  return messages.reduce((n, m) => n + (typeof m?.content === 'string' ? m.content.length : 0), 0);
+}
+
+function completion(id: number, model: string, choices: unknown[], body: Record<string, unknown>, text = ''): unknown {
+  const promptTokens = Math.ceil(promptChars(body) / 4) + 3;
+  const completionTokens = Math.ceil(text.length / 4);
+  return {
+    id: `chatcmpl-fake-${id}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices,
+    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+  };
+}

@@ -1,0 +1,1 @@
+export { startFakeLlm, type FakeBehavior, type FakeLlm, type FakeLlmOptions, type FakeMode, type FakeRequestRecord, type FakeStats } from './fake-llm-server';

@@ -1,0 +1,200 @@
+import type { ParameterizedContext } from 'koa';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+
+/** Price of a model in USD per million tokens. */
+export interface ModelPrice {
+  inputPerMTok: number;
+  outputPerMTok: number;
+}
+
+/** One model of the fallback chain. */
+export interface ModelConfig {
+  /** Unique name used in results, events and `status()`. Default: `model`. */
+  name?: string;
+  /** The provider's model id, e.g. `gpt-4o-mini`. Required. */
+  model: string;
+  /** OpenAI-compatible base URL. Default: the SDK's (`OPENAI_BASE_URL`, else api.openai.com). */
+  baseURL?: string;
+  /** API key. Default: the SDK's (`OPENAI_API_KEY`). Never logged, never echoed in errors. */
+  apiKey?: string;
+  /** Time one attempt on this model may take before it is aborted and the next model is tried. Default: 2000. */
+  timeoutMs?: number;
+  /** Context window in tokens (informational for now; used by context-aware failover). */
+  contextWindow?: number;
+  /** The most output tokens this model may produce; a request's `maxTokens` is capped to it. */
+  maxOutputTokens?: number;
+  /** USD per million tokens; used to report `usage.costUsd`. */
+  price?: ModelPrice;
+}
+
+/** Circuit-breaker settings, shared by every model's breaker. */
+export interface BreakerOptions {
+  /** Failure percentage (over the rolling window) at or above which a breaker opens. Default: 50. */
+  errorThresholdPercentage?: number;
+  /** Calls needed in the window before the breaker may open. Default: 5. */
+  volumeThreshold?: number;
+  /** Length of the rolling statistics window. Default: 10000. */
+  rollingWindowMs?: number;
+  /** How long an open breaker skips its model before letting one probe through. Default: 60000. */
+  resetTimeoutMs?: number;
+}
+
+/** In-process LRU cache settings. */
+export interface CacheOptions {
+  /** Maximum number of entries. Default: 1000. */
+  max?: number;
+  /** Optional bound on the total size of cached answers, in bytes (UTF-8 of text plus key). Default: none. */
+  maxBytes?: number;
+  /** Time to live of an entry. Default: 600000 (10 minutes). */
+  ttlMs?: number;
+  /**
+   * Time to live of an answer given by a fallback model (a degraded answer), so the app returns to the
+   * primary soon after it recovers. Default: 30000, capped by `ttlMs`.
+   */
+  fallbackTtlMs?: number;
+  /** Tenant scope: requests whose scope differs never share an entry. Default: one scope for all. */
+  scope?: (ctx: ParameterizedContext) => string;
+}
+
+/** Handling of HTTP 429 answers. */
+export interface RateLimitOptions {
+  /** Cool-down when a 429 carries no `retry-after`/`retry-after-ms`. Default: 1000. */
+  defaultCooldownMs?: number;
+  /** Upper bound of any cool-down, whatever the provider asks. Default: 60000. */
+  maxCooldownMs?: number;
+}
+
+/** Options of `llmResilience()` (and of each middleware used alone). */
+export interface LlmResilienceOptions {
+  /** Ordered fallback chain; at least one model. */
+  models: ModelConfig[];
+  /** Circuit breaker settings. */
+  breaker?: BreakerOptions;
+  /** Response cache; `false` disables it. Default: `{}` (all defaults). */
+  cache?: CacheOptions | false;
+  /** 429 cool-downs. */
+  rateLimit?: RateLimitOptions;
+}
+
+/** Chat messages, exactly as the OpenAI API takes them. */
+export type ChatMessage = ChatCompletionMessageParam;
+
+/** `response_format` of the OpenAI API. */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string } };
+
+/** What `ctx.llm.complete()` takes: `messages` or `prompt`, plus optional parameters. */
+export interface CompletionRequest {
+  messages?: ChatMessage[];
+  /** Shorthand for `messages: [{ role: 'user', content: prompt }]`. */
+  prompt?: string;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  stop?: string | string[];
+  seed?: number;
+  responseFormat?: ResponseFormat;
+  /** Names of configured models: overrides the chain for this call. */
+  models?: string[];
+  /** Per-attempt timeout for this call, overriding each model's `timeoutMs`. */
+  timeoutMs?: number;
+  /** `false` bypasses the cache (no read, no write). Default: true. */
+  cache?: boolean;
+  /** Cancels the call; aborting is the caller's choice, never a model failure. */
+  signal?: AbortSignal;
+}
+
+/** How one attempt on one model ended. */
+export type AttemptOutcome = 'success' | 'timeout' | 'error' | 'rate_limited' | 'circuit_open' | 'invalid';
+
+/** One attempt of the chain. */
+export interface AttemptRecord {
+  /** Configured model name. */
+  model: string;
+  outcome: AttemptOutcome;
+  /** Time spent on this attempt (0 for a skipped model). */
+  latencyMs: number;
+  /** HTTP status from the provider, when there was one. */
+  status?: number;
+  /** Short, secret-free reason. Never the provider's body. */
+  message?: string;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** Cost in USD from the answering model's `price`; absent when it has none. */
+  costUsd?: number;
+}
+
+/** What `ctx.llm.complete()` resolves with. */
+export interface CompletionResult {
+  text: string;
+  /** Configured name of the model that answered. */
+  model: string;
+  /** The provider's model id that answered. */
+  providerModel: string;
+  /** True when served from the cache (no upstream call). */
+  cached: boolean;
+  /** True when the answer came from a model other than the first of the chain. */
+  fallback: boolean;
+  /** True when this call joined an identical call already in flight instead of sending its own. */
+  coalesced: boolean;
+  attempts: AttemptRecord[];
+  usage: Usage;
+  /** `stop`, `length`, `content_filter`, … as the provider said. */
+  finishReason: string;
+  /** Wall time of this `complete()` call. */
+  latencyMs: number;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+export interface ModelStatus {
+  name: string;
+  providerModel: string;
+  state: BreakerState;
+  /** Failures counted in the breaker's rolling window. */
+  failures: number;
+  /** Successes counted in the breaker's rolling window. */
+  successes: number;
+  /** Epoch ms when the breaker may half-open; null unless open. */
+  halfOpenAt: number | null;
+  /** Epoch ms when a 429 cool-down ends; null when not cooling down. */
+  cooldownUntil: number | null;
+}
+
+export interface CacheStatus {
+  size: number;
+  hits: number;
+  misses: number;
+  /** Distinct upstream calls in flight that other identical calls may join. */
+  inFlight: number;
+}
+
+export interface LlmStatus {
+  models: ModelStatus[];
+  /** Null when the cache is disabled or not mounted. */
+  cache: CacheStatus | null;
+}
+
+/** Payloads of the engine's events. */
+export interface LlmEventMap {
+  /** After every attempt, whatever its outcome. */
+  attempt: AttemptRecord & { requestId: string; index: number };
+  /** When the chain moves from one model to the next. */
+  fallback: { requestId: string; from: string; to: string; reason: AttemptOutcome };
+  'breaker:open': { model: string; halfOpenAt: number };
+  'breaker:half_open': { model: string };
+  'breaker:close': { model: string };
+  'cache:hit': { requestId: string; key: string; latencyMs: number };
+  'cache:miss': { requestId: string; key: string };
+}
+
+export type LlmEventName = keyof LlmEventMap;
+export type LlmEventListener<K extends LlmEventName> = (payload: LlmEventMap[K]) => void;
+/** Call it to remove the listener. */
+export type Unsubscribe = () => void;
