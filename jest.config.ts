@@ -5,8 +5,8 @@ const config: Config = {
   roots: ['<rootDir>/__tests__'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    // isolatedModules: type errors are caught by `npm run typecheck`, so tests only transpile.
-    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],
+    // tsconfig has isolatedModules: ts-jest only transpiles; `npm run typecheck` catches type errors.
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
   },
   testTimeout: 20_000,
 };

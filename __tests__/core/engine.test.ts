@@ -1,0 +1,99 @@
+import { AllModelsFailedError, createEngine, RequestAbortedError, RequestError } from '../../lib';
+import { startFakeLlm, type FakeLlm } from '../../lib/testing';
+import { waitFor } from '../helpers/app';
+
+let fake: FakeLlm;
+beforeEach(async () => {
+  fake = await startFakeLlm({ apiKey: 'sk-engine-secret' });
+});
+afterEach(() => fake.close());
+
+const engineFor = (f: FakeLlm, extra = {}) =>
+  createEngine({
+    models: [
+      { name: 'primary', model: 'p', baseURL: f.url, apiKey: 'sk-engine-secret', timeoutMs: 200 },
+      { name: 'backup', model: 'b', baseURL: f.url, apiKey: 'sk-engine-secret', timeoutMs: 200, price: { inputPerMTok: 2, outputPerMTok: 8 } },
+    ],
+    cache: false,
+    ...extra,
+  });
+
+describe('LlmEngine without Koa', () => {
+  it('completes a prompt and reports cost from the answering model\'s price', async () => {
+    fake.setBehavior('p', { mode: 'error' });
+    const engine = engineFor(fake);
+    const r = await engine.complete({ prompt: 'cost?' });
+    expect(r.model).toBe('backup');
+    expect(r.usage.costUsd).toBeCloseTo((r.usage.promptTokens * 2 + r.usage.completionTokens * 8) / 1e6, 12);
+    expect(fake.requests('b')[0].body).toMatchObject({ model: 'b', messages: [{ role: 'user', content: 'cost?' }] });
+    await engine.close();
+  });
+
+  it('caps maxTokens at the model\'s maxOutputTokens', async () => {
+    const engine = createEngine({ models: [{ model: 'p', baseURL: fake.url, apiKey: 'sk-engine-secret', maxOutputTokens: 50 }], cache: false });
+    await engine.complete({ prompt: 'x', maxTokens: 4000 });
+    await engine.complete({ prompt: 'y' });
+    expect(fake.requests('p').map((r) => r.body.max_tokens)).toEqual([50, 50]);
+    await engine.close();
+  });
+
+  it('sends every answer-changing parameter to the provider', async () => {
+    const engine = engineFor(fake);
+    await engine.complete({ prompt: 'x', temperature: 0.2, topP: 0.9, stop: ['END'], seed: 3, maxTokens: 7, responseFormat: { type: 'json_object' } });
+    expect(fake.requests('p')[0].body).toMatchObject({ temperature: 0.2, top_p: 0.9, stop: ['END'], seed: 3, max_tokens: 7, response_format: { type: 'json_object' } });
+    await engine.close();
+  });
+
+  it('rejects with AllModelsFailedError carrying every attempt, and no secret in it', async () => {
+    fake.setBehavior('*', { mode: 'error', status: 502 });
+    const engine = engineFor(fake);
+    const err = await engine.complete({ prompt: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AllModelsFailedError);
+    const e = err as AllModelsFailedError;
+    expect(e).toMatchObject({ code: 'ALL_MODELS_FAILED', status: 503, expose: true });
+    expect(e.attempts.map((a) => [a.model, a.outcome, a.status])).toEqual([
+      ['primary', 'error', 502],
+      ['backup', 'error', 502],
+    ]);
+    expect(JSON.stringify({ ...e, message: e.message })).not.toContain('sk-engine-secret');
+    await engine.close();
+  });
+
+  it('a wrong key is a 401 failure of that model, and the key never shows', async () => {
+    const engine = createEngine({ models: [{ model: 'p', baseURL: fake.url, apiKey: 'sk-wrong-key-999' }], cache: false });
+    const err = (await engine.complete({ prompt: 'x' }).catch((e: unknown) => e)) as AllModelsFailedError;
+    expect(err.attempts[0]).toMatchObject({ outcome: 'error', status: 401 });
+    expect(`${err.message} ${JSON.stringify(err.attempts)}`).not.toContain('sk-wrong-key-999');
+    await engine.close();
+  });
+
+  it('the caller\'s signal cancels the upstream request and is not a failure', async () => {
+    fake.setBehavior('p', { mode: 'hang' });
+    const engine = engineFor(fake, { breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } });
+    const controller = new AbortController();
+    const pending = engine.complete({ prompt: 'x', signal: controller.signal, timeoutMs: 5000 });
+    await waitFor(() => fake.stats('p').pending === 1);
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(RequestAbortedError);
+    await waitFor(() => fake.stats('p').aborted === 1);
+    expect(fake.stats('b').requests).toBe(0);
+    expect(engine.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });
+    await engine.close();
+  });
+
+  it('a malformed request is a RequestError (400) with details', async () => {
+    const engine = engineFor(fake);
+    const err = (await engine.complete({ prompt: 'x', messages: [] } as never).catch((e: unknown) => e)) as RequestError;
+    expect(err).toBeInstanceOf(RequestError);
+    expect(err).toMatchObject({ status: 400, expose: true, code: 'REQUEST_INVALID' });
+    expect(err.details.join(' ')).toMatch(/exactly one of `messages` or `prompt`/);
+    expect(fake.stats().requests).toBe(0);
+    await engine.close();
+  });
+
+  it('close() is idempotent', async () => {
+    const engine = engineFor(fake);
+    await engine.close();
+    await engine.close();
+  });
+});

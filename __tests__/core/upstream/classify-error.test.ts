@@ -1,0 +1,36 @@
+import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import { classifyError, InvalidAnswerError } from '../../../lib/core/upstream/classify-error';
+
+const plain = { timedOut: false, callerAborted: false, timeoutMs: 100 };
+const apiError = (status: number, body?: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  APIError.generate(status, body ? { error: body } : undefined, 'msg', new Headers(headers));
+
+describe('classifyError', () => {
+  it('the caller aborting wins over everything and counts nothing', () => {
+    const c = classifyError(new APIUserAbortError(), { ...plain, callerAborted: true });
+    expect(c).toMatchObject({ callerAborted: true, countsAsFailure: false, fallThrough: false });
+  });
+  it('our timer firing is a timeout that counts', () => {
+    expect(classifyError(new APIUserAbortError(), { ...plain, timedOut: true })).toMatchObject({ outcome: 'timeout', countsAsFailure: true, fallThrough: true });
+  });
+  it('429 is rate_limited with the provider\'s wait, not a breaker failure', () => {
+    expect(classifyError(apiError(429, {}, { 'retry-after': '3' }), plain)).toMatchObject({ outcome: 'rate_limited', countsAsFailure: false, fallThrough: true, retryAfterMs: 3000, status: 429 });
+  });
+  it('400/422 fail fast and count nothing; context length falls through', () => {
+    expect(classifyError(apiError(400, { message: 'bad' }), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false, status: 400 });
+    expect(classifyError(apiError(422, {}), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false });
+    expect(classifyError(apiError(400, { code: 'context_length_exceeded' }), plain)).toMatchObject({ fallThrough: true, countsAsFailure: false });
+  });
+  it.each([401, 403, 404, 500, 502, 503])('%i is the model\'s failure', (status) => {
+    expect(classifyError(apiError(status, {}), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, fallThrough: true, status });
+  });
+  it('connection errors, bad JSON and invalid answers are failures', () => {
+    expect(classifyError(new APIConnectionError({ message: 'reset' }), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true });
+    expect(classifyError(new SyntaxError('Unexpected end'), plain)).toMatchObject({ outcome: 'error', message: 'malformed response from provider' });
+    expect(classifyError(new InvalidAnswerError('no choices'), plain)).toMatchObject({ outcome: 'invalid', countsAsFailure: true });
+  });
+  it('never copies the provider\'s message (it may echo keys)', () => {
+    const c = classifyError(apiError(401, { message: 'Incorrect API key provided: sk-abc123' }), plain);
+    expect(c.message).not.toContain('sk-abc123');
+  });
+});

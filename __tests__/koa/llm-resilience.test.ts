@@ -1,0 +1,393 @@
+import http from 'node:http';
+import request from 'supertest';
+import { startFakeLlm, type FakeLlm } from '../../lib/testing';
+import type { LlmResilienceOptions } from '../../lib/types';
+import { sleep, startApp, waitFor, type TestApp } from '../helpers/app';
+
+let fake: FakeLlm;
+let app: TestApp | undefined;
+
+beforeEach(async () => {
+  fake = await startFakeLlm();
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  await fake.close();
+});
+
+function options(overrides: Partial<LlmResilienceOptions> = {}): LlmResilienceOptions {
+  return {
+    models: [
+      { name: 'smart', model: 'big-model', baseURL: fake.url, apiKey: 'sk-test-secret-123', timeoutMs: 300 },
+      { name: 'fast', model: 'small-model', baseURL: fake.url, apiKey: 'sk-test-secret-123', timeoutMs: 300 },
+    ],
+    breaker: { volumeThreshold: 100, resetTimeoutMs: 60_000 },
+    cache: false,
+    ...overrides,
+  };
+}
+
+const ask = (content = 'hello') => ({ messages: [{ role: 'user', content }] });
+
+describe('fallback', () => {
+  it('answers from the first model when it is healthy', async () => {
+    app = await startApp(options());
+    const res = await request(app.server).post('/complete').send(ask('summarize this'));
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ model: 'smart', providerModel: 'big-model', fallback: false, cached: false });
+    expect(res.body.text).toContain('summarize this');
+    expect(res.body.attempts).toEqual([expect.objectContaining({ model: 'smart', outcome: 'success' })]);
+    expect(res.body.usage.totalTokens).toBeGreaterThan(0);
+    expect(fake.stats('big-model').requests).toBe(1);
+    expect(fake.stats('small-model').requests).toBe(0);
+  });
+
+  it.each([
+    ['5xx', { mode: 'error', status: 503 }, 'error', 503],
+    ['connection reset', { mode: 'reset' }, 'error', undefined],
+    ['malformed JSON', { mode: 'malformed' }, 'error', undefined],
+    ['empty choices', { mode: 'empty' }, 'invalid', undefined],
+    ['429', { mode: 'rate_limit' }, 'rate_limited', 429],
+    ['401', { mode: 'error', status: 401 }, 'error', 401],
+    ['403', { mode: 'error', status: 403 }, 'error', 403],
+  ] as const)('falls back when the first model fails with %s', async (_label, behavior, outcome, status) => {
+    fake.setBehavior('big-model', behavior);
+    app = await startApp(options());
+    const res = await request(app.server).post('/complete').send(ask());
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ model: 'fast', fallback: true });
+    expect(res.body.attempts[0]).toMatchObject({ model: 'smart', outcome });
+    if (status !== undefined) expect(res.body.attempts[0].status).toBe(status);
+    expect(res.body.attempts[1]).toMatchObject({ model: 'fast', outcome: 'success' });
+    // maxRetries: 0 — exactly one request per attempt.
+    expect(fake.stats('big-model').requests).toBe(1);
+    expect(fake.stats('small-model').requests).toBe(1);
+  });
+
+  it('fails fast on a 400 from the provider: no fallback, no breaker failure', async () => {
+    fake.setBehavior('big-model', { mode: 'error', status: 400 });
+    app = await startApp(options({ breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }));
+    const res = await request(app.server).post('/complete').send(ask());
+    expect(res.status).toBe(400);
+    expect(res.body.error.type).toBe('invalid_request');
+    expect(fake.stats('small-model').requests).toBe(0);
+    const smart = app.llm.status().models.find((m) => m.name === 'smart');
+    expect(smart).toMatchObject({ state: 'closed', failures: 0 });
+  });
+
+  it('moves on after a context-length 400 without blaming the model', async () => {
+    fake.setBehavior('big-model', { mode: 'context_length' });
+    app = await startApp(options({ breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }));
+    const res = await request(app.server).post('/complete').send(ask());
+    expect(res.status).toBe(200);
+    expect(res.body.model).toBe('fast');
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });
+  });
+
+  it('answers 503 with Retry-After and a safe body when every model fails', async () => {
+    fake.setBehavior('big-model', { mode: 'error', status: 500 });
+    fake.setBehavior('small-model', { mode: 'error', status: 401 });
+    app = await startApp(options());
+    const res = await request(app.server).post('/complete').send(ask());
+    expect(res.status).toBe(503);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(res.body.error).toEqual({
+      type: 'all_models_failed',
+      message: expect.any(String),
+      attempts: [
+        { model: 'smart', outcome: 'error' },
+        { model: 'fast', outcome: 'error' },
+      ],
+    });
+    const raw = JSON.stringify(res.body) + JSON.stringify(res.headers);
+    expect(raw).not.toContain('sk-test-secret-123');
+    expect(raw).not.toContain('simulated');
+    expect(raw).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('honours a per-request chain override', async () => {
+    app = await startApp(options());
+    const res = await request(app.server).post('/complete').send({ ...ask(), models: ['fast'] });
+    expect(res.body.model).toBe('fast');
+    expect(res.body.fallback).toBe(false);
+    expect(fake.stats('big-model').requests).toBe(0);
+  });
+});
+
+describe('timeouts', () => {
+  it('aborts the slow request (the provider sees the connection close) and tries the next model at once', async () => {
+    fake.setBehavior('big-model', { latencyMs: 5000 });
+    app = await startApp(options({ models: options().models.map((m) => ({ ...m, timeoutMs: m.name === 'smart' ? 100 : 1000 })) }));
+    const started = Date.now();
+    const res = await request(app.server).post('/complete').send(ask());
+    const took = Date.now() - started;
+    expect(res.status).toBe(200);
+    expect(res.body.model).toBe('fast');
+    expect(res.body.attempts[0]).toMatchObject({ model: 'smart', outcome: 'timeout' });
+    expect(res.body.attempts[0].latencyMs).toBeGreaterThanOrEqual(95);
+    expect(took).toBeLessThan(2000);
+    await waitFor(() => fake.stats('big-model').aborted === 1);
+    expect(fake.stats('big-model')).toMatchObject({ requests: 1, aborted: 1 });
+  });
+
+  it('a hanging provider is a timeout, and a per-request timeoutMs overrides the model timeout', async () => {
+    fake.setBehavior('big-model', { mode: 'hang' });
+    app = await startApp(options());
+    const res = await request(app.server).post('/complete').send({ ...ask(), timeoutMs: 50 });
+    expect(res.body.attempts[0]).toMatchObject({ outcome: 'timeout' });
+    expect(res.body.attempts[0].latencyMs).toBeLessThan(250);
+    await waitFor(() => fake.stats('big-model').aborted === 1);
+  });
+});
+
+describe('circuit breaker per model', () => {
+  const breakerOptions = () =>
+    options({ breaker: { volumeThreshold: 4, errorThresholdPercentage: 50, resetTimeoutMs: 200, rollingWindowMs: 10_000 } });
+
+  it('opens after volumeThreshold calls at the error threshold, then skips the model with no network call', async () => {
+    fake.setBehavior('big-model', { mode: 'error' });
+    app = await startApp(breakerOptions());
+    const opened: string[] = [];
+    app.llm.on('breaker:open', (e) => opened.push(e.model));
+    for (let i = 0; i < 4; i++) await request(app.server).post('/complete').send(ask(`q${i}`));
+    expect(opened).toEqual(['smart']);
+    expect(app.llm.status().models[0]).toMatchObject({ name: 'smart', state: 'open' });
+    expect(fake.stats('big-model').requests).toBe(4);
+
+    const res = await request(app.server).post('/complete').send(ask('while open'));
+    expect(res.body.model).toBe('fast');
+    expect(res.body.attempts[0]).toEqual({ model: 'smart', outcome: 'circuit_open', latencyMs: 0, message: 'circuit open' });
+    expect(fake.stats('big-model').requests).toBe(4);
+  });
+
+  it('timeouts count as failures', async () => {
+    fake.setBehavior('big-model', { mode: 'hang' });
+    app = await startApp(options({ breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 } }));
+    await request(app.server).post('/complete').send({ ...ask('a'), timeoutMs: 30 });
+    await request(app.server).post('/complete').send({ ...ask('b'), timeoutMs: 30 });
+    expect(app.llm.status().models[0].state).toBe('open');
+  });
+
+  it('after resetTimeoutMs lets exactly one probe through; success closes it', async () => {
+    fake.setBehavior('big-model', { mode: 'error' });
+    app = await startApp(breakerOptions());
+    const events: string[] = [];
+    app.llm.on('breaker:half_open', () => events.push('half_open'));
+    app.llm.on('breaker:close', () => events.push('close'));
+    for (let i = 0; i < 4; i++) await request(app.server).post('/complete').send(ask(`q${i}`));
+    expect(app.llm.status().models[0].state).toBe('open');
+
+    fake.setBehavior('big-model', { latencyMs: 100 });
+    await waitFor(() => app!.llm.status().models[0].state === 'half_open', 1000);
+    fake.resetRequests();
+    const results = await Promise.all([0, 1, 2, 3, 4].map((i) => request(app!.server).post('/complete').send(ask(`probe${i}`))));
+    const models = results.map((r) => r.body.model).sort();
+    expect(models).toEqual(['fast', 'fast', 'fast', 'fast', 'smart']);
+    expect(fake.stats('big-model').requests).toBe(1);
+    expect(app.llm.status().models[0].state).toBe('closed');
+    expect(events).toEqual(['half_open', 'close']);
+  });
+
+  it('a failed probe re-opens the breaker', async () => {
+    fake.setBehavior('big-model', { mode: 'error' });
+    app = await startApp(breakerOptions());
+    const opened: number[] = [];
+    app.llm.on('breaker:open', () => opened.push(Date.now()));
+    for (let i = 0; i < 4; i++) await request(app.server).post('/complete').send(ask(`q${i}`));
+    await waitFor(() => app!.llm.status().models[0].state === 'half_open', 1000);
+    const res = await request(app.server).post('/complete').send(ask('probe'));
+    expect(res.body.model).toBe('fast');
+    expect(opened).toHaveLength(2);
+    expect(app.llm.status().models[0].state).toBe('open');
+    expect(app.llm.status().models[0].halfOpenAt).toBeGreaterThan(Date.now());
+  });
+
+  it('shares breaker state across requests and reports Retry-After from the earliest half-open', async () => {
+    fake.setBehavior('big-model', { mode: 'error' });
+    fake.setBehavior('small-model', { mode: 'error' });
+    app = await startApp(
+      options({ breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 30_000 } }),
+    );
+    await request(app.server).post('/complete').send(ask('1'));
+    await request(app.server).post('/complete').send(ask('2'));
+    expect(app.llm.status().models.map((m) => m.state)).toEqual(['open', 'open']);
+    const before = fake.stats().requests;
+    const res = await request(app.server).post('/complete').send(ask('3'));
+    expect(res.status).toBe(503);
+    expect(res.body.error.attempts).toEqual([
+      { model: 'smart', outcome: 'circuit_open' },
+      { model: 'fast', outcome: 'circuit_open' },
+    ]);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(25);
+    expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(30);
+    expect(fake.stats().requests).toBe(before);
+  });
+});
+
+describe('rate limits', () => {
+  it('a 429 puts the model in cool-down for its Retry-After; it is skipped without a call meanwhile', async () => {
+    fake.setBehavior('big-model', { mode: 'rate_limit', retryAfterS: 1 });
+    app = await startApp(options());
+    const first = await request(app.server).post('/complete').send(ask('a'));
+    expect(first.body.attempts[0]).toMatchObject({ outcome: 'rate_limited', status: 429 });
+    const second = await request(app.server).post('/complete').send(ask('b'));
+    expect(second.body.attempts[0]).toMatchObject({ outcome: 'rate_limited', latencyMs: 0 });
+    expect(fake.stats('big-model').requests).toBe(1);
+    const cooldown = app.llm.status().models[0].cooldownUntil;
+    expect(cooldown).toBeGreaterThan(Date.now() + 500);
+    expect(app.llm.status().models[0].state).toBe('closed');
+  });
+});
+
+describe('cache', () => {
+  const cached = () => options({ cache: { max: 100, ttlMs: 60_000 } });
+
+  it('serves a repeated request from the cache with zero upstream requests', async () => {
+    app = await startApp(cached());
+    const a = await request(app.server).post('/complete').send({ ...ask('same'), temperature: 0 });
+    const b = await request(app.server).post('/complete').send({ ...ask('same'), temperature: 0 });
+    expect(a.body.cached).toBe(false);
+    expect(b.body).toMatchObject({ cached: true, text: a.body.text, model: 'smart', attempts: [] });
+    expect(fake.stats().requests).toBe(1);
+    expect(app.llm.status().cache).toMatchObject({ size: 1, hits: 1, misses: 1 });
+  });
+
+  it.each([
+    ['temperature', { temperature: 0.7 }],
+    ['topP', { topP: 0.5 }],
+    ['maxTokens', { maxTokens: 10 }],
+    ['stop', { stop: ['\n'] }],
+    ['seed', { seed: 7 }],
+    ['responseFormat', { responseFormat: { type: 'json_object' } }],
+    ['chain', { models: ['fast'] }],
+  ])('a different %s is a different entry', async (_label, extra) => {
+    app = await startApp(cached());
+    await request(app.server).post('/complete').send(ask('same'));
+    const b = await request(app.server).post('/complete').send({ ...ask('same'), ...extra });
+    expect(b.body.cached).toBe(false);
+    expect(fake.stats().requests).toBe(2);
+  });
+
+  it('never caches a truncated answer or an error', async () => {
+    fake.setBehavior('big-model', { mode: 'truncated' });
+    fake.setBehavior('small-model', { mode: 'error' });
+    app = await startApp(cached());
+    const a = await request(app.server).post('/complete').send(ask('long'));
+    expect(a.body.finishReason).toBe('length');
+    const b = await request(app.server).post('/complete').send(ask('long'));
+    expect(b.body.cached).toBe(false);
+    fake.setBehavior('big-model', { mode: 'error' });
+    await request(app.server).post('/complete').send(ask('boom')).expect(503);
+    fake.setBehavior('big-model', {});
+    const d = await request(app.server).post('/complete').send(ask('boom'));
+    expect(d.body.cached).toBe(false);
+    expect(app.llm.status().cache?.size).toBe(1);
+  });
+
+  it('cache: false on a request bypasses it', async () => {
+    app = await startApp(cached());
+    await request(app.server).post('/complete').send(ask('x'));
+    const b = await request(app.server).post('/complete').send({ ...ask('x'), cache: false });
+    expect(b.body.cached).toBe(false);
+    expect(fake.stats().requests).toBe(2);
+  });
+
+  it('identical requests in flight share one upstream call', async () => {
+    fake.setBehavior('big-model', { latencyMs: 100 });
+    app = await startApp(cached());
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => request(app!.server).post('/complete').send(ask('popular'))));
+    expect(results.every((r) => r.status === 200 && r.body.text === results[0].body.text)).toBe(true);
+    expect(results.filter((r) => r.body.coalesced)).toHaveLength(4);
+    expect(fake.stats().requests).toBe(1);
+  });
+
+  it('two tenants never share an entry (scope)', async () => {
+    app = await startApp(options({ cache: { scope: (ctx) => ctx.get('x-tenant') } }));
+    await request(app.server).post('/complete').set('x-tenant', 'a').send(ask('q'));
+    const b = await request(app.server).post('/complete').set('x-tenant', 'b').send(ask('q'));
+    const a2 = await request(app.server).post('/complete').set('x-tenant', 'a').send(ask('q'));
+    expect(b.body.cached).toBe(false);
+    expect(a2.body.cached).toBe(true);
+    expect(fake.stats().requests).toBe(2);
+  });
+});
+
+describe('client disconnect', () => {
+  function abortAfter(url: string, body: unknown, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const req = http.request(`${url}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+      req.on('error', () => resolve());
+      req.end(JSON.stringify(body));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, ms);
+    });
+  }
+
+  it('aborts the upstream call and does not count it against the model', async () => {
+    fake.setBehavior('big-model', { latencyMs: 2000 });
+    app = await startApp(options({ models: options().models.map((m) => ({ ...m, timeoutMs: 5000 })), breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }));
+    const attempts: string[] = [];
+    app.llm.on('attempt', (a) => attempts.push(a.outcome));
+    await abortAfter(app.url, ask('bye'), 80);
+    await waitFor(() => fake.stats('big-model').aborted === 1);
+    await sleep(30);
+    expect(fake.stats('small-model').requests).toBe(0);
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });
+    expect(attempts).toEqual([]);
+  });
+
+  it('with the cache on, a leaving client cancels the shared call only when nobody else waits', async () => {
+    fake.setBehavior('big-model', { latencyMs: 300 });
+    app = await startApp(options({ models: options().models.map((m) => ({ ...m, timeoutMs: 5000 })), cache: {} }));
+    const stay = request(app.server).post('/complete').send(ask('shared'));
+    const stayDone = stay.then((r) => r);
+    await sleep(20);
+    await abortAfter(app.url, ask('shared'), 50);
+    const res = await stayDone;
+    expect(res.status).toBe(200);
+    expect(fake.stats('big-model')).toMatchObject({ requests: 1, completed: 1, aborted: 0 });
+
+    await abortAfter(app.url, ask('alone'), 50);
+    await waitFor(() => fake.stats('big-model').aborted === 1);
+  });
+});
+
+describe('events', () => {
+  it('emits attempt, fallback and cache events, and a throwing listener never breaks a request', async () => {
+    fake.setBehavior('big-model', { mode: 'error' });
+    app = await startApp(options({ cache: {} }));
+    const seen: string[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    app.llm.on('attempt', () => {
+      throw new Error('listener bug');
+    });
+    app.llm.on('attempt', (e) => seen.push(`attempt:${e.model}:${e.outcome}:${typeof e.latencyMs}`));
+    app.llm.on('fallback', (e) => seen.push(`fallback:${e.from}->${e.to}:${e.reason}`));
+    app.llm.on('cache:miss', () => seen.push('miss'));
+    app.llm.on('cache:hit', (e) => seen.push(`hit:${typeof e.latencyMs}`));
+    const a = await request(app.server).post('/complete').send(ask('e'));
+    const b = await request(app.server).post('/complete').send(ask('e'));
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(seen).toEqual(['miss', 'attempt:smart:error:number', 'fallback:smart->fast:error', 'attempt:fast:success:number', 'hit:number']);
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+  });
+});
+
+describe('bad requests', () => {
+  it('answers 400 naming what is wrong, with no upstream call', async () => {
+    app = await startApp(options());
+    const res = await request(app.server).post('/complete').send({ messages: [{ role: 'wizard', content: 'x' }], temperature: 9, models: ['nope'] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.type).toBe('invalid_request');
+    const details = res.body.error.details.join('\n');
+    expect(details).toMatch(/\/messages\/0\/role/);
+    expect(details).toMatch(/\/temperature/);
+    expect(details).toMatch(/unknown model "nope"/);
+    expect(fake.stats().requests).toBe(0);
+  });
+});

@@ -1,0 +1,55 @@
+import OpenAI from 'openai';
+import { startFakeLlm } from '../../lib/testing';
+
+describe('startFakeLlm', () => {
+  it('serves chat completions and /v1/models to the real SDK, and counts requests', async () => {
+    const fake = await startFakeLlm({ behaviors: { m1: { text: 'fixed' } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const c = await client.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'hi' }] });
+    expect(c.choices[0].message.content).toBe('fixed');
+    expect(c.choices[0].finish_reason).toBe('stop');
+    const list = await client.models.list();
+    expect(list.data.map((m) => m.id)).toEqual(['m1']);
+    expect(fake.stats('m1')).toEqual({ requests: 1, completed: 1, failed: 0, aborted: 0, pending: 0 });
+    expect(fake.requests()[0]).toMatchObject({ model: 'm1', mode: 'ok', state: 'completed' });
+    await fake.close();
+  });
+
+  it('applies failRate as a fraction of requests', async () => {
+    const fake = await startFakeLlm({ behaviors: { '*': { mode: 'error', failRate: 0.5 } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const results = await Promise.allSettled(Array.from({ length: 200 }, () => client.chat.completions.create({ model: 'z', messages: [{ role: 'user', content: 'q' }] })));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    expect(failed).toBeGreaterThan(60);
+    expect(failed).toBeLessThan(140);
+    expect(fake.stats().failed).toBe(failed);
+    await fake.close();
+  });
+
+  it('records an aborted request when the client gives up on a hanging one, and close() ends hangs', async () => {
+    const fake = await startFakeLlm({ behaviors: { h: { mode: 'hang' } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const ac = new AbortController();
+    const p = client.chat.completions.create({ model: 'h', messages: [{ role: 'user', content: 'q' }] }, { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 30));
+    ac.abort();
+    await expect(p).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fake.stats('h').aborted).toBe(1);
+    const hanging = client.chat.completions.create({ model: 'h', messages: [{ role: 'user', content: 'q' }] }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 30));
+    await fake.close();
+    expect(await hanging).toBeInstanceOf(Error);
+  });
+
+  it('answers 429 with retry-after and 401 with a wrong key', async () => {
+    const fake = await startFakeLlm({ apiKey: 'right', behaviors: { r: { mode: 'rate_limit', retryAfterS: 7 } } });
+    const bad = new OpenAI({ baseURL: fake.url, apiKey: 'wrong', maxRetries: 0 });
+    await expect(bad.chat.completions.create({ model: 'r', messages: [{ role: 'user', content: 'q' }] })).rejects.toMatchObject({ status: 401 });
+    const good = new OpenAI({ baseURL: fake.url, apiKey: 'right', maxRetries: 0 });
+    const err = (await good.chat.completions.create({ model: 'r', messages: [{ role: 'user', content: 'q' }] }).catch((e: unknown) => e)) as { status: number; headers: Headers };
+    expect(err.status).toBe(429);
+    expect(err.headers.get('retry-after')).toBe('7');
+    await fake.close();
+  });
+});

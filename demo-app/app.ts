@@ -1,0 +1,65 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { LlmMiddleware } from '../lib';
+
+/** Turns any error into JSON: exposed errors keep their message, others become their status text. */
+async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  try {
+    await next();
+  } catch (err) {
+    const e = err as { status?: number; expose?: boolean; message?: string };
+    const status = typeof e.status === 'number' && e.status >= 400 && e.status < 600 ? e.status : 500;
+    ctx.status = status;
+    if (err instanceof SyntaxError && status === 400) {
+      ctx.body = { error: { type: 'invalid_request', message: `request body is not valid JSON (${e.message})` } };
+    } else {
+      ctx.body = { error: { message: e.expose ? e.message : status < 500 ? 'Bad Request' : 'Internal Server Error' } };
+      if (status >= 500) ctx.app.emit('error', err, ctx);
+    }
+  }
+}
+
+function badRequest(ctx: Koa.Context, message: string): void {
+  ctx.status = 400;
+  ctx.body = { error: { type: 'invalid_request', message } };
+}
+
+/** The demo's routes: POST /summarize, POST /chat, GET /health. */
+export function createDemoApp(llm: LlmMiddleware): Koa {
+  const app = new Koa();
+  const router = new Router();
+
+  router.post('/summarize', async (ctx) => {
+    const text = (ctx.request.body as { text?: unknown } | undefined)?.text;
+    if (typeof text !== 'string' || text.trim() === '') return badRequest(ctx, 'body must be JSON { "text": "<non-empty string>" }');
+    const r = await ctx.llm.complete({
+      messages: [
+        { role: 'system', content: 'Summarize the user text in two sentences.' },
+        { role: 'user', content: text },
+      ],
+      maxTokens: 200,
+      temperature: 0,
+    });
+    ctx.body = { summary: r.text, model: r.model, cached: r.cached, fallback: r.fallback, latencyMs: r.latencyMs, attempts: r.attempts };
+  });
+
+  router.post('/chat', async (ctx) => {
+    const messages = (ctx.request.body as { messages?: unknown } | undefined)?.messages;
+    if (!Array.isArray(messages)) return badRequest(ctx, 'body must be JSON { "messages": [{ "role": "user", "content": "..." }] }');
+    // ctx.llm validates each message and answers 400 with details when one is malformed.
+    const r = await ctx.llm.complete({ messages, maxTokens: 500 });
+    ctx.body = { reply: r.text, model: r.model, cached: r.cached, fallback: r.fallback, latencyMs: r.latencyMs, attempts: r.attempts };
+  });
+
+  router.get('/health', (ctx) => {
+    ctx.body = llm.status();
+  });
+
+  app.use(jsonErrors);
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' }));
+  app.use(llm);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

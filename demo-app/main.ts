@@ -1,0 +1,105 @@
+/**
+ * `npm run demo`: the demo app on the built-in fake provider, whose "smart" model goes through the
+ * incident (600 ms, then 12 s per answer) every minute while a "fast" model stays healthy.
+ * With OPENAI_API_KEY set, it uses real models instead (DEMO_SMART_MODEL / DEMO_FAST_MODEL).
+ */
+import type { AddressInfo } from 'node:net';
+import { llmResilience, type ModelConfig } from '../lib';
+import { startFakeLlm, type FakeLlm } from '../lib/testing';
+import { createDemoApp } from './app';
+
+const SLOW_EVERY_MS = 60_000;
+const SLOW_FOR_MS = 25_000;
+
+async function main(): Promise<void> {
+  const real = Boolean(process.env.OPENAI_API_KEY);
+  let fake: FakeLlm | undefined;
+  let models: ModelConfig[];
+  if (real) {
+    models = [
+      { name: 'smart', model: process.env.DEMO_SMART_MODEL ?? 'gpt-4o', timeoutMs: 8000 },
+      { name: 'fast', model: process.env.DEMO_FAST_MODEL ?? 'gpt-4o-mini', timeoutMs: 4000 },
+    ];
+  } else {
+    fake = await startFakeLlm({
+      behaviors: {
+        'demo-smart': { latencyMs: 600, jitterMs: 100 },
+        'demo-fast': { latencyMs: 120, jitterMs: 40 },
+      },
+    });
+    models = [
+      { name: 'smart', model: 'demo-smart', baseURL: fake.url, apiKey: 'fake-key', timeoutMs: 2000 },
+      { name: 'fast', model: 'demo-fast', baseURL: fake.url, apiKey: 'fake-key', timeoutMs: 1000 },
+    ];
+  }
+
+  const llm = llmResilience({
+    models,
+    breaker: { resetTimeoutMs: 10_000, volumeThreshold: 4 },
+    cache: { max: 1000, ttlMs: 600_000 },
+  });
+  const t0 = Date.now();
+  const stamp = (): string => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
+  llm.on('attempt', (a) => console.log(`${stamp()} attempt  ${a.model.padEnd(5)} ${a.outcome.padEnd(12)} ${String(Math.round(a.latencyMs)).padStart(5)} ms${a.message && a.outcome !== 'success' ? `  (${a.message})` : ''}`));
+  llm.on('fallback', (f) => console.log(`${stamp()} fallback ${f.from} -> ${f.to} (${f.reason})`));
+  llm.on('breaker:open', (b) => console.log(`${stamp()} breaker  ${b.model} OPEN: skipped until ${new Date(b.halfOpenAt).toISOString()}`));
+  llm.on('breaker:half_open', (b) => console.log(`${stamp()} breaker  ${b.model} HALF-OPEN: next call is a probe`));
+  llm.on('breaker:close', (b) => console.log(`${stamp()} breaker  ${b.model} CLOSED`));
+  llm.on('cache:hit', (h) => console.log(`${stamp()} cache    hit (${h.latencyMs} ms)`));
+
+  const app = createDemoApp(llm);
+  app.on('error', (err: Error) => console.error(`${stamp()} error    ${err.message}`));
+  const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const timers: NodeJS.Timeout[] = [];
+  if (fake) {
+    const f = fake;
+    // The incident: every minute the smart model goes from ~600 ms to ~12 s for 25 s.
+    const slow = (): void => {
+      console.log(`${stamp()} incident smart model now answers in ~12 s`);
+      f.setBehavior('demo-smart', { latencyMs: 12_000, jitterMs: 500 });
+      timers.push(setTimeout(() => {
+        console.log(`${stamp()} incident smart model back to ~600 ms`);
+        f.setBehavior('demo-smart', { latencyMs: 600, jitterMs: 100 });
+      }, SLOW_FOR_MS));
+    };
+    timers.push(setTimeout(() => {
+      slow();
+      timers.push(setInterval(slow, SLOW_EVERY_MS));
+    }, 15_000));
+    if (process.env.DEMO_TRAFFIC !== '0') {
+      // Light background traffic (distinct prompts, so the cache does not hide the incident).
+      let n = 0;
+      timers.push(setInterval(() => {
+        n++;
+        fetch(`${url}/summarize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: `background report #${n}` }) }).catch(() => undefined);
+      }, 1000));
+    }
+  }
+
+  console.log(`koa-llm-resilience demo on ${url} (${real ? 'real provider' : `fake provider at ${fake?.url}`})`);
+  console.log(`  curl -s -X POST ${url}/summarize -H 'content-type: application/json' -d '{"text":"Koa is a small web framework for Node.js."}'`);
+  console.log(`  curl -s ${url}/health`);
+  if (fake) console.log('  The smart model slows to ~12 s 15 s from now and then every minute; watch the fallbacks and the breaker below. Ctrl-C stops.');
+
+  const stop = async (): Promise<void> => {
+    for (const t of timers) clearTimeout(t);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await llm.close();
+    await fake?.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
