@@ -74,6 +74,18 @@ export interface LlmResilienceOptions {
   cache?: CacheOptions | false;
   /** 429 cool-downs. */
   rateLimit?: RateLimitOptions;
+  /**
+   * The `fetch` the openai SDK uses for every model (a proxy, a custom undici Agent, a test double).
+   * Default: the global `fetch`.
+   */
+  fetch?: typeof globalThis.fetch;
+  /** Requests whose message text is longer are rejected with a 413 `RequestError`, before any upstream call. Default: none. */
+  maxPromptChars?: number;
+  /**
+   * Requests whose prompt is longer, in tokens (o200k_base, OpenAI's chat accounting), are rejected with a
+   * 413 `RequestError` before any upstream call. Setting it loads the tokenizer at start-up. Default: none.
+   */
+  maxPromptTokens?: number;
 }
 
 /** Chat messages, exactly as the OpenAI API takes them. */

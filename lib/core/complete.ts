@@ -39,7 +39,7 @@ export async function complete(
   call: CallContext = {},
 ): Promise<CompletionResult> {
   const started = performance.now();
-  const req = normalizeRequest(request, chain.models);
+  const req = normalizeRequest(request, chain.models, chain.limits);
   const requestId = call.requestId ?? nextRequestId();
   const cache = req.useCache ? layers.cache : null;
   if (!cache) {

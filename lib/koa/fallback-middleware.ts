@@ -47,8 +47,11 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
  * The fallback chain: attaches `ctx.llm`. Uses the cache and breakers of `cacheMiddleware` /
  * `breakerMiddleware` when they are mounted before it; without them it is a plain chain.
  */
-export function fallbackMiddleware(options: Pick<LlmResilienceOptions, 'models' | 'rateLimit'>): LlmMiddleware {
-  const resolved = resolveOptions({ models: options?.models, rateLimit: options?.rateLimit });
+export function fallbackMiddleware(
+  options: Pick<LlmResilienceOptions, 'models' | 'rateLimit' | 'maxPromptChars' | 'maxPromptTokens' | 'fetch'>,
+): LlmMiddleware {
+  const { models, rateLimit, maxPromptChars, maxPromptTokens, fetch } = options ?? {};
+  const resolved = resolveOptions({ models, rateLimit, maxPromptChars, maxPromptTokens, fetch });
   const events = new EventBus();
   const chain = new FallbackChain(resolved, events);
   const status = (): LlmStatus => buildStatus(chain, null, null);

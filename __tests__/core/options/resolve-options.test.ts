@@ -13,6 +13,13 @@ describe('resolveOptions', () => {
     expect(r.rateLimit).toEqual({ defaultCooldownMs: 1000, maxCooldownMs: 60_000 });
   });
 
+  it('treats undefined members as not given (regression: `breaker: undefined` was "must be object")', () => {
+    const r = resolveOptions({ models: [model], breaker: undefined, cache: undefined, rateLimit: { maxCooldownMs: undefined } });
+    expect(r.breaker.resetTimeoutMs).toBe(60_000);
+    expect(r.cache).not.toBe(false);
+    expect(r.rateLimit.maxCooldownMs).toBe(60_000);
+  });
+
   it('keeps explicit zeros (no `||` defaults)', () => {
     const r = resolveOptions({ models: [model], breaker: { volumeThreshold: 0, errorThresholdPercentage: 0 }, cache: { fallbackTtlMs: 0 } });
     expect(r.breaker.volumeThreshold).toBe(0);

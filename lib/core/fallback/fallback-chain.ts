@@ -6,7 +6,8 @@ import type { BreakerRegistry } from '../breaker/breaker-registry';
 import { isOpenBreakerRejection } from '../breaker/model-breaker';
 import type { EventBus } from '../events/event-bus';
 import type { ResolvedModel, ResolvedOptions } from '../options/resolve-options';
-import type { NormalizedRequest } from '../request/normalize-request';
+import type { NormalizedRequest, PromptLimits } from '../request/normalize-request';
+import { loadTokenizer } from '../request/prompt-size';
 import { anyAborted } from '../signals';
 import { OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { AttemptFailure, type FailureClass } from './attempt-failure';
@@ -26,13 +27,16 @@ export class FallbackChain {
   readonly models: readonly ResolvedModel[];
   readonly upstream: OpenAIUpstream;
   readonly cooldowns: Cooldowns;
+  readonly limits: PromptLimits;
 
   constructor(
-    options: Pick<ResolvedOptions, 'models' | 'rateLimit'>,
+    options: Pick<ResolvedOptions, 'models' | 'rateLimit' | 'maxPromptChars' | 'maxPromptTokens' | 'fetch'>,
     readonly events: EventBus,
   ) {
     this.models = options.models;
-    this.upstream = new OpenAIUpstream(options.models);
+    this.limits = { maxPromptChars: options.maxPromptChars, maxPromptTokens: options.maxPromptTokens };
+    if (options.maxPromptTokens !== undefined) loadTokenizer();
+    this.upstream = new OpenAIUpstream(options.models, options.fetch);
     this.cooldowns = new Cooldowns(options.rateLimit.defaultCooldownMs, options.rateLimit.maxCooldownMs);
   }
 

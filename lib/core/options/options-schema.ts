@@ -56,6 +56,9 @@ export const optionsSchema = {
         },
       ],
     },
+    fetch: {},
+    maxPromptChars: { type: 'integer', minimum: 1 },
+    maxPromptTokens: { type: 'integer', minimum: 1 },
     rateLimit: {
       type: 'object',
       additionalProperties: false,

@@ -34,6 +34,9 @@ export interface ResolvedOptions {
   readonly breaker: ResolvedBreaker;
   readonly cache: ResolvedCache | false;
   readonly rateLimit: { readonly defaultCooldownMs: number; readonly maxCooldownMs: number };
+  readonly maxPromptChars: number | undefined;
+  readonly maxPromptTokens: number | undefined;
+  readonly fetch: typeof globalThis.fetch | undefined;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -58,14 +61,18 @@ function describe(err: ErrorObject): ConfigProblem {
   }
 }
 
-/** Plain-data copy for validation: functions become `{}` placeholders so ajv sees their presence only. */
+/** Plain-data copy for validation: functions become `{}` placeholders, undefined members are dropped. */
 function toData(value: unknown, depth = 0): unknown {
   if (depth > 20) return null;
   if (typeof value === 'function') return {};
   if (Array.isArray(value)) return value.map((v) => toData(v, depth + 1));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) out[key] = toData((value as Record<string, unknown>)[key], depth + 1);
+    for (const key of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[key];
+      // `{ breaker: undefined }` means "not given", as everywhere in JS.
+      if (v !== undefined) out[key] = toData(v, depth + 1);
+    }
     return out;
   }
   return value;
@@ -103,6 +110,7 @@ function collectProblems(options: LlmResilienceOptions): ConfigProblem[] {
   if (options.cache && options.cache.scope !== undefined && typeof options.cache.scope !== 'function') {
     problems.push({ path: '/cache/scope', message: 'must be a function (ctx) => string' });
   }
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') problems.push({ path: '/fetch', message: 'must be a function' });
   const rl = options.rateLimit;
   if (rl?.defaultCooldownMs !== undefined && rl.maxCooldownMs !== undefined && rl.defaultCooldownMs > rl.maxCooldownMs) {
     problems.push({ path: '/rateLimit/defaultCooldownMs', message: 'must not exceed maxCooldownMs' });
@@ -159,6 +167,9 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
     breaker: Object.freeze({ ...DEFAULTS.breaker, ...definedOnly(options.breaker) }),
     cache,
     rateLimit: Object.freeze({ ...DEFAULTS.rateLimit, ...definedOnly(options.rateLimit) }),
+    maxPromptChars: options.maxPromptChars,
+    maxPromptTokens: options.maxPromptTokens,
+    fetch: options.fetch,
   });
 }
 

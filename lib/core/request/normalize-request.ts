@@ -2,7 +2,16 @@ import Ajv from 'ajv';
 import { RequestError } from '../../errors/request-error';
 import type { ChatMessage, CompletionRequest, ResponseFormat } from '../../types';
 import type { ResolvedModel } from '../options/resolve-options';
+import { promptChars, promptTokens } from './prompt-size';
 import { requestSchema } from './request-schema';
+
+/** Size limits checked before any upstream call. */
+export interface PromptLimits {
+  readonly maxPromptChars: number | undefined;
+  readonly maxPromptTokens: number | undefined;
+}
+
+const NO_LIMITS: PromptLimits = { maxPromptChars: undefined, maxPromptTokens: undefined };
 
 /** A validated request, ready for the chain. */
 export interface NormalizedRequest {
@@ -23,7 +32,7 @@ export interface NormalizedRequest {
 const validate = new Ajv({ allErrors: true, strict: false }).compile(requestSchema);
 
 /** Validates a request; throws a `RequestError` (400) naming every problem. */
-export function normalizeRequest(request: CompletionRequest, models: readonly ResolvedModel[]): NormalizedRequest {
+export function normalizeRequest(request: CompletionRequest, models: readonly ResolvedModel[], limits: PromptLimits = NO_LIMITS): NormalizedRequest {
   if (request === null || typeof request !== 'object' || Array.isArray(request)) {
     throw new RequestError('The request must be an object with `messages` or `prompt`', ['(root): must be an object']);
   }
@@ -53,8 +62,10 @@ export function normalizeRequest(request: CompletionRequest, models: readonly Re
   if (details.length > 0) {
     throw new RequestError(`Invalid LLM request: ${details.join('; ')}`, details);
   }
+  const messages: ChatMessage[] = hasMessages ? (request.messages as ChatMessage[]) : [{ role: 'user', content: request.prompt as string }];
+  checkSize(messages, limits);
   return {
-    messages: hasMessages ? (request.messages as ChatMessage[]) : [{ role: 'user', content: request.prompt as string }],
+    messages,
     maxTokens: request.maxTokens,
     temperature: request.temperature,
     topP: request.topP,
@@ -66,4 +77,21 @@ export function normalizeRequest(request: CompletionRequest, models: readonly Re
     useCache: request.cache !== false,
     signal: request.signal,
   };
+}
+
+function checkSize(messages: readonly ChatMessage[], limits: PromptLimits): void {
+  if (limits.maxPromptChars !== undefined) {
+    const chars = promptChars(messages);
+    if (chars > limits.maxPromptChars) {
+      const detail = `prompt has ${chars} characters; the limit is ${limits.maxPromptChars}`;
+      throw new RequestError(`Prompt too large: ${detail}`, [detail], { status: 413 });
+    }
+  }
+  if (limits.maxPromptTokens !== undefined) {
+    const tokens = promptTokens(messages);
+    if (tokens > limits.maxPromptTokens) {
+      const detail = `prompt has ${tokens} tokens; the limit is ${limits.maxPromptTokens}`;
+      throw new RequestError(`Prompt too large: ${detail}`, [detail], { status: 413 });
+    }
+  }
 }

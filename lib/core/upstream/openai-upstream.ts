@@ -20,7 +20,7 @@ export interface UpstreamAnswer {
 export class OpenAIUpstream {
   readonly #clients = new Map<string, OpenAI>();
 
-  constructor(models: readonly ResolvedModel[]) {
+  constructor(models: readonly ResolvedModel[], fetchImpl?: typeof globalThis.fetch) {
     const problems = models.flatMap((m, i) =>
       m.apiKey === undefined && !process.env.OPENAI_API_KEY
         ? [{ path: `/models/${i}/apiKey`, message: 'is required when OPENAI_API_KEY is not set' }]
@@ -36,7 +36,9 @@ export class OpenAIUpstream {
           maxRetries: 0,
           // Our AbortSignal bounds each attempt; this is only a backstop.
           timeout: Math.max(m.timeoutMs * 2, 30_000),
+          // Also keeps the SDK from logging bodies with partly redacted keys (its 'debug' level).
           logLevel: 'off',
+          ...(fetchImpl ? { fetch: fetchImpl } : {}),
         }),
       );
     }

@@ -1,0 +1,46 @@
+import type { ChatMessage } from '../../types';
+
+type CountTokens = (text: string) => number;
+let counter: CountTokens | undefined;
+
+/**
+ * Loads the tokenizer (gpt-tokenizer, o200k_base: the encoding of the GPT-4o/4.1/o-series families).
+ * It takes ~0.3 s and a few MB, so it is loaded at start-up only when an option needs token counts.
+ */
+export function loadTokenizer(): CountTokens {
+  if (!counter) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const enc = require('gpt-tokenizer/encoding/o200k_base') as { countTokens: CountTokens };
+    counter = enc.countTokens;
+  }
+  return counter;
+}
+
+function contentText(content: ChatMessage['content']): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let out = '';
+  for (const part of content as unknown[]) {
+    const p = part as { type?: unknown; text?: unknown } | null;
+    if (p && typeof p.text === 'string') out += p.text;
+  }
+  return out;
+}
+
+/** Characters of text in the messages (the cheap bound). */
+export function promptChars(messages: readonly ChatMessage[]): number {
+  let n = 0;
+  for (const m of messages) n += contentText(m.content).length;
+  return n;
+}
+
+/** Prompt tokens as OpenAI's chat format counts them: content tokens + 3 per message + 3 for the reply's priming. */
+export function promptTokens(messages: readonly ChatMessage[]): number {
+  const count = loadTokenizer();
+  let n = 3;
+  for (const m of messages) {
+    n += 3 + count(contentText(m.content));
+    if ('name' in m && typeof m.name === 'string') n += 1 + count(m.name);
+  }
+  return n;
+}
