@@ -1,7 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
-import type { LlmMiddleware } from '../lib';
+import { llmTask, type LlmMiddleware } from '../lib';
 
 /** Turns any error into JSON: exposed errors keep their message, others become their status text. */
 async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void> {
@@ -30,7 +30,7 @@ export function createDemoApp(llm: LlmMiddleware): Koa {
   const app = new Koa();
   const router = new Router();
 
-  router.post('/summarize', async (ctx) => {
+  router.post('/summarize', llmTask('summarize'), async (ctx) => {
     const text = (ctx.request.body as { text?: unknown } | undefined)?.text;
     if (typeof text !== 'string' || text.trim() === '') return badRequest(ctx, 'body must be JSON { "text": "<non-empty string>" }');
     const r = await ctx.llm.complete({
@@ -44,7 +44,7 @@ export function createDemoApp(llm: LlmMiddleware): Koa {
     ctx.body = { summary: r.text, model: r.model, cached: r.cached, fallback: r.fallback, latencyMs: r.latencyMs, attempts: r.attempts };
   });
 
-  router.post('/chat', async (ctx) => {
+  router.post('/chat', llmTask('chat'), async (ctx) => {
     const messages = (ctx.request.body as { messages?: unknown } | undefined)?.messages;
     if (!Array.isArray(messages)) return badRequest(ctx, 'body must be JSON { "messages": [{ "role": "user", "content": "..." }] }');
     // ctx.llm validates each message and answers 400 with details when one is malformed.

@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     models,
     breaker: { resetTimeoutMs: 10_000, volumeThreshold: 4 },
     cache: { max: 1000, ttlMs: 600_000 },
+    // Learn each model's latency per task: once 20 answers are in, an attempt times out at p95 × 1.5.
+    adaptiveTimeout: { minSamples: 20 },
   });
   const t0 = Date.now();
   const stamp = (): string => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
   llm.on('breaker:half_open', (b) => console.log(`${stamp()} breaker  ${b.model} HALF-OPEN: next call is a probe`));
   llm.on('breaker:close', (b) => console.log(`${stamp()} breaker  ${b.model} CLOSED`));
   llm.on('cache:hit', (h) => console.log(`${stamp()} cache    hit (${h.latencyMs} ms)`));
+  llm.on('cooldown', (c) => console.log(`${stamp()} 429      ${c.model} cooling down for ${c.ms} ms: skipped without a call until then`));
+  let lastTimeouts = '';
 
   const app = createDemoApp(llm);
   app.on('error', (err: Error) => console.error(`${stamp()} error    ${err.message}`));
@@ -57,6 +61,15 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const timers: NodeJS.Timeout[] = [];
+  // Log the adaptive timeouts when they change.
+  timers.push(setInterval(() => {
+    const now = llm
+      .status()
+      .models.map((m) => `${m.name} ${m.timeoutMs} ms${m.latency.summarize?.p95 ? ` (summarize p95 ${Math.round(m.latency.summarize.p95)} ms)` : ''}`)
+      .join(', ');
+    if (now !== lastTimeouts) console.log(`${stamp()} timeouts ${now}`);
+    lastTimeouts = now;
+  }, 5000));
   if (fake) {
     const f = fake;
     // The incident: every minute the smart model goes from ~600 ms to ~12 s for 25 s.
@@ -71,7 +84,17 @@ async function main(): Promise<void> {
     timers.push(setTimeout(() => {
       slow();
       timers.push(setInterval(slow, SLOW_EVERY_MS));
-    }, 15_000));
+    }, 30_000));
+    // A rate-limit burst 10 s after each slow-down ends: 429 with retry-after 5 s.
+    const rateLimit = (): void => {
+      console.log(`${stamp()} incident fast model answers 429 (retry-after 5 s) for 3 s`);
+      f.setBehavior('demo-fast', { mode: 'rate_limit', retryAfterS: 5 });
+      timers.push(setTimeout(() => f.setBehavior('demo-fast', { latencyMs: 120, jitterMs: 40 }), 3000));
+    };
+    timers.push(setTimeout(() => {
+      rateLimit();
+      timers.push(setInterval(rateLimit, SLOW_EVERY_MS));
+    }, 30_000 + SLOW_FOR_MS + 10_000));
     if (process.env.DEMO_TRAFFIC !== '0') {
       // Light background traffic (distinct prompts, so the cache does not hide the incident).
       let n = 0;
@@ -85,7 +108,10 @@ async function main(): Promise<void> {
   console.log(`koa-llm-resilience demo on ${url} (${real ? 'real provider' : `fake provider at ${fake?.url}`})`);
   console.log(`  curl -s -X POST ${url}/summarize -H 'content-type: application/json' -d '{"text":"Koa is a small web framework for Node.js."}'`);
   console.log(`  curl -s ${url}/health`);
-  if (fake) console.log('  The smart model slows to ~12 s 15 s from now and then every minute; watch the fallbacks and the breaker below. Ctrl-C stops.');
+  if (fake) {
+    console.log('  In 30 s the smart model slows to ~12 s for 25 s (then every minute), and 10 s later the fast model');
+    console.log('  answers 429 for 3 s: watch timeouts adapt, fallbacks, the breaker and the 429 cool-down below. Ctrl-C stops.');
+  }
 
   const stop = async (): Promise<void> => {
     for (const t of timers) clearTimeout(t);

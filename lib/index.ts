@@ -2,6 +2,7 @@ export { llmResilience, type LlmResilienceMiddleware } from './koa/llm-resilienc
 export { cacheMiddleware } from './koa/cache-middleware';
 export { breakerMiddleware } from './koa/breaker-middleware';
 export { fallbackMiddleware } from './koa/fallback-middleware';
+export { llmTask } from './koa/llm-task';
 export type { LlmContext, LlmMiddleware } from './koa/types';
 export { LlmEngine, createEngine } from './core/engine';
 export type { CallContext } from './core/complete';

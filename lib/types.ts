@@ -25,6 +25,30 @@ export interface ModelConfig {
   maxOutputTokens?: number;
   /** USD per million tokens; used to report `usage.costUsd`. */
   price?: ModelPrice;
+  /** Bulkhead: calls in flight to this model at most; more go to the next model at once (`overloaded`). Default: the top-level `maxConcurrent`. */
+  maxConcurrent?: number;
+}
+
+/** Adaptive per-attempt timeouts, learned from each model's successful latencies (per task). */
+export interface AdaptiveTimeoutOptions {
+  /** Percentile of recent successful latencies the timeout is based on. Default: 95. */
+  percentile?: number;
+  /** Multiplier applied to that percentile. Default: 1.5. */
+  multiplier?: number;
+  /** Samples needed (for the task, else for the model) before the timeout adapts. Default: 20. */
+  minSamples?: number;
+  /** Lower bound of an adaptive timeout. Default: 50. The model's `timeoutMs` is the upper bound. */
+  minTimeoutMs?: number;
+}
+
+/** Hedged requests: when a model is slower than usual, ask the next one in parallel; the first valid answer wins. */
+export interface HedgeOptions {
+  /** Start the hedge when the current model has not answered by this percentile of its latency. Default: 95. */
+  afterPercentile?: number;
+  /** Hedged requests at most, as a fraction of all requests (token bucket). Default: 0.1. */
+  maxExtraLoad?: number;
+  /** Samples needed before a model is hedged. Default: 20. */
+  minSamples?: number;
 }
 
 /** Circuit-breaker settings, shared by every model's breaker. */
@@ -79,6 +103,24 @@ export interface LlmResilienceOptions {
    * Default: the global `fetch`.
    */
   fetch?: typeof globalThis.fetch;
+  /** Total time one `complete()` may take, all attempts included. Default: none (each attempt has its own timeout). */
+  deadlineMs?: number;
+  /** `true` (defaults) or settings: adaptive per-attempt timeouts. Default: `false` (each model's fixed `timeoutMs`). */
+  adaptiveTimeout?: boolean | AdaptiveTimeoutOptions;
+  /** `true` (defaults) or settings: hedged requests. Default: `false`. */
+  hedge?: boolean | HedgeOptions;
+  /** Bulkhead for every model (see `models[].maxConcurrent`). Default: none. */
+  maxConcurrent?: number;
+  /**
+   * When a prompt does not fit a model's `contextWindow`: `false` skips that model (`skipped_context`);
+   * `'oldest'` drops the oldest non-system messages (never the system prompt or the last user message)
+   * until it fits. Default: `false`.
+   */
+  truncate?: false | 'oldest';
+  /** Accept answers cut by the token limit (`finish_reason: 'length'`) instead of treating them as invalid. Default: `false`. */
+  acceptTruncated?: boolean;
+  /** Successful latencies kept per model and task for percentiles. Default: 200. */
+  latencyWindow?: number;
   /** Requests whose message text is longer are rejected with a 413 `RequestError`, before any upstream call. Default: none. */
   maxPromptChars?: number;
   /**
@@ -116,10 +158,37 @@ export interface CompletionRequest {
   cache?: boolean;
   /** Cancels the call; aborting is the caller's choice, never a model failure. */
   signal?: AbortSignal;
+  /** Task label for latency statistics and adaptive timeouts (e.g. `'summarize'`). Default: the route's `llmTask()`, else none. */
+  task?: string;
+  /** Total time this call may take. Default: the `deadlineMs` option. */
+  deadlineMs?: number;
+  /**
+   * JSON Schema the answer must match: sent as `response_format: json_schema`, validated with ajv; an answer
+   * that does not parse or validate is `invalid` and the next model is tried. The parsed value is `result.json`.
+   */
+  schema?: Record<string, unknown>;
+  /** Your own check of an answer: returning false (or throwing) makes the attempt `invalid`. */
+  validate?: (result: { text: string; json?: unknown; model: string }) => boolean | Promise<boolean>;
+  /** Overrides the `truncate` option for this call. */
+  truncate?: false | 'oldest';
+  /** Overrides the `acceptTruncated` option for this call. */
+  acceptTruncated?: boolean;
 }
 
 /** How one attempt on one model ended. */
-export type AttemptOutcome = 'success' | 'timeout' | 'error' | 'rate_limited' | 'circuit_open' | 'invalid';
+export type AttemptOutcome =
+  | 'success'
+  | 'timeout'
+  | 'error'
+  | 'rate_limited'
+  | 'circuit_open'
+  | 'invalid'
+  /** The prompt does not fit the model's context window. */
+  | 'skipped_context'
+  /** The model already had `maxConcurrent` calls in flight. */
+  | 'overloaded'
+  /** A hedged attempt that lost the race and was aborted (not a failure). */
+  | 'cancelled';
 
 /** One attempt of the chain. */
 export interface AttemptRecord {
@@ -132,6 +201,8 @@ export interface AttemptRecord {
   status?: number;
   /** Short, secret-free reason. Never the provider's body. */
   message?: string;
+  /** True for an attempt started as a hedge, in parallel with the previous model. */
+  hedged?: boolean;
 }
 
 export interface Usage {
@@ -161,6 +232,20 @@ export interface CompletionResult {
   finishReason: string;
   /** Wall time of this `complete()` call. */
   latencyMs: number;
+  /** True when a hedged request was started (`model` says who won). */
+  hedged: boolean;
+  /** The parsed answer when a `schema` was given. */
+  json?: unknown;
+  /** Set when old messages were dropped to fit a model's context window (`truncate: 'oldest'`). */
+  contextTruncation?: { model: string; droppedIndexes: number[]; promptTokens: number };
+}
+
+/** Latency percentiles of successful attempts (ms); null until there is a sample. */
+export interface LatencyStats {
+  samples: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
 }
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -177,6 +262,12 @@ export interface ModelStatus {
   halfOpenAt: number | null;
   /** Epoch ms when a 429 cool-down ends; null when not cooling down. */
   cooldownUntil: number | null;
+  /** Calls to this model in flight now. */
+  inFlight: number;
+  /** Latency of successful attempts per task (`'*'`: all tasks). */
+  latency: Record<string, LatencyStats>;
+  /** The current attempt timeout for requests without a task (adaptive or fixed). */
+  timeoutMs: number;
 }
 
 export interface CacheStatus {
@@ -204,6 +295,10 @@ export interface LlmEventMap {
   'breaker:close': { model: string };
   'cache:hit': { requestId: string; key: string; latencyMs: number };
   'cache:miss': { requestId: string; key: string };
+  /** A 429 put the model in cool-down: it is skipped, with no call, until `until` (epoch ms). */
+  cooldown: { model: string; ms: number; until: number };
+  /** A hedged request was started: `to` runs in parallel with the slow `from`. */
+  hedge: { requestId: string; from: string; to: string; afterMs: number };
 }
 
 export type LlmEventName = keyof LlmEventMap;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { llmResilience, type LlmResilienceMiddleware } from '../../lib';
+import { llmResilience, llmTask, type LlmResilienceMiddleware } from '../../lib';
 import type { CompletionRequest, LlmResilienceOptions } from '../../lib/types';
 
 export interface TestApp {
@@ -23,6 +23,10 @@ export async function startApp(options: LlmResilienceOptions): Promise<TestApp> 
     const tenant = ctx.get('x-tenant');
     const r = await ctx.llm.complete(body as CompletionRequest);
     ctx.body = { ...r, tenant };
+  });
+  // The same handler with a route default task (a request's own `task` wins).
+  router.post('/complete-summarize', llmTask('summarize'), async (ctx) => {
+    ctx.body = await ctx.llm.complete((await readJson(ctx.req)) as CompletionRequest);
   });
   app.use(router.routes());
   app.silent = true;

@@ -269,13 +269,13 @@ describe('cache', () => {
     expect(fake.stats().requests).toBe(2);
   });
 
-  it('never caches a truncated answer or an error', async () => {
+  it('never caches a truncated answer (accepted with acceptTruncated) or an error', async () => {
     fake.setBehavior('big-model', { mode: 'truncated' });
     fake.setBehavior('small-model', { mode: 'error' });
     app = await startApp(cached());
-    const a = await request(app.server).post('/complete').send(ask('long'));
-    expect(a.body.finishReason).toBe('length');
-    const b = await request(app.server).post('/complete').send(ask('long'));
+    const a = await request(app.server).post('/complete').send({ ...ask('long'), acceptTruncated: true });
+    expect(a.body).toMatchObject({ model: 'smart', finishReason: 'length' });
+    const b = await request(app.server).post('/complete').send({ ...ask('long'), acceptTruncated: true });
     expect(b.body.cached).toBe(false);
     fake.setBehavior('big-model', { mode: 'error' });
     await request(app.server).post('/complete').send(ask('boom')).expect(503);

@@ -4,4 +4,7 @@ import type { LlmResilienceOptions } from '../../lib/types';
  * The incident bench's "every relevant option on" row. Each capability that lands adds its options here,
  * so the bench picks it up.
  */
-export const EVERY_OPTION: Partial<LlmResilienceOptions> = {};
+export const EVERY_OPTION: Partial<LlmResilienceOptions> = {
+  adaptiveTimeout: { minSamples: 20, percentile: 95, multiplier: 1.5 },
+  hedge: { afterPercentile: 95, maxExtraLoad: 0.1, minSamples: 20 },
+};

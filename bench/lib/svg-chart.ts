@@ -41,7 +41,7 @@ export function latencyChart(series: ChartSeries[], phases: ChartPhase[], durati
     parts.push(`<text x="${LM}" y="${top - 6}" font-weight="bold">${esc(s.name)}</text>`);
     for (const p of phases) {
       parts.push(`<rect x="${x(p.from)}" y="${top}" width="${x(p.to) - x(p.from)}" height="${PH}" fill="${p.color}" opacity="0.15"/>`);
-      if (i === 0) parts.push(`<text x="${x(p.from) + 3}" y="${TOP - 20}" fill="#555">${esc(p.label)}</text>`);
+      parts.push(`<text x="${x(p.from) + 3}" y="${top + 11}" fill="#555">${esc(p.label)}</text>`);
     }
     parts.push(`<rect x="${LM}" y="${top}" width="${W - LM - RM}" height="${PH}" fill="none" stroke="#999"/>`);
     for (const ms of [10, 100, 1000, 10_000]) {

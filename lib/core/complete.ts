@@ -1,11 +1,11 @@
 import type { CompletionRequest, CompletionResult, Usage } from '../types';
 import type { BreakerRegistry } from './breaker/breaker-registry';
 import { cacheKey } from './cache/cache-key';
-import type { ResponseCache } from './cache/response-cache';
+import type { CachedAnswer, ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain } from './fallback/fallback-chain';
 import type { ResolvedModel } from './options/resolve-options';
-import { normalizeRequest } from './request/normalize-request';
+import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
 import { linkSignals } from './signals';
 
 /** The layers in front of the chain; a missing layer is simply not applied. */
@@ -20,6 +20,8 @@ export interface CallContext {
   signal?: AbortSignal;
   /** Tenant scope for the cache. Default: ''. */
   scope?: string;
+  /** Default task label (e.g. the route's), used when the request has none. */
+  task?: string;
   requestId?: string;
 }
 
@@ -39,7 +41,7 @@ export async function complete(
   call: CallContext = {},
 ): Promise<CompletionResult> {
   const started = performance.now();
-  const req = normalizeRequest(request, chain.models, chain.limits);
+  const req = normalizeRequest(request, chain.models, chain.policy, call.task);
   const requestId = call.requestId ?? nextRequestId();
   const cache = req.useCache ? layers.cache : null;
   if (!cache) {
@@ -49,10 +51,10 @@ export async function complete(
 
   const key = cacheKey(req, call.scope ?? '');
   const hit = cache.get(key);
-  if (hit) {
+  if (hit && (await passesValidate(req, hit))) {
     const latencyMs = since(started);
     cache.events.emit('cache:hit', { requestId, key, latencyMs });
-    return { ...hit, usage: { ...hit.usage }, cached: true, coalesced: false, attempts: [], latencyMs };
+    return { ...hit, usage: { ...hit.usage }, cached: true, coalesced: false, attempts: [], latencyMs, hedged: false };
   }
   cache.events.emit('cache:miss', { requestId, key });
 
@@ -70,6 +72,7 @@ export async function complete(
           fallback,
           usage: usage(success),
           finishReason: success.answer.finishReason,
+          ...(success.json !== undefined ? { json: success.json } : {}),
         });
       }
       return success;
@@ -80,7 +83,7 @@ export async function complete(
 }
 
 function toResult(s: ChainSuccess, started: number, coalesced: boolean): CompletionResult {
-  return {
+  const result: CompletionResult = {
     text: s.answer.text,
     model: s.model.name,
     providerModel: s.answer.providerModel,
@@ -91,7 +94,21 @@ function toResult(s: ChainSuccess, started: number, coalesced: boolean): Complet
     usage: usage(s),
     finishReason: s.answer.finishReason,
     latencyMs: since(started),
+    hedged: s.hedged,
   };
+  if (s.json !== undefined) result.json = s.json;
+  if (s.contextTruncation) result.contextTruncation = s.contextTruncation;
+  return result;
+}
+
+/** A cached answer must still pass this request's own `validate` hook (the schema is part of the key). */
+async function passesValidate(req: NormalizedRequest, hit: CachedAnswer): Promise<boolean> {
+  if (!req.validate) return true;
+  try {
+    return (await req.validate(hit.json !== undefined ? { text: hit.text, json: hit.json, model: hit.model } : { text: hit.text, model: hit.model })) === true;
+  } catch {
+    return false;
+  }
 }
 
 function usage(s: ChainSuccess): Usage {

@@ -2,14 +2,17 @@ import type { LlmStatus, ModelStatus } from '../types';
 import type { BreakerRegistry } from './breaker/breaker-registry';
 import type { ResponseCache } from './cache/response-cache';
 import type { FallbackChain } from './fallback/fallback-chain';
+import type { ResolvedModel } from './options/resolve-options';
 
 /** The `status()` snapshot: every configured model's breaker and cool-down, and the cache's counters. */
 export function buildStatus(chain: FallbackChain | null, breakers: BreakerRegistry | null, cache: ResponseCache | null): LlmStatus {
-  const names = chain ? chain.models.map((m) => ({ name: m.name, providerModel: m.model })) : [];
+  const names: { name: string; providerModel: string; model?: ResolvedModel }[] = chain
+    ? chain.models.map((m) => ({ name: m.name, providerModel: m.model, model: m }))
+    : [];
   for (const b of breakers?.all() ?? []) {
     if (!names.some((n) => n.name === b.name)) names.push({ name: b.name, providerModel: b.name });
   }
-  const models = names.map(({ name, providerModel }): ModelStatus => {
+  const models = names.map(({ name, providerModel, model }): ModelStatus => {
     const breaker = breakers?.peek(name);
     const stats = breaker?.stats() ?? { failures: 0, successes: 0 };
     return {
@@ -20,6 +23,9 @@ export function buildStatus(chain: FallbackChain | null, breakers: BreakerRegist
       successes: stats.successes,
       halfOpenAt: breaker?.halfOpenAt ?? null,
       cooldownUntil: chain?.cooldowns.until(name) ?? null,
+      inFlight: chain?.inFlight(name) ?? 0,
+      latency: chain?.latency.stats(name) ?? {},
+      timeoutMs: chain && model ? chain.timeoutFor(model) : 0,
     };
   });
   return { models, cache: cache ? cache.status() : null };

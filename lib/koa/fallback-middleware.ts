@@ -31,7 +31,7 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
     ctx.llm = {
       complete: (request: CompletionRequest) => {
         signal ??= disconnectSignal(ctx);
-        return complete(chain, layers, events, request, { signal, scope: layers.scope?.() });
+        return complete(chain, layers, events, request, { signal, scope: layers.scope?.(), task: layers.task });
       },
       status,
     };
@@ -47,11 +47,9 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
  * The fallback chain: attaches `ctx.llm`. Uses the cache and breakers of `cacheMiddleware` /
  * `breakerMiddleware` when they are mounted before it; without them it is a plain chain.
  */
-export function fallbackMiddleware(
-  options: Pick<LlmResilienceOptions, 'models' | 'rateLimit' | 'maxPromptChars' | 'maxPromptTokens' | 'fetch'>,
-): LlmMiddleware {
-  const { models, rateLimit, maxPromptChars, maxPromptTokens, fetch } = options ?? {};
-  const resolved = resolveOptions({ models, rateLimit, maxPromptChars, maxPromptTokens, fetch });
+export function fallbackMiddleware(options: Omit<LlmResilienceOptions, 'cache' | 'breaker'>): LlmMiddleware {
+  const { cache: _cache, breaker: _breaker, ...chainOptions } = (options ?? {}) as LlmResilienceOptions;
+  const resolved = resolveOptions(chainOptions as LlmResilienceOptions);
   const events = new EventBus();
   const chain = new FallbackChain(resolved, events);
   const status = (): LlmStatus => buildStatus(chain, null, null);

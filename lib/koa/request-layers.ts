@@ -7,6 +7,8 @@ export interface RequestLayers {
   cache: ResponseCache | null;
   scope: (() => string) | null;
   breakers: BreakerRegistry | null;
+  /** Default task label set by `llmTask()` for this route. */
+  task: string | undefined;
 }
 
 const LAYERS = Symbol('koa-llm-resilience.layers');
@@ -16,7 +18,7 @@ export function layersOf(ctx: ParameterizedContext): RequestLayers {
   const c = ctx as unknown as WithLayers;
   let layers = c[LAYERS];
   if (!layers) {
-    layers = { cache: null, scope: null, breakers: null };
+    layers = { cache: null, scope: null, breakers: null, task: undefined };
     c[LAYERS] = layers;
   }
   return layers;

@@ -23,6 +23,8 @@ export interface FakeBehavior {
   retryAfterS?: number;
   /** Answer text. Default: `"<model> answer: <start of the last user message>"`. */
   text?: string;
+  /** Extra response headers (e.g. `retry-after-ms`, `x-ratelimit-reset-requests`). */
+  headers?: Record<string, string>;
 }
 
 /** One request the fake received. Headers are not kept: no credential is ever stored. */
@@ -139,7 +141,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         return;
       case 'error':
         record.state = 'failed';
-        return sendJson(res, behavior.status ?? 500, { error: { message: 'The fake provider failed (simulated)', type: 'server_error', code: null } });
+        return sendJson(res, behavior.status ?? 500, { error: { message: 'The fake provider failed (simulated)', type: 'server_error', code: null } }, behavior.headers);
       case 'context_length':
         record.state = 'failed';
         return sendJson(res, 400, {
@@ -151,7 +153,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
           res,
           429,
           { error: { message: 'Rate limit reached (simulated)', type: 'requests', code: 'rate_limit_exceeded' } },
-          behavior.retryAfterS !== undefined ? { 'retry-after': String(behavior.retryAfterS) } : {},
+          { ...(behavior.retryAfterS !== undefined ? { 'retry-after': String(behavior.retryAfterS) } : {}), ...behavior.headers },
         );
       case 'malformed':
         record.state = 'failed';
@@ -166,7 +168,12 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         const full = behavior.text ?? defaultText(model, body);
         const truncated = mode === 'truncated';
         const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
-        return sendJson(res, 200, completion(id, model, [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: truncated ? 'length' : 'stop', logprobs: null }], body, text));
+        return sendJson(
+          res,
+          200,
+          completion(id, model, [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: truncated ? 'length' : 'stop', logprobs: null }], body, text),
+          behavior.headers,
+        );
       }
     }
   }

@@ -78,12 +78,12 @@ export class ModelBreaker {
 
   /**
    * What must not count as the model's failure: the caller's own faults, 429s (cool-downs handle them)
-   * and cancellations by the caller. A probe cancelled by its caller proved nothing, so in half-open it
+   * and cancellations (by the caller, or a hedge that lost). A cancelled probe proved nothing, so in half-open it
    * counts as a failure (the breaker re-opens) rather than closing the breaker on no evidence.
    */
   #isNeutral(err: unknown): boolean {
     if (!(err instanceof AttemptFailure)) return false;
-    if (err.failure.callerAborted) return !this.#breaker.halfOpen;
+    if (err.failure.callerAborted || err.failure.cancelled) return !this.#breaker.halfOpen;
     return !err.failure.countsAsFailure;
   }
 }

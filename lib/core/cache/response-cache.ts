@@ -12,6 +12,7 @@ export interface CachedAnswer {
   readonly fallback: boolean;
   readonly usage: Usage;
   readonly finishReason: string;
+  readonly json?: unknown;
 }
 
 /** In-process LRU of answers, plus single-flight for identical requests in flight. */

@@ -9,6 +9,8 @@ export interface FailureClass {
   fallThrough: boolean;
   /** The caller cancelled: stop the whole chain, count nothing. */
   callerAborted: boolean;
+  /** We cancelled it (a hedge that lost the race): count nothing, the chain goes on. */
+  cancelled?: boolean;
   status?: number;
   /** Short and secret-free: never the provider's body. */
   message: string;

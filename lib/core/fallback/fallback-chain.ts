@@ -1,43 +1,95 @@
 import { AllModelsFailedError } from '../../errors/all-models-failed-error';
 import { RequestAbortedError } from '../../errors/request-aborted-error';
 import { RequestError } from '../../errors/request-error';
-import type { AttemptRecord } from '../../types';
+import type { AttemptRecord, CompletionResult } from '../../types';
 import type { BreakerRegistry } from '../breaker/breaker-registry';
 import { isOpenBreakerRejection } from '../breaker/model-breaker';
+import { ContextPlan } from '../context/context-plan';
 import type { EventBus } from '../events/event-bus';
-import type { ResolvedModel, ResolvedOptions } from '../options/resolve-options';
-import type { NormalizedRequest, PromptLimits } from '../request/normalize-request';
+import { attemptTimeout } from '../latency/adaptive-timeout';
+import { LatencyTracker } from '../latency/latency-tracker';
+import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOptions } from '../options/resolve-options';
+import type { NormalizedRequest, RequestPolicy } from '../request/normalize-request';
 import { loadTokenizer } from '../request/prompt-size';
 import { anyAborted } from '../signals';
-import { OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
+import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { AttemptFailure, type FailureClass } from './attempt-failure';
 import { Cooldowns } from './cooldowns';
-import { runAttempt } from './run-attempt';
+import { HedgeBudget } from './hedge-budget';
+import { type AttemptAnswer, runAttempt } from './run-attempt';
 
 export interface ChainSuccess {
   answer: UpstreamAnswer;
+  json?: unknown;
   model: ResolvedModel;
   /** Position of the answering model in the chain that was walked. */
   index: number;
   attempts: AttemptRecord[];
+  hedged: boolean;
+  contextTruncation?: CompletionResult['contextTruncation'];
 }
 
-/** Walks the chain: skips models in cool-down or with an open breaker, falls through on failure. */
+type ChainOptions = Pick<
+  ResolvedOptions,
+  'models' | 'rateLimit' | 'maxPromptChars' | 'maxPromptTokens' | 'fetch' | 'deadlineMs' | 'adaptiveTimeout' | 'hedge' | 'truncate' | 'acceptTruncated' | 'latencyWindow'
+>;
+
+type Prepared =
+  | { ok: true; messages: NormalizedRequest['messages']; droppedIndexes: number[]; promptTokens: number }
+  | { ok: false; skip: AttemptRecord };
+
+type Settled = { ok: true; value: AttemptAnswer; latencyMs: number } | { ok: false; failure: FailureClass; latencyMs: number; error: unknown };
+
+/** One attempt in flight. */
+interface Running {
+  model: ResolvedModel;
+  index: number;
+  hedged: boolean;
+  started: number;
+  cancel: AbortController;
+  promise: Promise<Settled>;
+  done: boolean;
+  deadlineBound: boolean;
+  prepared: Extract<Prepared, { ok: true }>;
+}
+
+/**
+ * Walks the chain: skips models in cool-down, with an open breaker, at their concurrency limit or too small
+ * for the prompt; bounds each attempt by its (fixed or adaptive) timeout and by the request's deadline;
+ * hedges a slow model with the next one when enabled; falls through on failure.
+ */
 export class FallbackChain {
   readonly models: readonly ResolvedModel[];
   readonly upstream: OpenAIUpstream;
   readonly cooldowns: Cooldowns;
-  readonly limits: PromptLimits;
+  readonly latency: LatencyTracker;
+  readonly policy: RequestPolicy;
+  readonly #adaptive: ResolvedAdaptiveTimeout | false;
+  readonly #hedge: ResolvedHedge | false;
+  readonly #hedgeBudget: HedgeBudget | null;
+  readonly #inFlight = new Map<string, number>();
+  readonly #usesContext: boolean;
 
   constructor(
-    options: Pick<ResolvedOptions, 'models' | 'rateLimit' | 'maxPromptChars' | 'maxPromptTokens' | 'fetch'>,
+    options: ChainOptions,
     readonly events: EventBus,
   ) {
     this.models = options.models;
-    this.limits = { maxPromptChars: options.maxPromptChars, maxPromptTokens: options.maxPromptTokens };
-    if (options.maxPromptTokens !== undefined) loadTokenizer();
+    this.policy = {
+      maxPromptChars: options.maxPromptChars,
+      maxPromptTokens: options.maxPromptTokens,
+      deadlineMs: options.deadlineMs,
+      truncate: options.truncate,
+      acceptTruncated: options.acceptTruncated,
+    };
+    this.#usesContext = options.models.some((m) => m.contextWindow !== undefined);
+    if (options.maxPromptTokens !== undefined || this.#usesContext) loadTokenizer();
     this.upstream = new OpenAIUpstream(options.models, options.fetch);
     this.cooldowns = new Cooldowns(options.rateLimit.defaultCooldownMs, options.rateLimit.maxCooldownMs);
+    this.latency = new LatencyTracker(options.latencyWindow);
+    this.#adaptive = options.adaptiveTimeout;
+    this.#hedge = options.hedge;
+    this.#hedgeBudget = options.hedge ? new HedgeBudget(options.hedge.maxExtraLoad) : null;
   }
 
   async run(
@@ -48,36 +100,67 @@ export class FallbackChain {
   ): Promise<ChainSuccess> {
     const attempts: AttemptRecord[] = [];
     const chain = req.chain;
-    for (let index = 0; index < chain.length; index++) {
+    const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
+    const context = this.#usesContext ? new ContextPlan(req.messages, req.maxTokens) : null;
+    const state = { tooLongFor: undefined as number | undefined };
+    this.#hedgeBudget?.deposit();
+
+    let i = 0;
+    while (i < chain.length) {
       if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled');
-      const model = chain[index];
-      const skip = this.#skipReason(model, breakers);
-      if (skip) {
-        this.#record(attempts, requestId, skip);
-        this.#emitFallback(requestId, chain, index, skip.outcome);
+      const left = deadlineAt - performance.now();
+      if (left < 1) break;
+      const prepared = this.#prepare(chain[i], req, breakers, context, state.tooLongFor);
+      if (!prepared.ok) {
+        this.#record(attempts, requestId, prepared.skip);
+        this.#emitFallback(requestId, chain[i], chain[i + 1], prepared.skip.outcome);
+        i++;
         continue;
       }
-      const timeoutMs = req.timeoutMs ?? model.timeoutMs;
-      const started = performance.now();
-      try {
-        const attempt = () => runAttempt(this.upstream, model, req, signals, timeoutMs);
-        const answer = breakers ? await breakers.for(model.name).run(attempt) : await attempt();
-        this.#record(attempts, requestId, { model: model.name, outcome: 'success', latencyMs: elapsed(started) });
-        return { answer, model, index, attempts };
-      } catch (err) {
-        const failure = toFailure(err);
-        if (failure.callerAborted) throw new RequestAbortedError('The request was cancelled', { cause: err });
-        const record: AttemptRecord = { model: model.name, outcome: failure.outcome, latencyMs: elapsed(started), message: failure.message };
-        if (failure.status !== undefined) record.status = failure.status;
-        this.#record(attempts, requestId, record);
-        if (!failure.fallThrough) {
-          throw new RequestError(`The provider rejected the request: ${failure.message}`, [failure.message], {
-            code: 'UPSTREAM_REJECTED_REQUEST',
-          });
+      const contenders = [this.#start(chain[i], i, prepared, req, breakers, signals, left, false)];
+      let next = i + 1;
+
+      const hedgeAfter = this.#hedgeDelay(chain[i], req.task);
+      if (hedgeAfter !== undefined && next < chain.length && this.#hedgeBudget && this.#hedgeBudget.canTake()) {
+        if (await timerWins(contenders[0].promise, hedgeAfter)) {
+          // Find the next model that may be called now; the ones skipped on the way are recorded once, here.
+          let j = next;
+          let prepJ: Prepared | undefined;
+          for (; j < chain.length; j++) {
+            prepJ = this.#prepare(chain[j], req, breakers, context, state.tooLongFor);
+            if (prepJ.ok) break;
+            this.#record(attempts, requestId, prepJ.skip);
+          }
+          next = j + 1;
+          const leftNow = deadlineAt - performance.now();
+          if (prepJ?.ok && leftNow >= 1 && this.#hedgeBudget.tryTake()) {
+            this.events.emit('hedge', { requestId, from: chain[i].name, to: chain[j].name, afterMs: Math.round(hedgeAfter) });
+            contenders.push(this.#start(chain[j], j, prepJ, req, breakers, signals, leftNow, true));
+          } else if (prepJ?.ok) {
+            next = j; // not hedged after all: it stays next in line
+          }
         }
-        if (failure.outcome === 'rate_limited') this.cooldowns.start(model.name, failure.retryAfterMs);
-        this.#emitFallback(requestId, chain, index, failure.outcome);
       }
+
+      const winner = await this.#settle(contenders, attempts, requestId, state);
+      if (winner) {
+        const s = winner.settled as Extract<Settled, { ok: true }>;
+        const success: ChainSuccess = {
+          answer: s.value.answer,
+          model: winner.model,
+          index: winner.index,
+          attempts,
+          hedged: contenders.length > 1,
+        };
+        if (s.value.json !== undefined) success.json = s.value.json;
+        if (winner.prepared.droppedIndexes.length > 0) {
+          success.contextTruncation = { model: winner.model.name, droppedIndexes: winner.prepared.droppedIndexes, promptTokens: winner.prepared.promptTokens };
+        }
+        return success;
+      }
+      const last = attempts[attempts.length - 1];
+      this.#emitFallback(requestId, contenders[contenders.length - 1].model, chain[next], last?.outcome ?? 'error');
+      i = next;
     }
     throw new AllModelsFailedError(attempts, this.retryAfterS(chain, breakers));
   }
@@ -92,19 +175,142 @@ export class FallbackChain {
     return Math.max(1, Math.ceil((earliest - now) / 1000));
   }
 
+  inFlight(model: string): number {
+    return this.#inFlight.get(model) ?? 0;
+  }
+
+  /** The attempt timeout a request with this task would get now. */
+  timeoutFor(model: ResolvedModel, task?: string): number {
+    return attemptTimeout(model, task, undefined, this.#adaptive, this.latency);
+  }
+
   close(): void {
     this.upstream.close();
   }
 
-  #skipReason(model: ResolvedModel, breakers: BreakerRegistry | null): AttemptRecord | null {
+  #prepare(model: ResolvedModel, req: NormalizedRequest, breakers: BreakerRegistry | null, context: ContextPlan | null, tooLongFor: number | undefined): Prepared {
+    const skip = (outcome: AttemptRecord['outcome'], message: string): Prepared => ({ ok: false, skip: { model: model.name, outcome, latencyMs: 0, message } });
     const coolUntil = this.cooldowns.until(model.name);
-    if (coolUntil !== null) {
-      return { model: model.name, outcome: 'rate_limited', latencyMs: 0, message: `cooling down for ${coolUntil - Date.now()} ms` };
+    if (coolUntil !== null) return skip('rate_limited', `cooling down for ${coolUntil - Date.now()} ms`);
+    if (breakers && !breakers.for(model.name).canAttempt()) return skip('circuit_open', 'circuit open');
+    if (model.maxConcurrent !== undefined && this.inFlight(model.name) >= model.maxConcurrent) {
+      return skip('overloaded', `${model.maxConcurrent} calls already in flight`);
     }
-    if (breakers && !breakers.for(model.name).canAttempt()) {
-      return { model: model.name, outcome: 'circuit_open', latencyMs: 0, message: 'circuit open' };
+    if (tooLongFor !== undefined && model.contextWindow !== undefined && model.contextWindow <= tooLongFor) {
+      return skip('skipped_context', `a model with a ${tooLongFor}-token window already found the prompt too long`);
     }
-    return null;
+    if (context && model.contextWindow !== undefined) {
+      const fit = context.fit(model.contextWindow, capTokens(req.maxTokens, model.maxOutputTokens), req.truncate);
+      if (!fit.fits) return skip('skipped_context', `needs ${fit.needed} tokens; the context window is ${model.contextWindow}`);
+      return { ok: true, messages: fit.messages, droppedIndexes: fit.droppedIndexes, promptTokens: fit.promptTokens };
+    }
+    return { ok: true, messages: req.messages, droppedIndexes: [], promptTokens: -1 };
+  }
+
+  #start(
+    model: ResolvedModel,
+    index: number,
+    prepared: Extract<Prepared, { ok: true }>,
+    req: NormalizedRequest,
+    breakers: BreakerRegistry | null,
+    signals: readonly (AbortSignal | undefined)[],
+    leftMs: number,
+    hedged: boolean,
+  ): Running {
+    const breaker = breakers?.for(model.name);
+    // A half-open probe gets the full fixed timeout: an adaptive one learnt before an incident could keep a recovered model out.
+    const probe = breaker?.state === 'half_open';
+    const wanted = req.timeoutMs ?? (probe ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.#adaptive, this.latency));
+    const timeoutMs = Math.max(1, Math.min(wanted, Math.floor(leftMs)));
+    const cancel = new AbortController();
+    this.#inFlight.set(model.name, this.inFlight(model.name) + 1);
+    const started = performance.now();
+    const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel.signal, timeoutMs);
+    const promise: Promise<Settled> = (breaker ? breaker.run(attempt) : attempt()).then(
+      (value) => {
+        const latencyMs = elapsed(started);
+        this.latency.record(model.name, req.task, latencyMs, req.maxTokens);
+        return { ok: true as const, value, latencyMs };
+      },
+      (error: unknown) => ({ ok: false as const, failure: toFailure(error), latencyMs: elapsed(started), error }),
+    );
+    void promise.finally(() => this.#inFlight.set(model.name, this.inFlight(model.name) - 1));
+    return { model, index, hedged, started, cancel, promise, done: false, deadlineBound: timeoutMs < wanted, prepared };
+  }
+
+  /**
+   * Waits for the first success among the contenders (cancelling and recording the others), or for all to
+   * fail. Rejects for the caller's cancellation or the caller's own bad request.
+   */
+  #settle(
+    contenders: Running[],
+    attempts: AttemptRecord[],
+    requestId: string,
+    state: { tooLongFor: number | undefined },
+  ): Promise<(Running & { settled: Settled }) | null> {
+    return new Promise((resolve, reject) => {
+      let pending = contenders.length;
+      let decided = false;
+      const stopOthers = (except: Running, record: boolean): void => {
+        for (const o of contenders) {
+          if (o === except || o.done) continue;
+          o.done = true;
+          o.cancel.abort();
+          if (record) this.#record(attempts, requestId, this.#recordOf(o, 'cancelled', elapsed(o.started), 'another model answered first'));
+        }
+      };
+      for (const c of contenders) {
+        void c.promise.then((settled) => {
+          if (c.done) return; // cancelled and recorded already
+          c.done = true;
+          if (decided) return;
+          if (settled.ok) {
+            decided = true;
+            this.#record(attempts, requestId, this.#recordOf(c, 'success', settled.latencyMs));
+            stopOthers(c, true);
+            return resolve({ ...c, settled });
+          }
+          const f = settled.failure;
+          if (f.callerAborted) {
+            decided = true;
+            stopOthers(c, false);
+            return reject(new RequestAbortedError('The request was cancelled', { cause: settled.error }));
+          }
+          const message = f.outcome === 'timeout' && c.deadlineBound ? 'deadline reached' : f.message;
+          const record = this.#recordOf(c, f.outcome, settled.latencyMs, message);
+          if (f.status !== undefined) record.status = f.status;
+          this.#record(attempts, requestId, record);
+          if (!f.fallThrough) {
+            decided = true;
+            stopOthers(c, true);
+            return reject(new RequestError(`The provider rejected the request: ${f.message}`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' }));
+          }
+          if (f.outcome === 'rate_limited') {
+            const ms = this.cooldowns.start(c.model.name, f.retryAfterMs);
+            this.events.emit('cooldown', { model: c.model.name, ms, until: this.cooldowns.until(c.model.name) ?? Date.now() + ms });
+          }
+          if (f.message === 'context length exceeded' && c.model.contextWindow !== undefined) {
+            state.tooLongFor = Math.max(state.tooLongFor ?? 0, c.model.contextWindow);
+          }
+          if (--pending === 0) {
+            decided = true;
+            resolve(null);
+          }
+        });
+      }
+    });
+  }
+
+  #hedgeDelay(model: ResolvedModel, task: string | undefined): number | undefined {
+    if (!this.#hedge) return undefined;
+    return this.latency.window(model.name, task, this.#hedge.minSamples)?.percentile(this.#hedge.afterPercentile);
+  }
+
+  #recordOf(r: Running, outcome: AttemptRecord['outcome'], latencyMs: number, message?: string): AttemptRecord {
+    const record: AttemptRecord = { model: r.model.name, outcome, latencyMs };
+    if (message !== undefined) record.message = message;
+    if (r.hedged) record.hedged = true;
+    return record;
   }
 
   #record(attempts: AttemptRecord[], requestId: string, record: AttemptRecord): void {
@@ -112,10 +318,20 @@ export class FallbackChain {
     if (this.events.has('attempt')) this.events.emit('attempt', { ...record, requestId, index: attempts.length - 1 });
   }
 
-  #emitFallback(requestId: string, chain: readonly ResolvedModel[], index: number, reason: AttemptRecord['outcome']): void {
-    const next = chain[index + 1];
-    if (next && this.events.has('fallback')) this.events.emit('fallback', { requestId, from: chain[index].name, to: next.name, reason });
+  #emitFallback(requestId: string, from: ResolvedModel, to: ResolvedModel | undefined, reason: AttemptRecord['outcome']): void {
+    if (to && this.events.has('fallback')) this.events.emit('fallback', { requestId, from: from.name, to: to.name, reason });
   }
+}
+
+/** Resolves true when `ms` passes before `p` settles. */
+function timerWins(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(true), ms);
+    void p.then(() => {
+      clearTimeout(t);
+      resolve(false);
+    });
+  });
 }
 
 function toFailure(err: unknown): FailureClass {

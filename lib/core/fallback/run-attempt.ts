@@ -1,33 +1,46 @@
-import { classifyError } from '../upstream/classify-error';
-import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { anyAborted, linkSignals } from '../signals';
+import { classifyError } from '../upstream/classify-error';
+import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
+import { type AnswerRules, checkAnswer } from '../validation/answer-check';
 import { AttemptFailure } from './attempt-failure';
 
+export interface AttemptAnswer {
+  answer: UpstreamAnswer;
+  json?: unknown;
+}
+
 /**
- * One attempt on one model: one HTTP request, really cancelled (the socket is closed) when it
- * exceeds `timeoutMs` or when any caller signal fires. Failures are thrown as `AttemptFailure`.
+ * One attempt on one model: one HTTP request, really cancelled (the socket is closed) when it exceeds
+ * `timeoutMs`, when a caller signal fires, or when `cancelSignal` fires (a hedge that lost). The answer is
+ * checked before it counts as a success. Failures are thrown as `AttemptFailure`.
  */
 export async function runAttempt(
   upstream: OpenAIUpstream,
   model: ResolvedModel,
   req: NormalizedRequest,
+  messages: NormalizedRequest['messages'],
   callerSignals: readonly (AbortSignal | undefined)[],
+  cancelSignal: AbortSignal,
   timeoutMs: number,
-): Promise<UpstreamAnswer> {
+): Promise<AttemptAnswer> {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort();
   }, timeoutMs);
-  const unlink = linkSignals(controller, callerSignals);
+  const unlink = linkSignals(controller, [...callerSignals, cancelSignal]);
   try {
-    return await upstream.complete(model, req, controller.signal, timeoutMs);
+    const answer = await upstream.complete(model, req, messages, controller.signal, timeoutMs);
+    const rules: AnswerRules = { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate };
+    const { json } = await checkAnswer(answer, model.name, rules);
+    return { answer, json };
   } catch (err) {
     const callerAborted = !timedOut && anyAborted(callerSignals);
-    throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, timeoutMs }), { cause: err });
+    const cancelled = !timedOut && !callerAborted && cancelSignal.aborted;
+    throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs }), { cause: err });
   } finally {
     clearTimeout(timer);
     unlink();

@@ -18,6 +18,7 @@ export const optionsSchema = {
           timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
           contextWindow: { type: 'integer', minimum: 1 },
           maxOutputTokens: { type: 'integer', minimum: 1 },
+          maxConcurrent: { type: 'integer', minimum: 1 },
           price: {
             type: 'object',
             additionalProperties: false,
@@ -57,6 +58,40 @@ export const optionsSchema = {
       ],
     },
     fetch: {},
+    deadlineMs: { type: 'integer', minimum: 1 },
+    adaptiveTimeout: {
+      anyOf: [
+        { type: 'boolean' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            percentile: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+            multiplier: { type: 'number', exclusiveMinimum: 0 },
+            minSamples: { type: 'integer', minimum: 1 },
+            minTimeoutMs: { type: 'integer', minimum: 1 },
+          },
+        },
+      ],
+    },
+    hedge: {
+      anyOf: [
+        { type: 'boolean' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            afterPercentile: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+            maxExtraLoad: { type: 'number', minimum: 0, maximum: 1 },
+            minSamples: { type: 'integer', minimum: 1 },
+          },
+        },
+      ],
+    },
+    maxConcurrent: { type: 'integer', minimum: 1 },
+    truncate: { enum: [false, 'oldest'] },
+    acceptTruncated: { type: 'boolean' },
+    latencyWindow: { type: 'integer', minimum: 1, maximum: 100_000 },
     maxPromptChars: { type: 'integer', minimum: 1 },
     maxPromptTokens: { type: 'integer', minimum: 1 },
     rateLimit: {

@@ -12,6 +12,20 @@ export interface ResolvedModel {
   readonly contextWindow: number | undefined;
   readonly maxOutputTokens: number | undefined;
   readonly price: { readonly inputPerMTok: number; readonly outputPerMTok: number } | undefined;
+  readonly maxConcurrent: number | undefined;
+}
+
+export interface ResolvedAdaptiveTimeout {
+  readonly percentile: number;
+  readonly multiplier: number;
+  readonly minSamples: number;
+  readonly minTimeoutMs: number;
+}
+
+export interface ResolvedHedge {
+  readonly afterPercentile: number;
+  readonly maxExtraLoad: number;
+  readonly minSamples: number;
 }
 
 export interface ResolvedBreaker {
@@ -37,6 +51,12 @@ export interface ResolvedOptions {
   readonly maxPromptChars: number | undefined;
   readonly maxPromptTokens: number | undefined;
   readonly fetch: typeof globalThis.fetch | undefined;
+  readonly deadlineMs: number | undefined;
+  readonly adaptiveTimeout: ResolvedAdaptiveTimeout | false;
+  readonly hedge: ResolvedHedge | false;
+  readonly truncate: false | 'oldest';
+  readonly acceptTruncated: boolean;
+  readonly latencyWindow: number;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -44,6 +64,9 @@ export const DEFAULTS = Object.freeze({
   breaker: Object.freeze({ errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 }),
   cache: Object.freeze({ max: 1000, ttlMs: 600_000, fallbackTtlMs: 30_000 }),
   rateLimit: Object.freeze({ defaultCooldownMs: 1000, maxCooldownMs: 60_000 }),
+  adaptiveTimeout: Object.freeze<ResolvedAdaptiveTimeout>({ percentile: 95, multiplier: 1.5, minSamples: 20, minTimeoutMs: 50 }),
+  hedge: Object.freeze<ResolvedHedge>({ afterPercentile: 95, maxExtraLoad: 0.1, minSamples: 20 }),
+  latencyWindow: 200,
 });
 
 // Compiled once for the process. No `useDefaults`/`coerceTypes`: the caller's object is never mutated.
@@ -78,15 +101,27 @@ function toData(value: unknown, depth = 0): unknown {
   return value;
 }
 
+const EITHER: Record<string, string> = {
+  '/cache': 'must be false or an object',
+  '/adaptiveTimeout': 'must be a boolean or an object',
+  '/hedge': 'must be a boolean or an object',
+};
+
 function collectProblems(options: LlmResilienceOptions): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (!validate(toData(options))) {
     const seen = new Set<string>();
     for (const err of validate.errors ?? []) {
-      // `cache` is anyOf [false, object]: report the object branch only, it is what people mean.
-      if (err.instancePath === '/cache' && (err.keyword === 'const' || err.keyword === 'anyOf')) {
-        if (typeof options.cache !== 'object' || options.cache === null) {
-          problems.push({ path: '/cache', message: 'must be false or an object' });
+      // Options that are "false/boolean or an object": one message for the whole option, not one per branch.
+      const either = EITHER[err.instancePath];
+      if (either && (err.keyword === 'const' || err.keyword === 'type' || err.keyword === 'anyOf')) {
+        const value = (options as unknown as Record<string, unknown>)[err.instancePath.slice(1)];
+        if (typeof value !== 'object' || value === null) {
+          const p = { path: err.instancePath, message: either };
+          if (!seen.has(p.path + p.message)) {
+            seen.add(p.path + p.message);
+            problems.push(p);
+          }
         }
         continue;
       }
@@ -149,6 +184,7 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
       contextWindow: m.contextWindow,
       maxOutputTokens: m.maxOutputTokens,
       price: m.price ? Object.freeze({ ...m.price }) : undefined,
+      maxConcurrent: m.maxConcurrent ?? options.maxConcurrent,
     }),
   );
   const c = options.cache;
@@ -170,7 +206,19 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
     maxPromptChars: options.maxPromptChars,
     maxPromptTokens: options.maxPromptTokens,
     fetch: options.fetch,
+    deadlineMs: options.deadlineMs,
+    adaptiveTimeout: switchable(options.adaptiveTimeout, DEFAULTS.adaptiveTimeout),
+    hedge: switchable(options.hedge, DEFAULTS.hedge),
+    truncate: options.truncate ?? false,
+    acceptTruncated: options.acceptTruncated ?? false,
+    latencyWindow: options.latencyWindow ?? DEFAULTS.latencyWindow,
   });
+}
+
+/** `true` → defaults; an object → defaults overridden; `false`/absent → off. */
+function switchable<T extends object>(value: boolean | Partial<T> | undefined, defaults: T): T | false {
+  if (value === undefined || value === false) return false;
+  return Object.freeze({ ...defaults, ...(value === true ? {} : definedOnly(value)) });
 }
 
 function definedOnly<T extends object>(o: T | undefined): Partial<T> {

@@ -1,17 +1,21 @@
-import Ajv from 'ajv';
+import Ajv, { type ValidateFunction } from 'ajv';
 import { RequestError } from '../../errors/request-error';
 import type { ChatMessage, CompletionRequest, ResponseFormat } from '../../types';
 import type { ResolvedModel } from '../options/resolve-options';
+import { compileSchema } from '../validation/answer-check';
 import { promptChars, promptTokens } from './prompt-size';
 import { requestSchema } from './request-schema';
 
-/** Size limits checked before any upstream call. */
-export interface PromptLimits {
+/** The app-wide defaults and limits a request is normalised against. */
+export interface RequestPolicy {
   readonly maxPromptChars: number | undefined;
   readonly maxPromptTokens: number | undefined;
+  readonly deadlineMs: number | undefined;
+  readonly truncate: false | 'oldest';
+  readonly acceptTruncated: boolean;
 }
 
-const NO_LIMITS: PromptLimits = { maxPromptChars: undefined, maxPromptTokens: undefined };
+const NO_POLICY: RequestPolicy = { maxPromptChars: undefined, maxPromptTokens: undefined, deadlineMs: undefined, truncate: false, acceptTruncated: false };
 
 /** A validated request, ready for the chain. */
 export interface NormalizedRequest {
@@ -27,12 +31,25 @@ export interface NormalizedRequest {
   readonly timeoutMs: number | undefined;
   readonly useCache: boolean;
   readonly signal: AbortSignal | undefined;
+  readonly task: string | undefined;
+  readonly deadlineMs: number | undefined;
+  /** The caller's JSON Schema (also part of the cache key) and its compiled validator. */
+  readonly schema: Record<string, unknown> | undefined;
+  readonly schemaFn: ValidateFunction | undefined;
+  readonly validate: CompletionRequest['validate'];
+  readonly truncate: false | 'oldest';
+  readonly acceptTruncated: boolean;
 }
 
 const validate = new Ajv({ allErrors: true, strict: false }).compile(requestSchema);
 
 /** Validates a request; throws a `RequestError` (400) naming every problem. */
-export function normalizeRequest(request: CompletionRequest, models: readonly ResolvedModel[], limits: PromptLimits = NO_LIMITS): NormalizedRequest {
+export function normalizeRequest(
+  request: CompletionRequest,
+  models: readonly ResolvedModel[],
+  policy: RequestPolicy = NO_POLICY,
+  defaultTask?: string,
+): NormalizedRequest {
   if (request === null || typeof request !== 'object' || Array.isArray(request)) {
     throw new RequestError('The request must be an object with `messages` or `prompt`', ['(root): must be an object']);
   }
@@ -48,6 +65,7 @@ export function normalizeRequest(request: CompletionRequest, models: readonly Re
   const hasPrompt = request.prompt !== undefined;
   if (hasMessages === hasPrompt) details.push('(root): give exactly one of `messages` or `prompt`');
   if (request.signal !== undefined && !(request.signal instanceof AbortSignal)) details.push('/signal: must be an AbortSignal');
+  if (request.validate !== undefined && typeof request.validate !== 'function') details.push('/validate: must be a function (result) => boolean');
 
   let chain: readonly ResolvedModel[] = models;
   if (request.models !== undefined && Array.isArray(request.models)) {
@@ -63,7 +81,9 @@ export function normalizeRequest(request: CompletionRequest, models: readonly Re
     throw new RequestError(`Invalid LLM request: ${details.join('; ')}`, details);
   }
   const messages: ChatMessage[] = hasMessages ? (request.messages as ChatMessage[]) : [{ role: 'user', content: request.prompt as string }];
-  checkSize(messages, limits);
+  checkSize(messages, policy);
+  const schema = request.schema;
+  const schemaFn = schema === undefined ? undefined : compileSchema(schema);
   return {
     messages,
     maxTokens: request.maxTokens,
@@ -71,15 +91,23 @@ export function normalizeRequest(request: CompletionRequest, models: readonly Re
     topP: request.topP,
     stop: request.stop,
     seed: request.seed,
-    responseFormat: request.responseFormat,
+    responseFormat:
+      request.responseFormat ?? (schema ? { type: 'json_schema', json_schema: { name: 'response', schema, strict: false } } : undefined),
     chain,
     timeoutMs: request.timeoutMs,
     useCache: request.cache !== false,
     signal: request.signal,
+    task: request.task ?? defaultTask,
+    deadlineMs: request.deadlineMs ?? policy.deadlineMs,
+    schema,
+    schemaFn,
+    validate: request.validate,
+    truncate: request.truncate ?? policy.truncate,
+    acceptTruncated: request.acceptTruncated ?? policy.acceptTruncated,
   };
 }
 
-function checkSize(messages: readonly ChatMessage[], limits: PromptLimits): void {
+function checkSize(messages: readonly ChatMessage[], limits: RequestPolicy): void {
   if (limits.maxPromptChars !== undefined) {
     const chars = promptChars(messages);
     if (chars > limits.maxPromptChars) {

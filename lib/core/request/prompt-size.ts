@@ -34,13 +34,20 @@ export function promptChars(messages: readonly ChatMessage[]): number {
   return n;
 }
 
-/** Prompt tokens as OpenAI's chat format counts them: content tokens + 3 per message + 3 for the reply's priming. */
-export function promptTokens(messages: readonly ChatMessage[]): number {
+/** Tokens the reply's priming adds to every chat prompt. */
+export const PRIMING_TOKENS = 3;
+
+/** One message's tokens in OpenAI's chat accounting: content + 3 (+ name + 1). */
+export function messageTokens(m: ChatMessage): number {
   const count = loadTokenizer();
-  let n = 3;
-  for (const m of messages) {
-    n += 3 + count(contentText(m.content));
-    if ('name' in m && typeof m.name === 'string') n += 1 + count(m.name);
-  }
+  let n = 3 + count(contentText(m.content));
+  if ('name' in m && typeof m.name === 'string') n += 1 + count(m.name);
+  return n;
+}
+
+/** Prompt tokens as OpenAI's chat format counts them: per-message tokens + 3 for the reply's priming. */
+export function promptTokens(messages: readonly ChatMessage[]): number {
+  let n = PRIMING_TOKENS;
+  for (const m of messages) n += messageTokens(m);
   return n;
 }

@@ -36,5 +36,11 @@ export const requestSchema = {
     timeoutMs: { type: 'integer', minimum: 1 },
     cache: { type: 'boolean' },
     signal: {},
+    task: { type: 'string', minLength: 1, maxLength: 100 },
+    deadlineMs: { type: 'integer', minimum: 1 },
+    schema: { type: 'object' },
+    validate: {},
+    truncate: { enum: [false, 'oldest'] },
+    acceptTruncated: { type: 'boolean' },
   },
 } as const;

@@ -15,6 +15,8 @@ export interface AbortContext {
   timedOut: boolean;
   /** The caller's signal (or the HTTP client's disconnect) fired. */
   callerAborted: boolean;
+  /** We cancelled the attempt ourselves (a hedge that lost). */
+  cancelled?: boolean;
   timeoutMs: number;
 }
 
@@ -25,6 +27,9 @@ export interface AbortContext {
 export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
   if (ctx.callerAborted) {
     return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: true, message: 'cancelled by the caller' };
+  }
+  if (ctx.cancelled) {
+    return { outcome: 'cancelled', countsAsFailure: false, fallThrough: true, callerAborted: false, cancelled: true, message: 'cancelled: another model answered first' };
   }
   if (ctx.timedOut) {
     return { outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message: `no answer within ${ctx.timeoutMs} ms` };

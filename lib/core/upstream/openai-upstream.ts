@@ -44,10 +44,16 @@ export class OpenAIUpstream {
     }
   }
 
-  async complete(model: ResolvedModel, req: NormalizedRequest, signal: AbortSignal, timeoutMs: number): Promise<UpstreamAnswer> {
+  async complete(
+    model: ResolvedModel,
+    req: NormalizedRequest,
+    messages: NormalizedRequest['messages'],
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<UpstreamAnswer> {
     const client = this.#clients.get(model.name);
     if (!client) throw new Error(`no client for model "${model.name}"`);
-    const body: ChatCompletionCreateParamsNonStreaming = { model: model.model, messages: req.messages };
+    const body: ChatCompletionCreateParamsNonStreaming = { model: model.model, messages };
     const maxTokens = capTokens(req.maxTokens, model.maxOutputTokens);
     if (maxTokens !== undefined) body.max_tokens = maxTokens;
     if (req.temperature !== undefined) body.temperature = req.temperature;

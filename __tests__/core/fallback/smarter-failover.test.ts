@@ -1,0 +1,299 @@
+/** Issue #4 over real HTTP: deadlines, adaptive timeouts, hedging, 429 cool-downs, context windows, bad answers, bulkhead. */
+import request from 'supertest';
+import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
+import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
+import { sleep, startApp, waitFor, type TestApp } from '../../helpers/app';
+
+let fake: FakeLlm;
+let app: TestApp | undefined;
+beforeEach(async () => {
+  fake = await startFakeLlm();
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  await fake.close();
+});
+
+const smart = (extra: Partial<ModelConfig> = {}): ModelConfig => ({ name: 'smart', model: 'big', baseURL: fake.url, apiKey: 'k', timeoutMs: 2000, ...extra });
+const fast = (extra: Partial<ModelConfig> = {}): ModelConfig => ({ name: 'fast', model: 'small', baseURL: fake.url, apiKey: 'k', timeoutMs: 2000, ...extra });
+const opts = (extra: Partial<LlmResilienceOptions> = {}): LlmResilienceOptions => ({
+  models: [smart(), fast()],
+  cache: false,
+  breaker: { volumeThreshold: 1000 },
+  ...extra,
+});
+const post = (body: Record<string, unknown>) => request(app!.server).post('/complete').send(body);
+let n = 0;
+const ask = (extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content: `question ${++n}` }], ...extra });
+
+describe('deadline for the whole chain', () => {
+  it('bounds the whole call, not each attempt: the chain stops at the deadline with the attempts so far', async () => {
+    fake.setBehavior('big', { mode: 'hang' });
+    fake.setBehavior('small', { mode: 'hang' });
+    app = await startApp(opts({ deadlineMs: 150 }));
+    const t0 = Date.now();
+    const res = await post(ask());
+    const took = Date.now() - t0;
+    expect(res.status).toBe(503);
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(450);
+    expect(res.body.error.attempts).toEqual([{ model: 'smart', outcome: 'timeout' }]);
+    expect(fake.stats('small').requests).toBe(0);
+    await waitFor(() => fake.stats('big').aborted === 1);
+  });
+
+  it('gives the next model only the time that is left, and a request can set its own deadline', async () => {
+    fake.setBehavior('big', { mode: 'error', latencyMs: 60 });
+    fake.setBehavior('small', { mode: 'hang' });
+    app = await startApp(opts({ deadlineMs: 10_000 }));
+    const t0 = Date.now();
+    const res = await post(ask({ deadlineMs: 200 }));
+    expect(res.status).toBe(503);
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(res.body.error.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['error', 'timeout']);
+    await waitFor(() => fake.stats('small').aborted === 1);
+  });
+});
+
+describe('adaptive timeouts', () => {
+  const adaptive = { minSamples: 5, percentile: 95, multiplier: 1.5, minTimeoutMs: 20 };
+
+  it('learn a model\'s latency and time out what is far slower than usual', async () => {
+    fake.setBehavior('big', { latencyMs: 30 });
+    app = await startApp(opts({ adaptiveTimeout: adaptive }));
+    expect(app.llm.status().models[0].timeoutMs).toBe(2000);
+    for (let i = 0; i < 6; i++) await post(ask());
+    const s = app.llm.status().models[0];
+    expect(s.latency['*'].samples).toBe(6);
+    expect(s.latency['*'].p95).toBeGreaterThanOrEqual(28);
+    expect(s.timeoutMs).toBeGreaterThanOrEqual(40);
+    expect(s.timeoutMs).toBeLessThan(200);
+    fake.setBehavior('big', { latencyMs: 600 });
+    const t0 = Date.now();
+    const res = await post(ask());
+    expect(res.body.model).toBe('fast');
+    expect(res.body.attempts[0]).toMatchObject({ model: 'smart', outcome: 'timeout' });
+    expect(Date.now() - t0).toBeLessThan(450);
+  });
+
+  it('keep a record per task, and the route default comes from llmTask()', async () => {
+    app = await startApp(opts({ adaptiveTimeout: adaptive }));
+    fake.setBehavior('big', { latencyMs: 200 });
+    for (let i = 0; i < 5; i++) await post(ask({ task: 'code' }));
+    fake.setBehavior('big', { latencyMs: 10 });
+    for (let i = 0; i < 5; i++) await post(ask({ task: 'summarize' }));
+    const lat = app.llm.status().models[0].latency;
+    expect(lat.code.p50).toBeGreaterThanOrEqual(190);
+    expect(lat.summarize.p50).toBeLessThan(100);
+    fake.setBehavior('big', { latencyMs: 120 });
+    // the route's default task (llmTask('summarize')) applies when the request names none
+    const summary = await request(app.server).post('/complete-summarize').send(ask());
+    const code = await post(ask({ task: 'code' }));
+    expect(summary.body.attempts[0].outcome).toBe('timeout');
+    expect(code.body).toMatchObject({ model: 'smart', fallback: false });
+  });
+
+  it('scale with maxTokens when a request asks for a longer answer than usual', async () => {
+    app = await startApp(opts({ adaptiveTimeout: adaptive }));
+    fake.setBehavior('big', { latencyMs: 20 });
+    for (let i = 0; i < 5; i++) await post(ask({ maxTokens: 100 }));
+    fake.setBehavior('big', { latencyMs: 110 });
+    const usual = await post(ask({ maxTokens: 100 }));
+    const longer = await post(ask({ maxTokens: 800 }));
+    expect(usual.body.attempts[0].outcome).toBe('timeout');
+    expect(longer.body).toMatchObject({ model: 'smart', fallback: false });
+  });
+});
+
+describe('hedged requests', () => {
+  it('start the next model when the current one passes its usual latency; the first answer wins and the loser is aborted', async () => {
+    fake.setBehavior('big', { latencyMs: 30 });
+    fake.setBehavior('small', { latencyMs: 20 });
+    app = await startApp(opts({ hedge: { afterPercentile: 50, maxExtraLoad: 1, minSamples: 5 } }));
+    const hedges: string[] = [];
+    app.llm.on('hedge', (h) => hedges.push(`${h.from}->${h.to}`));
+    for (let i = 0; i < 5; i++) await post(ask());
+    fake.setBehavior('big', { latencyMs: 1500 });
+    const t0 = Date.now();
+    const res = await post(ask());
+    expect(Date.now() - t0).toBeLessThan(600);
+    expect(res.body).toMatchObject({ model: 'fast', hedged: true, fallback: true });
+    expect(res.body.attempts).toEqual([
+      expect.objectContaining({ model: 'fast', outcome: 'success', hedged: true }),
+      expect.objectContaining({ model: 'smart', outcome: 'cancelled' }),
+    ]);
+    expect(hedges).toEqual(['smart->fast']);
+    await waitFor(() => fake.stats('big').aborted === 1);
+    // the lost race is not a failure of the primary
+    expect(app.llm.status().models[0].failures).toBe(0);
+  });
+
+  it('stay under maxExtraLoad of traffic', async () => {
+    fake.setBehavior('big', { latencyMs: 20 });
+    app = await startApp(opts({ hedge: { afterPercentile: 50, maxExtraLoad: 0.2, minSamples: 5 } }));
+    let hedges = 0;
+    app.llm.on('hedge', () => void hedges++);
+    for (let i = 0; i < 5; i++) await post(ask());
+    fake.setBehavior('big', { latencyMs: 150 });
+    for (let i = 0; i < 15; i++) await post(ask());
+    expect(hedges).toBeGreaterThanOrEqual(1);
+    expect(hedges).toBeLessThanOrEqual(Math.floor(20 * 0.2));
+  });
+});
+
+describe('429 cool-downs', () => {
+  it('honour retry-after-ms exactly, skip with no call meanwhile, then use the model again with no probe', async () => {
+    fake.setBehavior('big', { mode: 'rate_limit', headers: { 'retry-after-ms': '300' } });
+    app = await startApp(opts({ breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }));
+    const first = await post(ask());
+    expect(first.body.attempts[0]).toMatchObject({ outcome: 'rate_limited', status: 429 });
+    const until = app.llm.status().models[0].cooldownUntil!;
+    expect(until - Date.now()).toBeGreaterThan(150);
+    expect(until - Date.now()).toBeLessThanOrEqual(300);
+    fake.setBehavior('big', {});
+    const during = await post(ask());
+    expect(during.body.attempts[0]).toMatchObject({ outcome: 'rate_limited', latencyMs: 0 });
+    expect(fake.stats('big').requests).toBe(1);
+    // 429s are not breaker failures
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });
+    await sleep(until - Date.now() + 20);
+    const after = await post(ask());
+    expect(after.body).toMatchObject({ model: 'smart', fallback: false });
+  });
+
+  it('read x-ratelimit-reset-*, cap by maxCooldownMs, and use the default without a header', async () => {
+    fake.setBehavior('big', { mode: 'rate_limit', headers: { 'x-ratelimit-reset-requests': '6m0s' } });
+    fake.setBehavior('small', { mode: 'rate_limit' });
+    app = await startApp(opts({ rateLimit: { maxCooldownMs: 5000, defaultCooldownMs: 700 } }));
+    const res = await post(ask());
+    expect(res.status).toBe(503);
+    const [big, small] = app.llm.status().models;
+    expect(big.cooldownUntil! - Date.now()).toBeGreaterThan(4500);
+    expect(big.cooldownUntil! - Date.now()).toBeLessThanOrEqual(5000);
+    expect(small.cooldownUntil! - Date.now()).toBeLessThanOrEqual(700);
+    // the 503's Retry-After is the earliest cool-down end
+    expect(res.headers['retry-after']).toBe('1');
+  });
+});
+
+describe('context windows', () => {
+  const long = 'lorem ipsum dolor sit amet '.repeat(40);
+
+  it('skip a model whose window cannot hold prompt + maxTokens, with no call to it', async () => {
+    app = await startApp(opts({ models: [smart({ contextWindow: 100 }), fast({ contextWindow: 128_000 })] }));
+    const res = await post({ messages: [{ role: 'user', content: long }], maxTokens: 50 });
+    expect(res.body.model).toBe('fast');
+    expect(res.body.attempts[0]).toMatchObject({ model: 'smart', outcome: 'skipped_context', latencyMs: 0 });
+    expect(res.body.attempts[0].message).toMatch(/needs \d+ tokens; the context window is 100/);
+    expect(fake.stats('big').requests).toBe(0);
+  });
+
+  it('with truncate: oldest, drop the oldest turns but never the system prompt or the last user message', async () => {
+    app = await startApp(opts({ models: [smart({ contextWindow: 120 })], truncate: 'oldest' }));
+    const messages = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: long },
+      { role: 'assistant', content: long },
+      { role: 'user', content: 'And now?' },
+    ];
+    const res = await post({ messages, maxTokens: 20 });
+    expect(res.status).toBe(200);
+    expect(res.body.contextTruncation).toMatchObject({ model: 'smart', droppedIndexes: [1, 2] });
+    expect(res.body.contextTruncation.promptTokens).toBeLessThanOrEqual(100);
+    expect(fake.requests('big')[0].body.messages).toEqual([messages[0], messages[3]]);
+  });
+
+  it('after a provider\'s context_length_exceeded, move on to a model with a larger window', async () => {
+    fake.setBehavior('big', { mode: 'context_length' });
+    const models = [smart({ contextWindow: 8000 }), { ...fast({ contextWindow: 8000 }), name: 'same', model: 'same' }, fast({ contextWindow: 128_000 })];
+    app = await startApp(opts({ models }));
+    const res = await post(ask());
+    expect(res.body.model).toBe('fast');
+    expect(res.body.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['error', 'skipped_context', 'success']);
+    expect(fake.stats('same').requests).toBe(0);
+  });
+});
+
+describe('bad answers are failures', () => {
+  it('a truncated answer is invalid unless acceptTruncated', async () => {
+    fake.setBehavior('big', { mode: 'truncated' });
+    app = await startApp(opts());
+    const res = await post(ask());
+    expect(res.body.model).toBe('fast');
+    expect(res.body.attempts[0]).toMatchObject({ outcome: 'invalid', message: expect.stringMatching(/token limit/) });
+    const ok = await post(ask({ acceptTruncated: true }));
+    expect(ok.body).toMatchObject({ model: 'smart', finishReason: 'length' });
+  });
+
+  it('a schema is sent as response_format, validated, and parsed into result.json', async () => {
+    const schema = { type: 'object', required: ['title'], properties: { title: { type: 'string' } } };
+    fake.setBehavior('big', { text: '{"name": 3}' });
+    fake.setBehavior('small', { text: '{"title": "ok"}' });
+    app = await startApp(opts({ cache: {} }));
+    const res = await post(ask({ schema }));
+    expect(res.body.model).toBe('fast');
+    expect(res.body.json).toEqual({ title: 'ok' });
+    expect(res.body.attempts[0]).toMatchObject({ outcome: 'invalid', message: expect.stringMatching(/does not match the schema: \(root\) must have required property 'title'/) });
+    expect(fake.requests('big')[0].body.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema, strict: false } });
+    fake.setBehavior('small', { text: 'not json' });
+    fake.setBehavior('big', { text: 'not json either' });
+    const bad = await post(ask({ schema }));
+    expect(bad.status).toBe(503);
+  });
+
+  it('an invalid schema is the caller\'s 400', async () => {
+    app = await startApp(opts());
+    const res = await post(ask({ schema: { type: 'no-such-type' } }));
+    expect(res.status).toBe(400);
+    expect(res.body.error.details[0]).toMatch(/^\/schema/);
+    expect(fake.stats().requests).toBe(0);
+  });
+
+  it('invalid answers count toward the breaker and are never cached', async () => {
+    fake.setBehavior('big', { mode: 'empty' });
+    // fallbackTtlMs 0: the fallback's answer is not cached either, so a repeat must ask the primary again
+    app = await startApp(opts({ cache: { fallbackTtlMs: 0 }, breaker: { volumeThreshold: 3, errorThresholdPercentage: 50 } }));
+    const q = ask();
+    await post(q);
+    await post(q);
+    expect(fake.stats('big').requests).toBe(2);
+    expect(app.llm.status().cache?.size).toBe(0);
+    expect(app.llm.status().models[0].state).toBe('closed');
+    await post(ask());
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'open', failures: 3 });
+  });
+});
+
+describe('validate hook (engine)', () => {
+  it('returning false or throwing makes the attempt invalid', async () => {
+    const { createEngine } = await import('../../../lib');
+    const engine = createEngine({ models: [smart(), fast()], cache: false });
+    const r = await engine.complete({ prompt: 'x', validate: ({ model }) => model !== 'smart' });
+    expect(r.model).toBe('fast');
+    expect(r.attempts[0]).toMatchObject({ outcome: 'invalid', message: 'validate() rejected the answer' });
+    const t = await engine.complete({
+      prompt: 'y',
+      validate: ({ model }) => {
+        if (model === 'smart') throw new Error('nope');
+        return true;
+      },
+    });
+    expect(t.attempts[0].message).toMatch(/validate\(\) threw: nope/);
+    await engine.close();
+  });
+});
+
+describe('bulkhead', () => {
+  it('sends requests past maxConcurrent to the next model at once instead of queueing', async () => {
+    fake.setBehavior('big', { latencyMs: 200 });
+    app = await startApp(opts({ models: [smart({ maxConcurrent: 2 }), fast()] }));
+    const results = await Promise.all([1, 2, 3, 4].map(() => post(ask())));
+    const byModel = results.map((r) => r.body.model).sort();
+    expect(byModel).toEqual(['fast', 'fast', 'smart', 'smart']);
+    const overloaded = results.filter((r) => r.body.attempts[0].outcome === 'overloaded');
+    expect(overloaded).toHaveLength(2);
+    expect(overloaded[0].body.attempts[0].latencyMs).toBe(0);
+    expect(fake.stats('big').requests).toBe(2);
+  });
+});

@@ -1,0 +1,28 @@
+import type { ResolvedAdaptiveTimeout } from '../options/resolve-options';
+import type { ResolvedModel } from '../options/resolve-options';
+import type { LatencyTracker } from './latency-tracker';
+
+/**
+ * The timeout policy. Fixed: the model's `timeoutMs`. Adaptive, once the model (for this task, else for
+ * all tasks) has `minSamples` successful latencies:
+ *   clamp(p<percentile> × multiplier × scale, minTimeoutMs, timeoutMs)
+ * where scale = request maxTokens / median maxTokens of the samples when the request asks for more
+ * output than usual (longer answers take longer), else 1.
+ */
+export function attemptTimeout(
+  model: ResolvedModel,
+  task: string | undefined,
+  maxTokens: number | undefined,
+  policy: ResolvedAdaptiveTimeout | false,
+  latency: LatencyTracker,
+): number {
+  if (!policy) return model.timeoutMs;
+  const w = latency.window(model.name, task, policy.minSamples);
+  const p = w?.percentile(policy.percentile);
+  if (!w || p === undefined) return model.timeoutMs;
+  let scale = 1;
+  const usual = maxTokens === undefined ? undefined : w.medianMaxTokens();
+  if (maxTokens !== undefined && usual !== undefined && maxTokens > usual) scale = maxTokens / usual;
+  const t = p * policy.multiplier * scale;
+  return Math.round(Math.min(model.timeoutMs, Math.max(policy.minTimeoutMs, t)));
+}

@@ -1,0 +1,49 @@
+import type { LatencyStats } from '../../types';
+import { LatencyWindow } from './latency-window';
+
+/** Any task: the model-wide window every success is also recorded in. */
+export const ALL_TASKS = '*';
+
+/** Rolling latency of successful attempts per model and per task label. */
+export class LatencyTracker {
+  readonly #windows = new Map<string, Map<string, LatencyWindow>>();
+
+  constructor(private readonly windowSize: number) {}
+
+  record(model: string, task: string | undefined, latencyMs: number, maxTokens: number | undefined): void {
+    let byTask = this.#windows.get(model);
+    if (!byTask) {
+      byTask = new Map();
+      this.#windows.set(model, byTask);
+    }
+    for (const key of task === undefined || task === ALL_TASKS ? [ALL_TASKS] : [ALL_TASKS, task]) {
+      let w = byTask.get(key);
+      if (!w) {
+        w = new LatencyWindow(this.windowSize);
+        byTask.set(key, w);
+      }
+      w.add(latencyMs, maxTokens);
+    }
+  }
+
+  /** The task's window when it has `minSamples`, else the model-wide one when it has, else undefined. */
+  window(model: string, task: string | undefined, minSamples: number): LatencyWindow | undefined {
+    const byTask = this.#windows.get(model);
+    if (!byTask) return undefined;
+    const own = task === undefined ? undefined : byTask.get(task);
+    if (own && own.count >= minSamples) return own;
+    const all = byTask.get(ALL_TASKS);
+    return all && all.count >= minSamples ? all : undefined;
+  }
+
+  /** p50/p95/p99 per task (`'*'` = all tasks) for one model. */
+  stats(model: string): Record<string, LatencyStats> {
+    const out: Record<string, LatencyStats> = {};
+    for (const [task, w] of this.#windows.get(model) ?? []) {
+      out[task] = { samples: w.count, p50: round(w.percentile(50)), p95: round(w.percentile(95)), p99: round(w.percentile(99)) };
+    }
+    return out;
+  }
+}
+
+const round = (n: number | undefined): number | null => (n === undefined ? null : Math.round(n * 10) / 10);

@@ -1,0 +1,62 @@
+import Ajv, { type ValidateFunction } from 'ajv';
+import { RequestError } from '../../errors/request-error';
+import type { CompletionRequest } from '../../types';
+import { InvalidAnswerError } from '../upstream/classify-error';
+import type { UpstreamAnswer } from '../upstream/openai-upstream';
+
+// One ajv for user schemas, separate from our own options/request schemas.
+const ajv = new Ajv({ allErrors: true, strict: false });
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/** Compiles a response schema once per schema object; a schema ajv cannot compile is the caller's 400. */
+export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    try {
+      fn = ajv.compile(schema);
+    } catch (err) {
+      const detail = `/schema: ${err instanceof Error ? err.message : 'is not a valid JSON Schema'}`;
+      throw new RequestError(`Invalid LLM request: ${detail}`, [detail]);
+    }
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
+export interface AnswerRules {
+  acceptTruncated: boolean;
+  schema: ValidateFunction | undefined;
+  validate: CompletionRequest['validate'];
+}
+
+/**
+ * Whether an answer is usable; throws `InvalidAnswerError` (a failed attempt: the next model is tried,
+ * the breaker counts it, nothing is cached) when it is cut by the token limit, does not parse or match
+ * the schema, or the user's `validate` hook says no. Returns the parsed JSON when a schema was given.
+ */
+export async function checkAnswer(answer: UpstreamAnswer, modelName: string, rules: AnswerRules): Promise<{ json?: unknown }> {
+  if (answer.finishReason === 'length' && !rules.acceptTruncated) throw new InvalidAnswerError('answer cut by the token limit (finish_reason: length)');
+  if (answer.finishReason === 'content_filter') throw new InvalidAnswerError('answer withheld by the provider\'s content filter');
+  let json: unknown;
+  if (rules.schema) {
+    try {
+      json = JSON.parse(answer.text);
+    } catch {
+      throw new InvalidAnswerError('answer is not valid JSON');
+    }
+    if (!rules.schema(json)) {
+      const why = (rules.schema.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`);
+      throw new InvalidAnswerError(`answer does not match the schema: ${why.join('; ')}`);
+    }
+  }
+  if (rules.validate) {
+    let ok: boolean;
+    try {
+      ok = await rules.validate(rules.schema ? { text: answer.text, json, model: modelName } : { text: answer.text, model: modelName });
+    } catch (err) {
+      throw new InvalidAnswerError(`validate() threw: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`);
+    }
+    if (ok !== true) throw new InvalidAnswerError('validate() rejected the answer');
+  }
+  return rules.schema ? { json } : {};
+}
