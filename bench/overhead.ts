@@ -5,7 +5,8 @@
  *   1. in process: engine.complete() (cache off) vs the bare SDK (and LangChain / AI SDK), concurrency 1 and 50
  *   2. a cache hit
  *   3. over HTTP: the same Koa route shape, loaded by autocannon (own process), concurrency 1 and 50
- * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds N per HTTP block (default 4).
+ * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds N per HTTP block
+ * (default 2), --http-rounds N (default 10). Ratios and added costs are medians of per-round pairs.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -22,7 +23,8 @@ import { startUpstream } from './lib/upstream';
 
 const ROUNDS = Number(argValue('rounds', '5'));
 const CALLS = Number(argValue('calls', '2000'));
-const SECONDS = Number(argValue('seconds', '4'));
+const SECONDS = Number(argValue('seconds', '2'));
+const HTTP_ROUNDS = Number(argValue('http-rounds', '10'));
 const KEY = 'bench-key';
 const FLOOR = 'bare openai SDK (maxRetries 0, logLevel off)';
 const msgs = [{ role: 'user' as const, content: 'Summarize: the quick brown fox jumps over the lazy dog.' }];
@@ -56,6 +58,14 @@ async function block(fn: Fn, calls: number, concurrency: number): Promise<Block>
   return { p50: s.p50, p99: s.p99, cpuUs: (cpu.user + cpu.system) / calls, perSec: (calls / wall) * 1000 };
 }
 
+/**
+ * Median over rounds of a comparison with the floor measured in the same round: the machine's load drifts,
+ * and pairing each block with its neighbour cancels most of that drift.
+ */
+function paired<T>(xs: T[], floor: T[], f: (x: T, base: T) => number): number {
+  return median(xs.map((x, i) => f(x, floor[i])));
+}
+
 function medians(blocks: Block[]): Block {
   return {
     p50: median(blocks.map((b) => b.p50)),
@@ -87,7 +97,7 @@ function autocannon(url: string, connections: number, seconds: number): Promise<
 async function main(): Promise<void> {
   const up = await startUpstream();
   const cfg: StrategyConfig = { url: up.url, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000 };
-  const out: string[] = [`# Overhead benchmark`, '', `Machine: ${machine()}  `, `Run: ${new Date().toISOString()}, ${ROUNDS} interleaved rounds, medians reported.`, ''];
+  const out: string[] = [`# Overhead benchmark`, '', `Machine: ${machine()}  `, `Run: ${new Date().toISOString()}. Variants interleaved A B C D A B C D …; ratios and added costs are medians of per-round pairs with the floor.`, ''];
   const json: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
 
   // 0. Pure CPU, no network: the same stub fetch under every variant.
@@ -170,7 +180,6 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of variants) per[name].push(await block(fn, CALLS, concurrency));
     const m = Object.fromEntries(Object.entries(per).map(([n, b]) => [n, medians(b)]));
     inProc[`c${concurrency}`] = m;
-    const base = m[FLOOR];
     out.push(`### concurrency ${concurrency}`, '');
     out.push(
       table(
@@ -178,13 +187,13 @@ async function main(): Promise<void> {
         Object.entries(m).map(([n, b]) => [
           n,
           fmt(b.perSec),
-          fmt(b.perSec / base.perSec, 2),
+          fmt(paired(per[n], per[FLOOR], (x, f) => x.perSec / f.perSec), 2),
           fmt(b.p50),
           fmt(b.p99),
-          fmt(b.p50 - base.p50),
-          fmt(b.p99 - base.p99),
+          fmt(paired(per[n], per[FLOOR], (x, f) => x.p50 - f.p50)),
+          fmt(paired(per[n], per[FLOOR], (x, f) => x.p99 - f.p99)),
           fmt(b.cpuUs),
-          fmt(b.cpuUs - base.cpuUs),
+          fmt(paired(per[n], per[FLOOR], (x, f) => x.cpuUs - f.cpuUs)),
         ]),
       ),
       '',
@@ -208,12 +217,12 @@ async function main(): Promise<void> {
     ['LangChain.js withFallbacks', await serve(langchain(cfg, false))],
     ['AI SDK + ai-fallback', await serve(aiSdk(cfg))],
   ] as const;
-  out.push(`## 3. Over HTTP (Koa route, autocannon in its own process, ${SECONDS} s blocks; CPU = the server process per request)`, '');
+  out.push(`## 3. Over HTTP (Koa route, autocannon in its own process, ${SECONDS} s blocks, ${HTTP_ROUNDS} rounds; CPU = the server process per request)`, '');
   const http: Record<string, unknown> = {};
   for (const connections of [1, 50]) {
     const per: Record<string, { rps: number; p50: number; p99: number; cpuUs: number; bad: number }[]> = {};
     for (const [, s] of servers) await autocannon(s.url, connections, 3); // warm-up (JIT, pools)
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < HTTP_ROUNDS; r++) {
       for (const [name, s] of servers) {
         const cpu0 = process.cpuUsage();
         const res = await autocannon(s.url, connections, SECONDS);
@@ -230,16 +239,23 @@ async function main(): Promise<void> {
     const m = Object.fromEntries(
       Object.entries(per).map(([n, bs]) => [
         n,
-        { rps: median(bs.map((b) => b.rps)), p50: median(bs.map((b) => b.p50)), p99: median(bs.map((b) => b.p99)), cpuUs: median(bs.map((b) => b.cpuUs)), bad: bs.reduce((a, b) => a + b.bad, 0) },
+        {
+          rps: median(bs.map((b) => b.rps)),
+          ratio: paired(bs, per[FLOOR], (x, f) => x.rps / f.rps),
+          p50: median(bs.map((b) => b.p50)),
+          p99: median(bs.map((b) => b.p99)),
+          cpuUs: median(bs.map((b) => b.cpuUs)),
+          addedCpuUs: paired(bs, per[FLOOR], (x, f) => x.cpuUs - f.cpuUs),
+          bad: bs.reduce((a, b) => a + b.bad, 0),
+        },
       ]),
     );
     http[`c${connections}`] = m;
-    const base = m[FLOOR];
     out.push(`### ${connections} connection${connections === 1 ? '' : 's'}`, '');
     out.push(
       table(
         ['route', 'req/s', 'throughput vs bare', 'p50 ms', 'p99 ms', 'CPU µs/req', 'added CPU µs/req', 'non-2xx + errors'],
-        Object.entries(m).map(([n, b]) => [n, fmt(b.rps), fmt(b.rps / base.rps, 2), fmt(b.p50, 2), fmt(b.p99, 2), fmt(b.cpuUs), fmt(b.cpuUs - base.cpuUs), b.bad]),
+        Object.entries(m).map(([n, b]) => [n, fmt(b.rps), fmt(b.ratio, 2), fmt(b.p50, 2), fmt(b.p99, 2), fmt(b.cpuUs), fmt(b.addedCpuUs), b.bad]),
       ),
       '',
     );

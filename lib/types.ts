@@ -25,6 +25,10 @@ export interface ModelConfig {
   maxOutputTokens?: number;
   /** USD per million tokens; used to report `usage.costUsd`. */
   price?: ModelPrice;
+  /** Streams: time to the first content token before the next model is tried (invisibly). Default: `timeoutMs`. */
+  firstTokenTimeoutMs?: number;
+  /** Streams: longest silence between chunks once the answer has started; a stall is a failure. Default: 5000. */
+  idleTimeoutMs?: number;
   /** Bulkhead: calls in flight to this model at most; more go to the next model at once (`overloaded`). Default: the top-level `maxConcurrent`. */
   maxConcurrent?: number;
 }
@@ -119,6 +123,12 @@ export interface LlmResilienceOptions {
   truncate?: false | 'oldest';
   /** Accept answers cut by the token limit (`finish_reason: 'length'`) instead of treating them as invalid. Default: `false`. */
   acceptTruncated?: boolean;
+  /**
+   * Streams: what a failure after the first token does. `'error'` ends the stream with an explicit error
+   * (never a clean end); `'continue'` asks the next model to continue the partial answer and splices it in
+   * (`resumed: true`). Default: `'error'`.
+   */
+  midStream?: 'error' | 'continue';
   /** Successful latencies kept per model and task for percentiles. Default: 200. */
   latencyWindow?: number;
   /** Requests whose message text is longer are rejected with a 413 `RequestError`, before any upstream call. Default: none. */
@@ -173,6 +183,27 @@ export interface CompletionRequest {
   truncate?: false | 'oldest';
   /** Overrides the `acceptTruncated` option for this call. */
   acceptTruncated?: boolean;
+  /** Streams: overrides the `midStream` option for this call. */
+  midStream?: 'error' | 'continue';
+}
+
+/** What a stream resolves with once it has ended (`stream.result`). */
+export interface StreamResult {
+  /** The whole answer as delivered. */
+  text: string;
+  model: string;
+  providerModel: string;
+  cached: boolean;
+  fallback: boolean;
+  /** True when another model continued the answer after a failure mid-stream (`midStream: 'continue'`). */
+  resumed: boolean;
+  attempts: AttemptRecord[];
+  usage: Usage;
+  finishReason: string;
+  /** Time to the first content token of the answer (null for a cache replay). */
+  firstTokenMs: number | null;
+  latencyMs: number;
+  json?: unknown;
 }
 
 /** How one attempt on one model ended. */

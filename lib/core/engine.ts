@@ -6,6 +6,8 @@ import { EventBus } from './events/event-bus';
 import { FallbackChain } from './fallback/fallback-chain';
 import { type ResolvedOptions, resolveOptions } from './options/resolve-options';
 import { buildStatus } from './status';
+import { LlmStream } from './stream/llm-stream';
+import { streamCompletion } from './stream/stream-completion';
 
 /**
  * The framework-free core: cache → breaker per model → fallback chain. Create it once per app;
@@ -29,6 +31,11 @@ export class LlmEngine {
 
   complete(request: CompletionRequest, call?: CallContext): Promise<CompletionResult> {
     return complete(this.chain, { cache: this.cache, breakers: this.breakers }, this.events, request, call);
+  }
+
+  /** The same chain, streamed. Iterate the returned stream for text deltas. */
+  stream(request: CompletionRequest, call?: CallContext): LlmStream {
+    return new LlmStream(streamCompletion(this.chain, { cache: this.cache, breakers: this.breakers }, this.events, request, call));
   }
 
   on<K extends LlmEventName>(event: K, listener: LlmEventListener<K>): Unsubscribe {

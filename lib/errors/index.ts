@@ -3,3 +3,4 @@ export { ConfigError, isConfigError, type ConfigProblem } from './config-error';
 export { RequestError, isRequestError } from './request-error';
 export { AllModelsFailedError, isAllModelsFailedError } from './all-models-failed-error';
 export { RequestAbortedError, isRequestAbortedError } from './request-aborted-error';
+export { StreamInterruptedError, isStreamInterruptedError } from './stream-interrupted-error';

@@ -2,6 +2,7 @@ import type { ParameterizedContext } from 'koa';
 import { isAllModelsFailedError } from '../errors/all-models-failed-error';
 import { isRequestAbortedError } from '../errors/request-aborted-error';
 import { isRequestError } from '../errors/request-error';
+import { isStreamInterruptedError } from '../errors/stream-interrupted-error';
 
 /**
  * Answers our own errors that a route did not catch. Returns false for anything else (Koa handles it).
@@ -23,6 +24,12 @@ export function respondWithError(ctx: ParameterizedContext, err: unknown): boole
   if (isRequestError(err)) {
     ctx.status = err.status;
     ctx.body = { error: { type: 'invalid_request', code: err.code, message: err.message, details: err.details } };
+    return true;
+  }
+  if (isStreamInterruptedError(err)) {
+    // Only reachable when a route streams by hand and lets it escape before sending anything.
+    ctx.status = 502;
+    ctx.body = { error: { type: 'stream_interrupted', message: err.message, attempts: err.attempts.map((a) => ({ model: a.model, outcome: a.outcome })) } };
     return true;
   }
   if (isRequestAbortedError(err)) {

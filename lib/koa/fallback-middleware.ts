@@ -1,38 +1,32 @@
-import type { Middleware, ParameterizedContext } from 'koa';
+import type { Middleware } from 'koa';
 import { complete } from '../core/complete';
+import { LlmStream } from '../core/stream/llm-stream';
+import { streamCompletion } from '../core/stream/stream-completion';
 import { EventBus } from '../core/events/event-bus';
 import { FallbackChain } from '../core/fallback/fallback-chain';
 import { resolveOptions } from '../core/options/resolve-options';
 import { buildStatus } from '../core/status';
 import type { CompletionRequest, LlmResilienceOptions, LlmStatus } from '../types';
 import { respondWithError } from './error-response';
+import { disconnectSignal } from './disconnect-signal';
 import { layersOf } from './request-layers';
+import { sendSSE } from './sse';
 import type { LlmMiddleware } from './types';
-
-/** Aborts when the HTTP client goes away before the response is finished. Created on first use. */
-function disconnectSignal(ctx: ParameterizedContext): AbortSignal {
-  const controller = new AbortController();
-  const res = ctx.res;
-  if (res.destroyed && !res.writableFinished) {
-    controller.abort();
-  } else {
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
-  }
-  return controller.signal;
-}
 
 /** Mounts an existing chain (used by `llmResilience`). */
 export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus): Middleware {
   return async (ctx, next) => {
     const layers = layersOf(ctx);
     let signal: AbortSignal | undefined;
+    const call = () => {
+      signal ??= disconnectSignal(ctx);
+      return { signal, scope: layers.scope?.(), task: layers.task };
+    };
+    const stream = (request: CompletionRequest) => new LlmStream(streamCompletion(chain, layers, events, request, call()));
     ctx.llm = {
-      complete: (request: CompletionRequest) => {
-        signal ??= disconnectSignal(ctx);
-        return complete(chain, layers, events, request, { signal, scope: layers.scope?.(), task: layers.task });
-      },
+      complete: (request: CompletionRequest) => complete(chain, layers, events, request, call()),
+      stream,
+      sse: (request: CompletionRequest) => sendSSE(ctx, stream(request)),
       status,
     };
     try {

@@ -1,10 +1,15 @@
 import type { Middleware } from 'koa';
+import type { LlmStream } from '../core/stream/llm-stream';
 import type { CompletionRequest, CompletionResult, LlmEventListener, LlmEventName, LlmStatus, Unsubscribe } from '../types';
 
 /** What route handlers get as `ctx.llm`. */
 export interface LlmContext {
   /** Runs the request through cache → breakers → fallback chain. */
   complete(request: CompletionRequest): Promise<CompletionResult>;
+  /** The same chain, streamed: iterate for text deltas; `result` resolves when it has ended. */
+  stream(request: CompletionRequest): LlmStream;
+  /** Answers this request with Server-Sent Events from `stream(request)` (see `sendSSE`). */
+  sse(request: CompletionRequest): Promise<void>;
   /** The same snapshot as the middleware's `status()`. */
   status(): LlmStatus;
 }

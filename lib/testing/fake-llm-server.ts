@@ -2,7 +2,22 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /** What the fake model does with a request. */
-export type FakeMode = 'ok' | 'error' | 'hang' | 'reset' | 'rate_limit' | 'malformed' | 'truncated' | 'empty' | 'context_length';
+export type FakeMode =
+  | 'ok'
+  | 'error'
+  | 'hang'
+  | 'reset'
+  | 'rate_limit'
+  | 'malformed'
+  | 'truncated'
+  | 'empty'
+  | 'context_length'
+  /** Streams only: after `failAfterChunks` content chunks, stop sending and keep the connection open. */
+  | 'stall'
+  /** Streams only: after `failAfterChunks` content chunks, destroy the connection. */
+  | 'cut'
+  /** Streams only: send every content chunk, then end without a finish reason or `[DONE]`. */
+  | 'no_done';
 
 /** Behaviour of one fake model. Every field is optional. */
 export interface FakeBehavior {
@@ -25,6 +40,10 @@ export interface FakeBehavior {
   text?: string;
   /** Extra response headers (e.g. `retry-after-ms`, `x-ratelimit-reset-requests`). */
   headers?: Record<string, string>;
+  /** Streams: delay between content chunks. Default: 5. */
+  chunkDelayMs?: number;
+  /** Streams: content chunks sent before `stall` / `cut` strike. Default: 2. */
+  failAfterChunks?: number;
 }
 
 /** One request the fake received. Headers are not kept: no credential is ever stored. */
@@ -164,6 +183,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         record.state = 'completed';
         return sendJson(res, 200, completion(id, model, [], body));
       default: {
+        if (body.stream === true) return streamAnswer(p, mode, behavior, body, id);
         record.state = 'completed';
         const full = behavior.text ?? defaultText(model, body);
         const truncated = mode === 'truncated';
@@ -176,6 +196,56 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         );
       }
     }
+  }
+
+  /** OpenAI's SSE wire format: role chunk, content chunks, finish chunk, optional usage chunk, [DONE]. */
+  function streamAnswer(p: Pending, mode: FakeMode, behavior: FakeBehavior, body: Record<string, unknown>, id: number): void {
+    const { res, record } = p;
+    const model = record.model;
+    const full = behavior.text ?? defaultText(model, body);
+    const truncated = mode === 'truncated';
+    const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
+    const pieces = text.match(/\S+\s*|\s+/g) ?? [text];
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}): string =>
+      `data: ${JSON.stringify({ id: `chatcmpl-fake-${id}`, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...extra })}\n\n`;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...behavior.headers });
+    res.write(chunk({ role: 'assistant', content: '' }, null));
+    const failAfter = behavior.failAfterChunks ?? 2;
+    let i = 0;
+    const next = (): void => {
+      if (res.destroyed) return;
+      if ((mode === 'stall' || mode === 'cut') && i >= failAfter) {
+        if (mode === 'cut') {
+          record.state = 'failed';
+          res.socket?.destroy();
+        }
+        return; // stall: keep the connection open, send nothing more
+      }
+      if (i < pieces.length) {
+        res.write(chunk({ content: pieces[i++] }, null));
+        p.timer = setTimeout(next, behavior.chunkDelayMs ?? 5);
+        return;
+      }
+      if (mode === 'no_done') {
+        record.state = 'failed';
+        res.end();
+        return;
+      }
+      res.write(chunk({}, truncated ? 'length' : 'stop'));
+      const opts = body.stream_options as { include_usage?: boolean } | undefined;
+      if (opts?.include_usage) {
+        const promptTokens = Math.ceil(promptChars(body) / 4) + 3;
+        const completionTokens = Math.ceil(text.length / 4);
+        res.write(
+          `data: ${JSON.stringify({ id: `chatcmpl-fake-${id}`, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } })}\n\n`,
+        );
+      }
+      res.write('data: [DONE]\n\n');
+      record.state = 'completed';
+      res.end();
+    };
+    next();
   }
 
   await new Promise<void>((resolve, reject) => {

@@ -31,7 +31,18 @@ export interface ChainSuccess {
 
 type ChainOptions = Pick<
   ResolvedOptions,
-  'models' | 'rateLimit' | 'maxPromptChars' | 'maxPromptTokens' | 'fetch' | 'deadlineMs' | 'adaptiveTimeout' | 'hedge' | 'truncate' | 'acceptTruncated' | 'latencyWindow'
+  | 'models'
+  | 'rateLimit'
+  | 'maxPromptChars'
+  | 'maxPromptTokens'
+  | 'fetch'
+  | 'deadlineMs'
+  | 'adaptiveTimeout'
+  | 'hedge'
+  | 'truncate'
+  | 'acceptTruncated'
+  | 'midStream'
+  | 'latencyWindow'
 >;
 
 type Prepared =
@@ -63,8 +74,10 @@ export class FallbackChain {
   readonly upstream: OpenAIUpstream;
   readonly cooldowns: Cooldowns;
   readonly latency: LatencyTracker;
+  /** Streams: time to first token per model and task. */
+  readonly firstTokenLatency: LatencyTracker;
   readonly policy: RequestPolicy;
-  readonly #adaptive: ResolvedAdaptiveTimeout | false;
+  readonly adaptive: ResolvedAdaptiveTimeout | false;
   readonly #hedge: ResolvedHedge | false;
   readonly #hedgeBudget: HedgeBudget | null;
   readonly #inFlight = new Map<string, number>();
@@ -81,13 +94,15 @@ export class FallbackChain {
       deadlineMs: options.deadlineMs,
       truncate: options.truncate,
       acceptTruncated: options.acceptTruncated,
+      midStream: options.midStream,
     };
     this.#usesContext = options.models.some((m) => m.contextWindow !== undefined);
     if (options.maxPromptTokens !== undefined || this.#usesContext) loadTokenizer();
     this.upstream = new OpenAIUpstream(options.models, options.fetch);
     this.cooldowns = new Cooldowns(options.rateLimit.defaultCooldownMs, options.rateLimit.maxCooldownMs);
     this.latency = new LatencyTracker(options.latencyWindow);
-    this.#adaptive = options.adaptiveTimeout;
+    this.firstTokenLatency = new LatencyTracker(options.latencyWindow);
+    this.adaptive = options.adaptiveTimeout;
     this.#hedge = options.hedge;
     this.#hedgeBudget = options.hedge ? new HedgeBudget(options.hedge.maxExtraLoad) : null;
   }
@@ -101,7 +116,7 @@ export class FallbackChain {
     const attempts: AttemptRecord[] = [];
     const chain = req.chain;
     const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
-    const context = this.#usesContext ? new ContextPlan(req.messages, req.maxTokens) : null;
+    const context = this.contextPlan(req);
     const state = { tooLongFor: undefined as number | undefined };
     this.#hedgeBudget?.deposit();
 
@@ -110,10 +125,10 @@ export class FallbackChain {
       if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled');
       const left = deadlineAt - performance.now();
       if (left < 1) break;
-      const prepared = this.#prepare(chain[i], req, breakers, context, state.tooLongFor);
+      const prepared = this.prepare(chain[i], req, breakers, context, state.tooLongFor);
       if (!prepared.ok) {
-        this.#record(attempts, requestId, prepared.skip);
-        this.#emitFallback(requestId, chain[i], chain[i + 1], prepared.skip.outcome);
+        this.record(attempts, requestId, prepared.skip);
+        this.emitFallback(requestId, chain[i], chain[i + 1], prepared.skip.outcome);
         i++;
         continue;
       }
@@ -127,9 +142,9 @@ export class FallbackChain {
           let j = next;
           let prepJ: Prepared | undefined;
           for (; j < chain.length; j++) {
-            prepJ = this.#prepare(chain[j], req, breakers, context, state.tooLongFor);
+            prepJ = this.prepare(chain[j], req, breakers, context, state.tooLongFor);
             if (prepJ.ok) break;
-            this.#record(attempts, requestId, prepJ.skip);
+            this.record(attempts, requestId, prepJ.skip);
           }
           next = j + 1;
           const leftNow = deadlineAt - performance.now();
@@ -159,7 +174,7 @@ export class FallbackChain {
         return success;
       }
       const last = attempts[attempts.length - 1];
-      this.#emitFallback(requestId, contenders[contenders.length - 1].model, chain[next], last?.outcome ?? 'error');
+      this.emitFallback(requestId, contenders[contenders.length - 1].model, chain[next], last?.outcome ?? 'error');
       i = next;
     }
     throw new AllModelsFailedError(attempts, this.retryAfterS(chain, breakers));
@@ -179,16 +194,38 @@ export class FallbackChain {
     return this.#inFlight.get(model) ?? 0;
   }
 
+  /** @internal Counts a call in flight (bulkhead and status). */
+  trackInFlight(model: string, delta: 1 | -1): void {
+    this.#inFlight.set(model, this.inFlight(model) + delta);
+  }
+
+  /** @internal Token accounting for the request, when a model of the chain has a context window. */
+  contextPlan(req: NormalizedRequest): ContextPlan | null {
+    return this.#usesContext ? new ContextPlan(req.messages, req.maxTokens) : null;
+  }
+
+  /** @internal Applies what a failed attempt teaches: 429 cool-downs, context-window limits. */
+  learnFrom(model: ResolvedModel, f: FailureClass, state: { tooLongFor: number | undefined }): void {
+    if (f.outcome === 'rate_limited') {
+      const ms = this.cooldowns.start(model.name, f.retryAfterMs);
+      this.events.emit('cooldown', { model: model.name, ms, until: this.cooldowns.until(model.name) ?? Date.now() + ms });
+    }
+    if (f.message === 'context length exceeded' && model.contextWindow !== undefined) {
+      state.tooLongFor = Math.max(state.tooLongFor ?? 0, model.contextWindow);
+    }
+  }
+
   /** The attempt timeout a request with this task would get now. */
   timeoutFor(model: ResolvedModel, task?: string): number {
-    return attemptTimeout(model, task, undefined, this.#adaptive, this.latency);
+    return attemptTimeout(model, task, undefined, this.adaptive, this.latency);
   }
 
   close(): void {
     this.upstream.close();
   }
 
-  #prepare(model: ResolvedModel, req: NormalizedRequest, breakers: BreakerRegistry | null, context: ContextPlan | null, tooLongFor: number | undefined): Prepared {
+  /** @internal Whether `model` may be called now for this request, and with which messages. */
+  prepare(model: ResolvedModel, req: NormalizedRequest, breakers: BreakerRegistry | null, context: ContextPlan | null, tooLongFor: number | undefined): Prepared {
     const skip = (outcome: AttemptRecord['outcome'], message: string): Prepared => ({ ok: false, skip: { model: model.name, outcome, latencyMs: 0, message } });
     const coolUntil = this.cooldowns.until(model.name);
     if (coolUntil !== null) return skip('rate_limited', `cooling down for ${coolUntil - Date.now()} ms`);
@@ -218,12 +255,14 @@ export class FallbackChain {
     hedged: boolean,
   ): Running {
     const breaker = breakers?.for(model.name);
-    // A half-open probe gets the full fixed timeout: an adaptive one learnt before an incident could keep a recovered model out.
-    const probe = breaker?.state === 'half_open';
-    const wanted = req.timeoutMs ?? (probe ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.#adaptive, this.latency));
+    // The full fixed timeout, not an adaptive one, for a half-open probe (a timeout learnt before an incident could
+    // keep a recovered model out) and for the last model of the chain (with nothing left to fall back to, timing
+    // out early only turns a slow answer into a failure).
+    const fixed = breaker?.state === 'half_open' || index === req.chain.length - 1;
+    const wanted = req.timeoutMs ?? (fixed ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency));
     const timeoutMs = Math.max(1, Math.min(wanted, Math.floor(leftMs)));
     const cancel = new AbortController();
-    this.#inFlight.set(model.name, this.inFlight(model.name) + 1);
+    this.trackInFlight(model.name, 1);
     const started = performance.now();
     const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel.signal, timeoutMs);
     const promise: Promise<Settled> = (breaker ? breaker.run(attempt) : attempt()).then(
@@ -234,7 +273,7 @@ export class FallbackChain {
       },
       (error: unknown) => ({ ok: false as const, failure: toFailure(error), latencyMs: elapsed(started), error }),
     );
-    void promise.finally(() => this.#inFlight.set(model.name, this.inFlight(model.name) - 1));
+    void promise.finally(() => this.trackInFlight(model.name, -1));
     return { model, index, hedged, started, cancel, promise, done: false, deadlineBound: timeoutMs < wanted, prepared };
   }
 
@@ -256,7 +295,7 @@ export class FallbackChain {
           if (o === except || o.done) continue;
           o.done = true;
           o.cancel.abort();
-          if (record) this.#record(attempts, requestId, this.#recordOf(o, 'cancelled', elapsed(o.started), 'another model answered first'));
+          if (record) this.record(attempts, requestId, this.#recordOf(o, 'cancelled', elapsed(o.started), 'another model answered first'));
         }
       };
       for (const c of contenders) {
@@ -266,7 +305,7 @@ export class FallbackChain {
           if (decided) return;
           if (settled.ok) {
             decided = true;
-            this.#record(attempts, requestId, this.#recordOf(c, 'success', settled.latencyMs));
+            this.record(attempts, requestId, this.#recordOf(c, 'success', settled.latencyMs));
             stopOthers(c, true);
             return resolve({ ...c, settled });
           }
@@ -279,19 +318,13 @@ export class FallbackChain {
           const message = f.outcome === 'timeout' && c.deadlineBound ? 'deadline reached' : f.message;
           const record = this.#recordOf(c, f.outcome, settled.latencyMs, message);
           if (f.status !== undefined) record.status = f.status;
-          this.#record(attempts, requestId, record);
+          this.record(attempts, requestId, record);
           if (!f.fallThrough) {
             decided = true;
             stopOthers(c, true);
             return reject(new RequestError(`The provider rejected the request: ${f.message}`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' }));
           }
-          if (f.outcome === 'rate_limited') {
-            const ms = this.cooldowns.start(c.model.name, f.retryAfterMs);
-            this.events.emit('cooldown', { model: c.model.name, ms, until: this.cooldowns.until(c.model.name) ?? Date.now() + ms });
-          }
-          if (f.message === 'context length exceeded' && c.model.contextWindow !== undefined) {
-            state.tooLongFor = Math.max(state.tooLongFor ?? 0, c.model.contextWindow);
-          }
+          this.learnFrom(c.model, f, state);
           if (--pending === 0) {
             decided = true;
             resolve(null);
@@ -313,12 +346,14 @@ export class FallbackChain {
     return record;
   }
 
-  #record(attempts: AttemptRecord[], requestId: string, record: AttemptRecord): void {
+  /** @internal */
+  record(attempts: AttemptRecord[], requestId: string, record: AttemptRecord): void {
     attempts.push(record);
     if (this.events.has('attempt')) this.events.emit('attempt', { ...record, requestId, index: attempts.length - 1 });
   }
 
-  #emitFallback(requestId: string, from: ResolvedModel, to: ResolvedModel | undefined, reason: AttemptRecord['outcome']): void {
+  /** @internal */
+  emitFallback(requestId: string, from: ResolvedModel, to: ResolvedModel | undefined, reason: AttemptRecord['outcome']): void {
     if (to && this.events.has('fallback')) this.events.emit('fallback', { requestId, from: from.name, to: to.name, reason });
   }
 }
@@ -334,7 +369,7 @@ function timerWins(p: Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
-function toFailure(err: unknown): FailureClass {
+export function toFailure(err: unknown): FailureClass {
   if (err instanceof AttemptFailure) return err.failure;
   if (isOpenBreakerRejection(err)) {
     return { outcome: 'circuit_open', countsAsFailure: false, fallThrough: true, callerAborted: false, message: 'circuit open' };
@@ -342,6 +377,6 @@ function toFailure(err: unknown): FailureClass {
   return { outcome: 'error', countsAsFailure: true, fallThrough: true, callerAborted: false, message: 'unexpected error' };
 }
 
-function elapsed(started: number): number {
+export function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10;
 }

@@ -1,6 +1,7 @@
 import type { ResolvedAdaptiveTimeout } from '../options/resolve-options';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { LatencyTracker } from './latency-tracker';
+import type { LatencyWindow } from './latency-window';
 
 /**
  * The timeout policy. Fixed: the model's `timeoutMs`. Adaptive, once the model (for this task, else for
@@ -17,12 +18,21 @@ export function attemptTimeout(
   latency: LatencyTracker,
 ): number {
   if (!policy) return model.timeoutMs;
-  const w = latency.window(model.name, task, policy.minSamples);
-  const p = w?.percentile(policy.percentile);
-  if (!w || p === undefined) return model.timeoutMs;
+  return attemptTimeoutFrom(model.timeoutMs, latency.window(model.name, task, policy.minSamples), policy, maxTokens);
+}
+
+/** The policy on one latency window; `ceilingMs` is the fixed timeout it may never exceed. */
+export function attemptTimeoutFrom(
+  ceilingMs: number,
+  w: LatencyWindow | undefined,
+  policy: ResolvedAdaptiveTimeout | false,
+  maxTokens: number | undefined,
+): number {
+  const p = policy ? w?.percentile(policy.percentile) : undefined;
+  if (!policy || !w || p === undefined) return ceilingMs;
   let scale = 1;
   const usual = maxTokens === undefined ? undefined : w.medianMaxTokens();
   if (maxTokens !== undefined && usual !== undefined && maxTokens > usual) scale = maxTokens / usual;
   const t = p * policy.multiplier * scale;
-  return Math.round(Math.min(model.timeoutMs, Math.max(policy.minTimeoutMs, t)));
+  return Math.round(Math.min(ceilingMs, Math.max(policy.minTimeoutMs, t)));
 }

@@ -19,6 +19,8 @@ export const optionsSchema = {
           contextWindow: { type: 'integer', minimum: 1 },
           maxOutputTokens: { type: 'integer', minimum: 1 },
           maxConcurrent: { type: 'integer', minimum: 1 },
+          firstTokenTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+          idleTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
           price: {
             type: 'object',
             additionalProperties: false,
@@ -91,6 +93,7 @@ export const optionsSchema = {
     maxConcurrent: { type: 'integer', minimum: 1 },
     truncate: { enum: [false, 'oldest'] },
     acceptTruncated: { type: 'boolean' },
+    midStream: { enum: ['error', 'continue'] },
     latencyWindow: { type: 'integer', minimum: 1, maximum: 100_000 },
     maxPromptChars: { type: 'integer', minimum: 1 },
     maxPromptTokens: { type: 'integer', minimum: 1 },

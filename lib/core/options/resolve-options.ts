@@ -13,6 +13,8 @@ export interface ResolvedModel {
   readonly maxOutputTokens: number | undefined;
   readonly price: { readonly inputPerMTok: number; readonly outputPerMTok: number } | undefined;
   readonly maxConcurrent: number | undefined;
+  readonly firstTokenTimeoutMs: number;
+  readonly idleTimeoutMs: number;
 }
 
 export interface ResolvedAdaptiveTimeout {
@@ -56,11 +58,13 @@ export interface ResolvedOptions {
   readonly hedge: ResolvedHedge | false;
   readonly truncate: false | 'oldest';
   readonly acceptTruncated: boolean;
+  readonly midStream: 'error' | 'continue';
   readonly latencyWindow: number;
 }
 
 export const DEFAULTS = Object.freeze({
   timeoutMs: 2000,
+  idleTimeoutMs: 5000,
   breaker: Object.freeze({ errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 }),
   cache: Object.freeze({ max: 1000, ttlMs: 600_000, fallbackTtlMs: 30_000 }),
   rateLimit: Object.freeze({ defaultCooldownMs: 1000, maxCooldownMs: 60_000 }),
@@ -185,6 +189,8 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
       maxOutputTokens: m.maxOutputTokens,
       price: m.price ? Object.freeze({ ...m.price }) : undefined,
       maxConcurrent: m.maxConcurrent ?? options.maxConcurrent,
+      firstTokenTimeoutMs: m.firstTokenTimeoutMs ?? m.timeoutMs ?? DEFAULTS.timeoutMs,
+      idleTimeoutMs: m.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
     }),
   );
   const c = options.cache;
@@ -211,6 +217,7 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
     hedge: switchable(options.hedge, DEFAULTS.hedge),
     truncate: options.truncate ?? false,
     acceptTruncated: options.acceptTruncated ?? false,
+    midStream: options.midStream ?? 'error',
     latencyWindow: options.latencyWindow ?? DEFAULTS.latencyWindow,
   });
 }

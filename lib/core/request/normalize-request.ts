@@ -13,9 +13,17 @@ export interface RequestPolicy {
   readonly deadlineMs: number | undefined;
   readonly truncate: false | 'oldest';
   readonly acceptTruncated: boolean;
+  readonly midStream: 'error' | 'continue';
 }
 
-const NO_POLICY: RequestPolicy = { maxPromptChars: undefined, maxPromptTokens: undefined, deadlineMs: undefined, truncate: false, acceptTruncated: false };
+const NO_POLICY: RequestPolicy = {
+  maxPromptChars: undefined,
+  maxPromptTokens: undefined,
+  deadlineMs: undefined,
+  truncate: false,
+  acceptTruncated: false,
+  midStream: 'error',
+};
 
 /** A validated request, ready for the chain. */
 export interface NormalizedRequest {
@@ -39,6 +47,7 @@ export interface NormalizedRequest {
   readonly validate: CompletionRequest['validate'];
   readonly truncate: false | 'oldest';
   readonly acceptTruncated: boolean;
+  readonly midStream: 'error' | 'continue';
 }
 
 const validate = new Ajv({ allErrors: true, strict: false }).compile(requestSchema);
@@ -104,6 +113,7 @@ export function normalizeRequest(
     validate: request.validate,
     truncate: request.truncate ?? policy.truncate,
     acceptTruncated: request.acceptTruncated ?? policy.acceptTruncated,
+    midStream: request.midStream ?? policy.midStream,
   };
 }
 

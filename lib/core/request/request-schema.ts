@@ -42,5 +42,6 @@ export const requestSchema = {
     validate: {},
     truncate: { enum: [false, 'oldest'] },
     acceptTruncated: { type: 'boolean' },
+    midStream: { enum: ['error', 'continue'] },
   },
 } as const;

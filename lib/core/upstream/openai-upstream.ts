@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { ConfigError } from '../../errors/config-error';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
@@ -51,23 +51,68 @@ export class OpenAIUpstream {
     signal: AbortSignal,
     timeoutMs: number,
   ): Promise<UpstreamAnswer> {
+    const body: ChatCompletionCreateParamsNonStreaming = buildBody(model, req, messages);
+    const completion = await this.#client(model).chat.completions.create(body, { signal, maxRetries: 0, timeout: timeoutMs + 1000 });
+    return readAnswer(completion, model.model);
+  }
+
+  /**
+   * A streamed completion as pieces: text deltas, then the finish reason and usage. Errors before the
+   * first byte reject the first `next()`; errors mid-stream (a cut connection) reject a later one.
+   */
+  async *stream(
+    model: ResolvedModel,
+    req: NormalizedRequest,
+    messages: NormalizedRequest['messages'],
+    signal: AbortSignal,
+  ): AsyncGenerator<StreamPiece> {
+    const body: ChatCompletionCreateParamsStreaming = { ...buildBody(model, req, messages), stream: true, stream_options: { include_usage: true } };
+    const stream = await this.#client(model).chat.completions.create(body, { signal, maxRetries: 0 });
+    for await (const chunk of stream) {
+      const c = chunk as { model?: unknown; choices?: unknown; usage?: unknown } | null;
+      if (c === null || typeof c !== 'object') throw new InvalidAnswerError('stream chunk is not a JSON object');
+      const piece: StreamPiece = {};
+      if (typeof c.model === 'string') piece.providerModel = c.model;
+      const choice = Array.isArray(c.choices) ? (c.choices[0] as { delta?: { content?: unknown }; finish_reason?: unknown } | undefined) : undefined;
+      if (typeof choice?.delta?.content === 'string' && choice.delta.content !== '') piece.delta = choice.delta.content;
+      if (typeof choice?.finish_reason === 'string') piece.finishReason = choice.finish_reason;
+      const u = c.usage as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | null | undefined;
+      if (u && typeof u.prompt_tokens === 'number' && typeof u.completion_tokens === 'number') {
+        piece.usage = { promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, totalTokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens + u.completion_tokens };
+      }
+      yield piece;
+    }
+  }
+
+  #client(model: ResolvedModel): OpenAI {
     const client = this.#clients.get(model.name);
     if (!client) throw new Error(`no client for model "${model.name}"`);
-    const body: ChatCompletionCreateParamsNonStreaming = { model: model.model, messages };
-    const maxTokens = capTokens(req.maxTokens, model.maxOutputTokens);
-    if (maxTokens !== undefined) body.max_tokens = maxTokens;
-    if (req.temperature !== undefined) body.temperature = req.temperature;
-    if (req.topP !== undefined) body.top_p = req.topP;
-    if (req.stop !== undefined) body.stop = req.stop;
-    if (req.seed !== undefined) body.seed = req.seed;
-    if (req.responseFormat !== undefined) body.response_format = req.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'];
-    const completion = await client.chat.completions.create(body, { signal, maxRetries: 0, timeout: timeoutMs + 1000 });
-    return readAnswer(completion, model.model);
+    return client;
   }
 
   close(): void {
     this.#clients.clear();
   }
+}
+
+/** One piece of a streamed answer. */
+export interface StreamPiece {
+  delta?: string;
+  finishReason?: string;
+  usage?: UpstreamAnswer['usage'];
+  providerModel?: string;
+}
+
+function buildBody(model: ResolvedModel, req: NormalizedRequest, messages: NormalizedRequest['messages']): ChatCompletionCreateParamsNonStreaming {
+  const body: ChatCompletionCreateParamsNonStreaming = { model: model.model, messages };
+  const maxTokens = capTokens(req.maxTokens, model.maxOutputTokens);
+  if (maxTokens !== undefined) body.max_tokens = maxTokens;
+  if (req.temperature !== undefined) body.temperature = req.temperature;
+  if (req.topP !== undefined) body.top_p = req.topP;
+  if (req.stop !== undefined) body.stop = req.stop;
+  if (req.seed !== undefined) body.seed = req.seed;
+  if (req.responseFormat !== undefined) body.response_format = req.responseFormat as ChatCompletionCreateParamsNonStreaming['response_format'];
+  return body;
 }
 
 export function capTokens(requested: number | undefined, cap: number | undefined): number | undefined {

@@ -1,0 +1,59 @@
+import { RequestAbortedError } from '../../errors/request-aborted-error';
+import type { StreamResult } from '../../types';
+
+/**
+ * A streamed answer: iterate it for text deltas (once); `result` resolves when the stream has ended, with
+ * model, attempts, usage and latency, or rejects with the error that ended it. Breaking out of the loop
+ * cancels the upstream request (not counted against the model).
+ */
+export class LlmStream implements AsyncIterable<string> {
+  readonly result: Promise<StreamResult>;
+  readonly #gen: AsyncGenerator<string, StreamResult>;
+  #resolve!: (r: StreamResult) => void;
+  #reject!: (err: unknown) => void;
+  #iterated = false;
+
+  constructor(gen: AsyncGenerator<string, StreamResult>) {
+    this.#gen = gen;
+    this.result = new Promise<StreamResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Callers that only iterate must not get an unhandled rejection from `result`.
+    this.result.catch(() => undefined);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<string, void> {
+    if (this.#iterated) throw new TypeError('an LlmStream can be iterated once');
+    this.#iterated = true;
+    let settled = false;
+    try {
+      for (;;) {
+        const step = await this.#gen.next();
+        if (step.done) {
+          settled = true;
+          this.#resolve(step.value);
+          return;
+        }
+        yield step.value;
+      }
+    } catch (err) {
+      settled = true;
+      this.#reject(err);
+      throw err;
+    } finally {
+      if (!settled) {
+        this.#reject(new RequestAbortedError('The stream was abandoned by its consumer'));
+        await this.#gen.return(undefined as never);
+      }
+    }
+  }
+
+  /** Consumes the whole stream and resolves with its result. */
+  async final(): Promise<StreamResult> {
+    for await (const _ of this) {
+      // drain
+    }
+    return this.result;
+  }
+}

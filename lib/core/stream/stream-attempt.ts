@@ -1,0 +1,90 @@
+import type { ResolvedModel } from '../options/resolve-options';
+import type { NormalizedRequest } from '../request/normalize-request';
+import { anyAborted, linkSignals } from '../signals';
+import { classifyError, InvalidAnswerError } from '../upstream/classify-error';
+import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
+import { checkAnswer } from '../validation/answer-check';
+import { AttemptFailure } from '../fallback/attempt-failure';
+import type { AsyncQueue } from './async-queue';
+
+export interface StreamAttemptResult {
+  answer: UpstreamAnswer;
+  json?: unknown;
+  firstTokenMs: number;
+}
+
+export interface StreamTimers {
+  /** Until the first content token. */
+  firstTokenMs: number;
+  /** Between chunks once content flows. */
+  idleMs: number;
+  /** Absolute `performance.now()` deadline of the whole request. */
+  deadlineAt: number;
+}
+
+/**
+ * One streamed attempt: pushes text deltas into `queue` as they arrive and resolves when the stream has
+ * properly ended (a finish reason). No first token in time, a stall between chunks, a cut connection or a
+ * stream that ends without a finish reason are failures, thrown as `AttemptFailure`.
+ */
+export async function runStreamAttempt(
+  upstream: OpenAIUpstream,
+  model: ResolvedModel,
+  req: NormalizedRequest,
+  messages: NormalizedRequest['messages'],
+  callerSignals: readonly (AbortSignal | undefined)[],
+  queue: AsyncQueue<string>,
+  timers: StreamTimers,
+): Promise<StreamAttemptResult> {
+  const controller = new AbortController();
+  const started = performance.now();
+  let stalled: 'first_token' | 'idle' | 'deadline' | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (ms: number, why: 'first_token' | 'idle'): void => {
+    clearTimeout(timer);
+    const left = timers.deadlineAt - performance.now();
+    const reason = left < ms ? 'deadline' : why;
+    timer = setTimeout(() => {
+      stalled = reason;
+      controller.abort();
+    }, Math.max(1, Math.min(ms, left)));
+  };
+  arm(timers.firstTokenMs, 'first_token');
+  const unlink = linkSignals(controller, callerSignals);
+  let text = '';
+  let firstTokenMs: number | null = null;
+  let finishReason: string | undefined;
+  let usage: UpstreamAnswer['usage'] | undefined;
+  let providerModel = model.model;
+  try {
+    for await (const piece of upstream.stream(model, req, messages, controller.signal)) {
+      if (piece.providerModel) providerModel = piece.providerModel;
+      if (piece.finishReason) finishReason = piece.finishReason;
+      if (piece.usage) usage = piece.usage;
+      if (piece.delta) {
+        if (firstTokenMs === null) firstTokenMs = performance.now() - started;
+        text += piece.delta;
+        queue.push(piece.delta);
+      }
+      // Until the first content token the first-token deadline stands; after it, every chunk resets the idle timer.
+      if (firstTokenMs !== null) arm(timers.idleMs, 'idle');
+    }
+    if (finishReason === undefined) throw new InvalidAnswerError('stream ended without a finish reason');
+    if (text.trim() === '') throw new InvalidAnswerError('response content is empty');
+    const answer: UpstreamAnswer = { text, finishReason, providerModel, usage: usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 } };
+    const { json } = await checkAnswer(answer, model.name, { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate });
+    return { answer, json, firstTokenMs: firstTokenMs ?? 0 };
+  } catch (err) {
+    const why: 'first_token' | 'idle' | 'deadline' | null = stalled;
+    if (why !== null) {
+      const message =
+        why === 'first_token' ? `no first token within ${timers.firstTokenMs} ms` : why === 'idle' ? `stream stalled for ${timers.idleMs} ms` : 'deadline reached';
+      throw new AttemptFailure({ outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message }, { cause: err });
+    }
+    const callerAborted = anyAborted(callerSignals);
+    throw new AttemptFailure(classifyError(err, { timedOut: false, callerAborted, timeoutMs: timers.firstTokenMs }), { cause: err });
+  } finally {
+    clearTimeout(timer);
+    unlink();
+  }
+}

@@ -1,0 +1,169 @@
+import { AllModelsFailedError } from '../../errors/all-models-failed-error';
+import { RequestAbortedError } from '../../errors/request-aborted-error';
+import { RequestError } from '../../errors/request-error';
+import { StreamInterruptedError } from '../../errors/stream-interrupted-error';
+import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from '../../types';
+import { cacheKey } from '../cache/cache-key';
+import { costUsd, type CallContext, type Layers, nextRequestId } from '../complete';
+import type { EventBus } from '../events/event-bus';
+import { elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
+import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
+import type { ResolvedModel } from '../options/resolve-options';
+import { normalizeRequest } from '../request/normalize-request';
+import { anyAborted } from '../signals';
+import { AsyncQueue } from './async-queue';
+import { runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
+
+/** What the next model is asked when it must continue another model's interrupted answer. */
+export const CONTINUE_INSTRUCTION =
+  'Your previous answer was cut off. Continue it exactly where it stopped, without repeating anything and without any preamble.';
+
+/**
+ * The chain, streamed: yields text deltas, returns the `StreamResult`. Until the first content token any
+ * failure moves on to the next model invisibly; after it the stream is committed and a failure either ends
+ * it with `StreamInterruptedError` or, with `midStream: 'continue'`, is continued by the next model.
+ */
+export async function* streamCompletion(
+  chain: FallbackChain,
+  layers: Layers,
+  events: EventBus,
+  request: CompletionRequest,
+  call: CallContext = {},
+): AsyncGenerator<string, StreamResult> {
+  const started = performance.now();
+  const req = normalizeRequest(request, chain.models, chain.policy, call.task);
+  const requestId = call.requestId ?? nextRequestId();
+  const consumerGone = new AbortController();
+  const signals = [req.signal, call.signal, consumerGone.signal];
+  let finished = false;
+  try {
+    const cache = req.useCache ? layers.cache : null;
+    const key = cache ? cacheKey(req, call.scope ?? '') : '';
+    const hit = cache?.get(key);
+    if (cache && hit) {
+      cache.events.emit('cache:hit', { requestId, key, latencyMs: Math.round((performance.now() - started) * 100) / 100 });
+      for (const piece of hit.text.match(/\S+\s*|\s+/g) ?? [hit.text]) yield piece;
+      finished = true;
+      const replay: StreamResult = {
+        text: hit.text,
+        model: hit.model,
+        providerModel: hit.providerModel,
+        cached: true,
+        fallback: hit.fallback,
+        resumed: false,
+        attempts: [],
+        usage: { ...hit.usage },
+        finishReason: hit.finishReason,
+        firstTokenMs: null,
+        latencyMs: elapsed(started),
+      };
+      if (hit.json !== undefined) replay.json = hit.json;
+      return replay;
+    }
+    if (cache) cache.events.emit('cache:miss', { requestId, key });
+
+    const attempts: AttemptRecord[] = [];
+    const deadlineAt = req.deadlineMs === undefined ? Infinity : started + req.deadlineMs;
+    const context = chain.contextPlan(req);
+    const state = { tooLongFor: undefined as number | undefined };
+    let text = '';
+    let committed = false;
+    let resumed = false;
+    let firstTokenMs: number | null = null;
+    const walked = req.chain;
+
+    for (let i = 0; i < walked.length; i++) {
+      if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled');
+      if (deadlineAt - performance.now() < 1) break;
+      const model = walked[i];
+      const prepared = chain.prepare(model, req, layers.breakers, context, state.tooLongFor);
+      if (!prepared.ok) {
+        chain.record(attempts, requestId, prepared.skip);
+        chain.emitFallback(requestId, model, walked[i + 1], prepared.skip.outcome);
+        continue;
+      }
+      const messages: ChatMessage[] = committed
+        ? [...prepared.messages, { role: 'assistant', content: text }, { role: 'user', content: CONTINUE_INSTRUCTION }]
+        : prepared.messages;
+      const breaker = layers.breakers?.for(model.name);
+      // As for complete(): the full fixed budget for a half-open probe and for the last model of the chain.
+      const fixed = breaker?.state === 'half_open' || i === walked.length - 1;
+      const firstTokenBudget = req.timeoutMs ?? (fixed ? model.firstTokenTimeoutMs : firstTokenTimeout(chain, model, req.task));
+      const queue = new AsyncQueue<string>();
+      const attemptStart = performance.now();
+      const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt });
+      chain.trackInFlight(model.name, 1);
+      const done: Promise<StreamAttemptResult> = (breaker ? breaker.run(run) : run()).then(
+        (r) => {
+          queue.end();
+          return r;
+        },
+        (err: unknown) => {
+          queue.fail(err);
+          throw err;
+        },
+      );
+      void done.catch(() => undefined).finally(() => chain.trackInFlight(model.name, -1));
+      try {
+        for await (const delta of queue) {
+          if (firstTokenMs === null) firstTokenMs = Math.round(performance.now() - started);
+          committed = true;
+          text += delta;
+          yield delta;
+        }
+        const r = await done;
+        const latencyMs = elapsed(attemptStart);
+        chain.record(attempts, requestId, { model: model.name, outcome: 'success', latencyMs });
+        chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
+        chain.firstTokenLatency.record(model.name, req.task, r.firstTokenMs, req.maxTokens);
+        finished = true;
+        const usage = { ...r.answer.usage, ...withCost(model, r.answer.usage) };
+        const result: StreamResult = {
+          text,
+          model: model.name,
+          providerModel: r.answer.providerModel,
+          cached: false,
+          fallback: i > 0,
+          resumed,
+          attempts,
+          usage,
+          finishReason: r.answer.finishReason,
+          firstTokenMs,
+          latencyMs: elapsed(started),
+        };
+        if (r.json !== undefined) result.json = r.json;
+        if (cache && r.answer.finishReason === 'stop') {
+          cache.set(key, { text, model: model.name, providerModel: r.answer.providerModel, fallback: i > 0, usage, finishReason: 'stop', ...(r.json !== undefined ? { json: r.json } : {}) });
+        }
+        return result;
+      } catch (err) {
+        const f = toFailure(err);
+        if (f.callerAborted || consumerGone.signal.aborted) throw new RequestAbortedError('The request was cancelled', { cause: err });
+        const record: AttemptRecord = { model: model.name, outcome: f.outcome, latencyMs: elapsed(attemptStart), message: f.message };
+        if (f.status !== undefined) record.status = f.status;
+        chain.record(attempts, requestId, record);
+        if (!f.fallThrough) throw new RequestError(`The provider rejected the request: ${f.message}`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' });
+        chain.learnFrom(model, f, state);
+        if (committed) {
+          if (req.midStream !== 'continue' || i + 1 >= walked.length) throw new StreamInterruptedError(attempts, text.length);
+          resumed = true; // the next model continues the partial answer
+        }
+        chain.emitFallback(requestId, model, walked[i + 1], f.outcome);
+      }
+    }
+    if (committed) throw new StreamInterruptedError(attempts, text.length);
+    throw new AllModelsFailedError(attempts, chain.retryAfterS(walked, layers.breakers));
+  } finally {
+    // The consumer stopped early (client gone) or we failed: whatever is still running is cancelled.
+    if (!finished) consumerGone.abort();
+  }
+}
+
+function withCost(model: ResolvedModel, u: StreamResult['usage']): { costUsd?: number } {
+  const c = costUsd(model, u);
+  return c === undefined ? {} : { costUsd: c };
+}
+
+function firstTokenTimeout(chain: FallbackChain, model: ResolvedModel, task: string | undefined): number {
+  return attemptTimeoutFrom(model.firstTokenTimeoutMs, chain.firstTokenLatency.window(model.name, task, chain.adaptive ? chain.adaptive.minSamples : Infinity), chain.adaptive, undefined);
+}

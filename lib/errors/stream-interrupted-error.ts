@@ -1,0 +1,26 @@
+import type { AttemptRecord } from '../types';
+import { LlmResilienceError } from './llm-resilience-error';
+
+/**
+ * A stream failed after its first token was sent, and was not (or could not be) continued by another model.
+ * The client has part of an answer: it must be told, never shown a clean end.
+ */
+export class StreamInterruptedError extends LlmResilienceError {
+  readonly code = 'STREAM_INTERRUPTED';
+  readonly status = 502;
+  readonly expose = true;
+  readonly attempts: readonly AttemptRecord[];
+  /** Characters already delivered to the client. */
+  readonly deliveredChars: number;
+
+  constructor(attempts: readonly AttemptRecord[], deliveredChars: number) {
+    const last = attempts[attempts.length - 1];
+    super(`The stream was interrupted after ${deliveredChars} characters${last ? `: ${last.model} (${last.outcome})` : ''}`);
+    this.attempts = attempts;
+    this.deliveredChars = deliveredChars;
+  }
+}
+
+export function isStreamInterruptedError(err: unknown): err is StreamInterruptedError {
+  return err instanceof StreamInterruptedError;
+}
