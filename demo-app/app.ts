@@ -1,7 +1,16 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { llmTask, type LlmMiddleware } from '../lib';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { llmTask, type LlmMiddleware, openAICompatibleRouter } from '../lib';
+
+const PAGE = readFileSync(path.join(__dirname, 'page.html'), 'utf8');
+
+export interface DemoOptions {
+  /** Bearer token of the OpenAI-compatible endpoint at /v1. Default: DEMO_API_TOKEN, else 'demo-token-change-me'. */
+  apiToken?: string;
+}
 
 /** Turns any error into JSON: exposed errors keep their message, others become their status text. */
 async function jsonErrors(ctx: Koa.Context, next: Koa.Next): Promise<void> {
@@ -25,8 +34,8 @@ function badRequest(ctx: Koa.Context, message: string): void {
   ctx.body = { error: { type: 'invalid_request', message } };
 }
 
-/** The demo's routes: POST /summarize, POST /chat, GET /health. */
-export function createDemoApp(llm: LlmMiddleware): Koa {
+/** The demo's routes: POST /summarize, POST /chat, POST /chat/stream, GET / (a page), GET /health, and /v1 (OpenAI-compatible). */
+export function createDemoApp(llm: LlmMiddleware, options: DemoOptions = {}): Koa {
   const app = new Koa();
   const router = new Router();
 
@@ -52,6 +61,17 @@ export function createDemoApp(llm: LlmMiddleware): Koa {
     ctx.body = { reply: r.text, model: r.model, cached: r.cached, fallback: r.fallback, latencyMs: r.latencyMs, attempts: r.attempts };
   });
 
+  router.post('/chat/stream', llmTask('chat'), async (ctx) => {
+    const messages = (ctx.request.body as { messages?: unknown } | undefined)?.messages;
+    if (!Array.isArray(messages)) return badRequest(ctx, 'body must be JSON { "messages": [{ "role": "user", "content": "..." }] }');
+    await ctx.llm.sse({ messages, maxTokens: 500 });
+  });
+
+  router.get('/', (ctx) => {
+    ctx.type = 'html';
+    ctx.body = PAGE;
+  });
+
   router.get('/health', (ctx) => {
     ctx.body = llm.status();
   });
@@ -61,5 +81,9 @@ export function createDemoApp(llm: LlmMiddleware): Koa {
   app.use(llm);
   app.use(router.routes());
   app.use(router.allowedMethods());
+  // Any OpenAI client can use the chain: baseURL http://host/v1, apiKey = the demo token, model 'default'.
+  const openai = openAICompatibleRouter({ apiKeys: [options.apiToken ?? process.env.DEMO_API_TOKEN ?? 'demo-token-change-me'], aliases: { cheap: [llm.status().models.at(-1)?.name ?? 'fast'] } });
+  app.use(openai.routes());
+  app.use(openai.allowedMethods());
   return app;
 }

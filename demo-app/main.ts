@@ -107,7 +107,9 @@ async function main(): Promise<void> {
 
   console.log(`koa-llm-resilience demo on ${url} (${real ? 'real provider' : `fake provider at ${fake?.url}`})`);
   console.log(`  curl -s -X POST ${url}/summarize -H 'content-type: application/json' -d '{"text":"Koa is a small web framework for Node.js."}'`);
-  console.log(`  curl -s ${url}/health`);
+  console.log(`  curl -sN -X POST ${url}/chat/stream -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":"Hi"}]}'`);
+  console.log(`  curl -s ${url}/health            (a streaming chat page: ${url}/ )`);
+  console.log(`  OpenAI-compatible: baseURL ${url}/v1, apiKey ${process.env.DEMO_API_TOKEN ? '$DEMO_API_TOKEN' : 'demo-token-change-me'}, model "default" or "cheap"`);
   if (fake) {
     console.log('  In 30 s the smart model slows to ~12 s for 25 s (then every minute), and 10 s later the fast model');
     console.log('  answers 429 for 3 s: watch timeouts adapt, fallbacks, the breaker and the 429 cool-down below. Ctrl-C stops.');

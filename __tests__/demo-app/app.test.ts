@@ -44,6 +44,22 @@ describe('demo app', () => {
     expect(h.body.cache).toMatchObject({ misses: 1 });
   });
 
+  it('POST /chat/stream streams SSE, GET / serves the page, /v1 speaks OpenAI', async () => {
+    const r = await request(server).post('/chat/stream').send({ messages: [{ role: 'user', content: 'stream it' }] }).buffer(true).parse((res, cb) => {
+      let data = '';
+      res.on('data', (c: Buffer) => (data += c.toString()));
+      res.on('end', () => cb(null, data));
+    });
+    expect(r.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(r.body).toContain('event: delta');
+    expect(r.body).toMatch(/event: done\ndata: \{"model":"smart"/);
+    const page = await request(server).get('/');
+    expect(page.text).toContain('/chat/stream');
+    const models = await request(server).get('/v1/models').set('authorization', 'Bearer demo-token-change-me');
+    expect(models.body.data.map((m: { id: string }) => m.id)).toEqual(expect.arrayContaining(['default', 'cheap', 'smart', 'fast']));
+    await request(server).get('/v1/models').expect(401);
+  });
+
   it('answers 400 saying what is wrong with a bad body', async () => {
     const notJson = await request(server).post('/summarize').set('content-type', 'application/json').send('{bad');
     expect(notJson.status).toBe(400);

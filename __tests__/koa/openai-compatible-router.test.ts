@@ -1,0 +1,128 @@
+/** Issue #5 §3: the host app as an OpenAI-compatible endpoint, driven by the official openai SDK as the client. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import OpenAI from 'openai';
+import { ConfigError, llmResilience, type LlmResilienceMiddleware, openAICompatibleRouter } from '../../lib';
+import { startFakeLlm, type FakeLlm } from '../../lib/testing';
+
+const TOKEN = 'app-token-0123456789';
+let fake: FakeLlm;
+let llm: LlmResilienceMiddleware;
+let server: http.Server;
+let base: string;
+
+async function start(viaCtx: boolean): Promise<void> {
+  // the fake provider demands its own key: proves the client's key is never forwarded
+  fake = await startFakeLlm({ apiKey: 'provider-secret-key' });
+  llm = llmResilience({
+    models: [
+      { name: 'smart', model: 'big', baseURL: fake.url, apiKey: 'provider-secret-key', timeoutMs: 300, firstTokenTimeoutMs: 300 },
+      { name: 'fast', model: 'small', baseURL: fake.url, apiKey: 'provider-secret-key', timeoutMs: 300 },
+    ],
+    cache: false,
+  });
+  const app = new Koa();
+  app.silent = true;
+  const router = openAICompatibleRouter({ apiKeys: [TOKEN], aliases: { cheap: ['fast'] }, ...(viaCtx ? {} : { llm }) });
+  if (viaCtx) app.use(llm);
+  app.use(router.routes()).use(router.allowedMethods());
+  server = http.createServer(app.callback());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+}
+afterEach(async () => {
+  await llm.close();
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  await fake.close();
+});
+
+const client = (apiKey = TOKEN) => new OpenAI({ baseURL: base, apiKey, maxRetries: 0 });
+const user = (content: string) => [{ role: 'user' as const, content }];
+
+describe.each([
+  ['behind ctx.llm', true],
+  ['with its own engine', false],
+])('openAICompatibleRouter %s', (_label, viaCtx) => {
+  beforeEach(() => start(viaCtx));
+
+  it('round-trips a chat completion with the official SDK', async () => {
+    const c = await client().chat.completions.create({ model: 'default', messages: user('hello there'), max_tokens: 50, temperature: 0 });
+    expect(c.object).toBe('chat.completion');
+    expect(c.choices[0].message).toMatchObject({ role: 'assistant', content: 'big answer: hello there' });
+    expect(c.choices[0].finish_reason).toBe('stop');
+    expect(c.model).toBe('big');
+    expect(c.usage?.total_tokens).toBeGreaterThan(0);
+    const sent = fake.requests('big')[0].body;
+    expect(sent).toMatchObject({ model: 'big', max_tokens: 50, temperature: 0 });
+  });
+
+  it('fails over during a non-streaming call', async () => {
+    fake.setBehavior('big', { mode: 'error' });
+    const c = await client().chat.completions.create({ model: 'default', messages: user('x') });
+    expect(c.model).toBe('small');
+  });
+
+  it('streams in the OpenAI wire format, ending with [DONE], and fails over before the first token', async () => {
+    fake.setBehavior('big', { mode: 'hang' });
+    const stream = await client().chat.completions.create({ model: 'default', messages: user('stream please'), stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let finish: string | null = null;
+    let usage: number | undefined;
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe('chat.completion.chunk');
+      text += chunk.choices[0]?.delta?.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunk.usage) usage = chunk.usage.total_tokens;
+    }
+    expect(text).toBe('small answer: stream please');
+    expect(finish).toBe('stop');
+    expect(usage).toBeGreaterThan(0);
+  });
+
+  it('a stream cut mid-answer surfaces as an error in the client, never a clean end', async () => {
+    fake.setBehavior('big', { mode: 'cut', failAfterChunks: 2 });
+    const stream = await client().chat.completions.create({ model: 'default', messages: user('cut me'), stream: true });
+    let text = '';
+    await expect(
+      (async () => {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      })(),
+    ).rejects.toThrow(/interrupted/);
+    expect(text.length).toBeGreaterThan(0);
+  });
+
+  it('serves chain aliases and model names, and lists them at /v1/models', async () => {
+    const c = await client().chat.completions.create({ model: 'cheap', messages: user('x') });
+    expect(c.model).toBe('small');
+    expect(fake.stats('big').requests).toBe(0);
+    const list = await client().models.list();
+    expect(list.data.map((m) => m.id).sort()).toEqual(['cheap', 'default', 'fast', 'smart']);
+  });
+
+  it('answers errors in the OpenAI shape: unknown model 404, bad key 401, all failed 503', async () => {
+    await expect(client().chat.completions.create({ model: 'gpt-9', messages: user('x') })).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    const denied = await client('wrong-token-000000').chat.completions.create({ model: 'default', messages: user('x') }).catch((e: unknown) => e);
+    expect(denied).toMatchObject({ status: 401, code: 'invalid_api_key' });
+    expect(JSON.stringify(denied)).not.toContain(TOKEN);
+    fake.setBehavior('*', { mode: 'error' });
+    const failed = await client().chat.completions.create({ model: 'default', messages: user('x') }).catch((e: unknown) => e);
+    expect(failed).toMatchObject({ status: 503, code: 'all_models_failed', type: 'server_error' });
+    expect((failed as { headers: Headers }).headers.get('retry-after')).toMatch(/^\d+$/);
+    const bad = await client().chat.completions.create({ model: 'default', messages: [{ role: 'robot', content: 'x' }] as never }).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ status: 400, type: 'invalid_request_error' });
+  });
+
+  it('never forwards the client\'s key upstream (the provider only accepts its own)', async () => {
+    await client().chat.completions.create({ model: 'default', messages: user('x') });
+    expect(fake.stats('big')).toMatchObject({ requests: 1, completed: 1 });
+  });
+});
+
+describe('openAICompatibleRouter options', () => {
+  it('require api keys and known alias targets', () => {
+    expect(() => openAICompatibleRouter({ apiKeys: [] })).toThrow(ConfigError);
+    expect(() => openAICompatibleRouter({ apiKeys: ['short'] })).toThrow(/\/apiKeys\/0/);
+  });
+});
