@@ -6,6 +6,7 @@ export { llmTask } from './koa/llm-task';
 export type { LlmContext, LlmMiddleware } from './koa/types';
 export { LlmEngine, createEngine } from './core/engine';
 export { LlmStream } from './core/stream/llm-stream';
+export { redisStore, type RedisStoreOptions } from './core/shared/redis-store';
 export { sendSSE } from './koa/sse';
 export { openAICompatibleRouter, type OpenAICompatibleRouterOptions } from './koa/openai-compatible-router';
 export type { CallContext } from './core/complete';

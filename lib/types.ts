@@ -1,5 +1,8 @@
 import type { ParameterizedContext } from 'koa';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { SharedStore, SharedStoreHealth } from './core/shared/shared-store';
+
+export type { SharedStore, SharedStoreHealth };
 
 /** Price of a model in USD per million tokens. */
 export interface ModelPrice {
@@ -82,6 +85,13 @@ export interface CacheOptions {
   fallbackTtlMs?: number;
   /** Tenant scope: requests whose scope differs never share an entry. Default: one scope for all. */
   scope?: (ctx: ParameterizedContext) => string;
+  /**
+   * A second tier shared by every process (`redisStore({ url })`): the in-process LRU stays in front; TTLs are
+   * kept in the store. Identical misses across processes call the provider once. Default: none.
+   */
+  store?: SharedStore;
+  /** With a shared store: how long a process waits for another one that is already asking the provider, before asking itself. Default: 5000. */
+  lockWaitMs?: number;
 }
 
 /** Handling of HTTP 429 answers. */
@@ -100,6 +110,12 @@ export interface LlmResilienceOptions {
   breaker?: BreakerOptions;
   /** Response cache; `false` disables it. Default: `{}` (all defaults). */
   cache?: CacheOptions | false;
+  /**
+   * Fleet-wide breaker and 429 cool-down state (`redisStore({ url })`): when one process opens a breaker or
+   * starts a cool-down, the others skip that model within about a second, and one process probes for all.
+   * Default: none (each process on its own).
+   */
+  shared?: SharedStore;
   /** 429 cool-downs. */
   rateLimit?: RateLimitOptions;
   /**
@@ -313,6 +329,8 @@ export interface LlmStatus {
   models: ModelStatus[];
   /** Null when the cache is disabled or not mounted. */
   cache: CacheStatus | null;
+  /** Health of the shared store(s); null when none is configured. */
+  shared: SharedStoreHealth | null;
 }
 
 /** Payloads of the engine's events. */

@@ -50,7 +50,7 @@ export async function complete(
   }
 
   const key = cacheKey(req, call.scope ?? '');
-  const hit = cache.get(key);
+  const hit = cache.store ? await cache.lookup(key) : cache.get(key);
   if (hit && (await passesValidate(req, hit))) {
     const latencyMs = since(started);
     cache.events.emit('cache:hit', { requestId, key, latencyMs });
@@ -61,25 +61,35 @@ export async function complete(
   const callerSignal = oneSignal(req.signal, call.signal);
   const { value, joined } = await cache.flights.run(
     key,
-    async (flightSignal) => {
-      const success = await chain.run(req, layers.breakers, [flightSignal], requestId);
-      if (success.answer.finishReason === 'stop') {
-        const fallback = success.index > 0;
-        cache.set(key, {
-          text: success.answer.text,
-          model: success.model.name,
-          providerModel: success.answer.providerModel,
-          fallback,
-          usage: usage(success),
-          finishReason: success.answer.finishReason,
-          ...(success.json !== undefined ? { json: success.json } : {}),
-        });
+    async (flightSignal): Promise<ChainSuccess | { shared: CachedAnswer }> => {
+      const fleet = await cache.fleetFill(key, flightSignal);
+      if ('answer' in fleet) return { shared: fleet.answer };
+      try {
+        const success = await chain.run(req, layers.breakers, [flightSignal], requestId);
+        if (success.answer.finishReason === 'stop') {
+          cache.set(key, {
+            text: success.answer.text,
+            model: success.model.name,
+            providerModel: success.answer.providerModel,
+            fallback: success.index > 0,
+            usage: usage(success),
+            finishReason: success.answer.finishReason,
+            ...(success.json !== undefined ? { json: success.json } : {}),
+          });
+        }
+        return success;
+      } finally {
+        fleet.release();
       }
-      return success;
     },
     callerSignal.signal,
   ).finally(callerSignal.release);
-  return toResult(value as ChainSuccess, started, joined);
+  const v = value as ChainSuccess | { shared: CachedAnswer };
+  if ('shared' in v) {
+    // another process asked the provider while this one waited: an answer from the shared cache
+    return { ...v.shared, usage: { ...v.shared.usage }, cached: true, coalesced: joined, attempts: [], latencyMs: since(started), hedged: false };
+  }
+  return toResult(v, started, joined);
 }
 
 function toResult(s: ChainSuccess, started: number, coalesced: boolean): CompletionResult {

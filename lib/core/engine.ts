@@ -5,6 +5,7 @@ import { type CallContext, complete } from './complete';
 import { EventBus } from './events/event-bus';
 import { FallbackChain } from './fallback/fallback-chain';
 import { type ResolvedOptions, resolveOptions } from './options/resolve-options';
+import { FleetSync } from './shared/fleet-sync';
 import { buildStatus } from './status';
 import { LlmStream } from './stream/llm-stream';
 import { streamCompletion } from './stream/stream-completion';
@@ -19,6 +20,7 @@ export class LlmEngine {
   readonly chain: FallbackChain;
   readonly breakers: BreakerRegistry;
   readonly cache: ResponseCache | null;
+  #fleet: FleetSync | null = null;
   #closed = false;
 
   constructor(options: LlmResilienceOptions) {
@@ -27,6 +29,12 @@ export class LlmEngine {
     this.breakers = new BreakerRegistry(this.options.breaker, this.events);
     for (const m of this.options.models) this.breakers.for(m.name);
     this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events) : null;
+    if (this.options.shared) {
+      this.#fleet = new FleetSync(this.options.shared, this.options.models, this.breakers, this.chain.cooldowns, this.events);
+      this.chain.fleet = this.#fleet;
+      // Subscribing and warming up is best-effort and never delays start-up.
+      void this.#fleet.start();
+    }
   }
 
   complete(request: CompletionRequest, call?: CallContext): Promise<CompletionResult> {
@@ -43,17 +51,21 @@ export class LlmEngine {
   }
 
   status(): LlmStatus {
-    return buildStatus(this.chain, this.breakers, this.cache);
+    return buildStatus(this.chain, this.breakers, this.cache, this.options.shared ?? null);
   }
 
   /** Releases every breaker timer, cache entry and client. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#fleet?.close();
     this.breakers.close();
     this.cache?.clear();
     this.chain.close();
     this.events.clear();
+    // The stores were handed to this engine: their connections are released too (a client you passed in is not).
+    const stores = new Set([this.options.shared, this.options.cache ? this.options.cache.store : undefined].filter((x) => x !== undefined));
+    await Promise.all([...stores].map((s) => s.close()));
   }
 }
 

@@ -3,9 +3,15 @@ import type { BreakerRegistry } from './breaker/breaker-registry';
 import type { ResponseCache } from './cache/response-cache';
 import type { FallbackChain } from './fallback/fallback-chain';
 import type { ResolvedModel } from './options/resolve-options';
+import type { SharedStore, SharedStoreHealth } from './shared/shared-store';
 
 /** The `status()` snapshot: every configured model's breaker and cool-down, and the cache's counters. */
-export function buildStatus(chain: FallbackChain | null, breakers: BreakerRegistry | null, cache: ResponseCache | null): LlmStatus {
+export function buildStatus(
+  chain: FallbackChain | null,
+  breakers: BreakerRegistry | null,
+  cache: ResponseCache | null,
+  shared: SharedStore | null = null,
+): LlmStatus {
   const names: { name: string; providerModel: string; model?: ResolvedModel }[] = chain
     ? chain.models.map((m) => ({ name: m.name, providerModel: m.model, model: m }))
     : [];
@@ -28,5 +34,13 @@ export function buildStatus(chain: FallbackChain | null, breakers: BreakerRegist
       timeoutMs: chain && model ? chain.timeoutFor(model) : 0,
     };
   });
-  return { models, cache: cache ? cache.status() : null };
+  const stores = [...new Set([shared, cache?.store ?? null].filter((x): x is SharedStore => x !== null))];
+  return { models, cache: cache ? cache.status() : null, shared: stores.length ? combinedHealth(stores) : null };
+}
+
+/** Down when any store is down; failures added up. */
+function combinedHealth(stores: SharedStore[]): SharedStoreHealth {
+  const hs = stores.map((s) => s.health());
+  const down = hs.find((h) => h.status === 'down');
+  return { status: down ? 'down' : 'ok', failures: hs.reduce((n, h) => n + h.failures, 0), lastError: down?.lastError ?? hs.find((h) => h.lastError)?.lastError ?? null };
 }

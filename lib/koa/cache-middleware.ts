@@ -28,7 +28,10 @@ export function cacheMiddleware(options: { cache?: CacheOptions } = {}): LlmMidd
   const cache = new ResponseCache(resolved.cache as ResolvedCache, events);
   return Object.assign(mountCache(cache), {
     status: () => buildStatus(null, null, cache),
-    close: async () => cache.clear(),
+    close: async () => {
+      cache.clear();
+      await cache.store?.close();
+    },
     on: events.on.bind(events),
   });
 }

@@ -71,6 +71,16 @@ export class ModelBreaker {
     return { failures: s.failures, successes: s.successes };
   }
 
+  /** Opens the breaker because another process did (fleet sync); starts the local cool-down. */
+  forceOpen(): void {
+    if (!this.#breaker.opened) this.#breaker.open();
+  }
+
+  /** Closes the breaker because another process's probe succeeded (fleet sync). */
+  forceClose(): void {
+    if (!this.#breaker.closed) this.#breaker.close();
+  }
+
   shutdown(): void {
     this.#breaker.shutdown();
     this.#breaker.removeAllListeners();

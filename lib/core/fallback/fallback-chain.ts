@@ -14,6 +14,7 @@ import { loadTokenizer } from '../request/prompt-size';
 import { anyAborted } from '../signals';
 import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { AttemptFailure, type FailureClass } from './attempt-failure';
+import type { FleetSync } from '../shared/fleet-sync';
 import { Cooldowns } from './cooldowns';
 import { HedgeBudget } from './hedge-budget';
 import { type AttemptAnswer, runAttempt } from './run-attempt';
@@ -81,6 +82,8 @@ export class FallbackChain {
   readonly #hedge: ResolvedHedge | false;
   readonly #hedgeBudget: HedgeBudget | null;
   readonly #inFlight = new Map<string, number>();
+  /** Fleet-wide breaker state, when a shared store is configured: one process probes for all. */
+  fleet: FleetSync | null = null;
   readonly #usesContext: boolean;
 
   constructor(
@@ -129,6 +132,12 @@ export class FallbackChain {
       if (!prepared.ok) {
         this.record(attempts, requestId, prepared.skip);
         this.emitFallback(requestId, chain[i], chain[i + 1], prepared.skip.outcome);
+        i++;
+        continue;
+      }
+      if (!(await this.mayProbe(chain[i], breakers))) {
+        this.record(attempts, requestId, { model: chain[i].name, outcome: 'circuit_open', latencyMs: 0, message: 'another process is probing' });
+        this.emitFallback(requestId, chain[i], chain[i + 1], 'circuit_open');
         i++;
         continue;
       }
@@ -192,6 +201,12 @@ export class FallbackChain {
 
   inFlight(model: string): number {
     return this.#inFlight.get(model) ?? 0;
+  }
+
+  /** @internal A half-open model is probed by one process of the fleet only (always true without a shared store). */
+  async mayProbe(model: ResolvedModel, breakers: BreakerRegistry | null): Promise<boolean> {
+    if (!this.fleet || breakers?.peek(model.name)?.state !== 'half_open') return true;
+    return this.fleet.tryProbe(model.name, Math.max(model.timeoutMs, model.firstTokenTimeoutMs) * 2);
   }
 
   /** @internal Counts a call in flight (bulkhead and status). */

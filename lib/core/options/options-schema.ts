@@ -55,11 +55,14 @@ export const optionsSchema = {
             ttlMs: { type: 'integer', minimum: 1 },
             fallbackTtlMs: { type: 'integer', minimum: 0 },
             scope: {},
+            store: { type: 'object' },
+            lockWaitMs: { type: 'integer', minimum: 0 },
           },
         },
       ],
     },
     fetch: {},
+    shared: { type: 'object' },
     deadlineMs: { type: 'integer', minimum: 1 },
     adaptiveTimeout: {
       anyOf: [

@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
 import type { CacheOptions, LlmResilienceOptions } from '../../types';
+import type { SharedStore } from '../shared/shared-store';
 import { optionsSchema } from './options-schema';
 
 export interface ResolvedModel {
@@ -38,6 +39,8 @@ export interface ResolvedBreaker {
 }
 
 export interface ResolvedCache {
+  readonly store: SharedStore | undefined;
+  readonly lockWaitMs: number;
   readonly max: number;
   readonly maxBytes: number | undefined;
   readonly ttlMs: number;
@@ -53,6 +56,7 @@ export interface ResolvedOptions {
   readonly maxPromptChars: number | undefined;
   readonly maxPromptTokens: number | undefined;
   readonly fetch: typeof globalThis.fetch | undefined;
+  readonly shared: SharedStore | undefined;
   readonly deadlineMs: number | undefined;
   readonly adaptiveTimeout: ResolvedAdaptiveTimeout | false;
   readonly hedge: ResolvedHedge | false;
@@ -150,11 +154,18 @@ function collectProblems(options: LlmResilienceOptions): ConfigProblem[] {
     problems.push({ path: '/cache/scope', message: 'must be a function (ctx) => string' });
   }
   if (options.fetch !== undefined && typeof options.fetch !== 'function') problems.push({ path: '/fetch', message: 'must be a function' });
+  if (options.shared !== undefined && !isStore(options.shared)) problems.push({ path: '/shared', message: 'must be a shared store, e.g. redisStore({ url })' });
+  if (options.cache && options.cache.store !== undefined && !isStore(options.cache.store)) problems.push({ path: '/cache/store', message: 'must be a shared store, e.g. redisStore({ url })' });
   const rl = options.rateLimit;
   if (rl?.defaultCooldownMs !== undefined && rl.maxCooldownMs !== undefined && rl.defaultCooldownMs > rl.maxCooldownMs) {
     problems.push({ path: '/rateLimit/defaultCooldownMs', message: 'must not exceed maxCooldownMs' });
   }
   return problems;
+}
+
+function isStore(s: unknown): boolean {
+  const o = s as Record<string, unknown> | null;
+  return !!o && typeof o === 'object' && ['get', 'set', 'setIfAbsent', 'del', 'getWithLock', 'publish', 'subscribe', 'health', 'close'].every((m) => typeof o[m] === 'function');
 }
 
 function isHttpUrl(s: string): boolean {
@@ -203,6 +214,8 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
           ttlMs: c?.ttlMs ?? DEFAULTS.cache.ttlMs,
           fallbackTtlMs: Math.min(c?.fallbackTtlMs ?? DEFAULTS.cache.fallbackTtlMs, c?.ttlMs ?? DEFAULTS.cache.ttlMs),
           scope: c?.scope,
+          store: c?.store,
+          lockWaitMs: c?.lockWaitMs ?? 5000,
         });
   return Object.freeze({
     models: Object.freeze(models),
@@ -212,6 +225,7 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
     maxPromptChars: options.maxPromptChars,
     maxPromptTokens: options.maxPromptTokens,
     fetch: options.fetch,
+    shared: options.shared,
     deadlineMs: options.deadlineMs,
     adaptiveTimeout: switchable(options.adaptiveTimeout, DEFAULTS.adaptiveTimeout),
     hedge: switchable(options.hedge, DEFAULTS.hedge),

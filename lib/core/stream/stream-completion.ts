@@ -39,7 +39,7 @@ export async function* streamCompletion(
   try {
     const cache = req.useCache ? layers.cache : null;
     const key = cache ? cacheKey(req, call.scope ?? '') : '';
-    const hit = cache?.get(key);
+    const hit = cache ? (cache.store ? await cache.lookup(key) : cache.get(key)) : undefined;
     if (cache && hit) {
       cache.events.emit('cache:hit', { requestId, key, latencyMs: Math.round((performance.now() - started) * 100) / 100 });
       for (const piece of hit.text.match(/\S+\s*|\s+/g) ?? [hit.text]) yield piece;
@@ -80,6 +80,11 @@ export async function* streamCompletion(
       if (!prepared.ok) {
         chain.record(attempts, requestId, prepared.skip);
         chain.emitFallback(requestId, model, walked[i + 1], prepared.skip.outcome);
+        continue;
+      }
+      if (!(await chain.mayProbe(model, layers.breakers))) {
+        chain.record(attempts, requestId, { model: model.name, outcome: 'circuit_open', latencyMs: 0, message: 'another process is probing' });
+        chain.emitFallback(requestId, model, walked[i + 1], 'circuit_open');
         continue;
       }
       const messages: ChatMessage[] = committed
