@@ -90,8 +90,27 @@ export interface CacheOptions {
    * kept in the store. Identical misses across processes call the provider once. Default: none.
    */
   store?: SharedStore;
+  /** Semantic (near-match) lookup on an exact miss. Default: off. */
+  semantic?: SemanticCacheOptions;
   /** With a shared store: how long a process waits for another one that is already asking the provider, before asking itself. Default: 5000. */
   lockWaitMs?: number;
+}
+
+/** The semantic cache (opt-in). See the README for how to tune `threshold`. */
+export interface SemanticCacheOptions {
+  /** Embedding model id at the provider, e.g. `text-embedding-3-small`. Required. */
+  embeddingModel: string;
+  /** Endpoint and key for `/v1/embeddings`. Default: those of the first model of the chain. */
+  baseURL?: string;
+  apiKey?: string;
+  /** Cosine similarity needed for a hit. Default: 0.95 (conservative). */
+  threshold?: number;
+  /** Prompt vectors kept in process. Default: 1000. */
+  maxEntries?: number;
+  /** Longest the embedding call may take before the request goes on without it. Default: 1000. */
+  timeoutMs?: number;
+  /** Also serve requests with temperature > 0 (or unset, the API's default 1). Default: false. */
+  allowNonDeterministic?: boolean;
 }
 
 /** Handling of HTTP 429 answers. */
@@ -201,6 +220,8 @@ export interface CompletionRequest {
   acceptTruncated?: boolean;
   /** Streams: overrides the `midStream` option for this call. */
   midStream?: 'error' | 'continue';
+  /** `false` keeps this call out of the semantic cache (personalised prompts). Default: true. */
+  semanticCache?: boolean;
 }
 
 /** What a stream resolves with once it has ended (`stream.result`). */
@@ -267,8 +288,10 @@ export interface CompletionResult {
   model: string;
   /** The provider's model id that answered. */
   providerModel: string;
-  /** True when served from the cache (no upstream call). */
-  cached: boolean;
+  /** True when served from the cache (no upstream call); `'semantic'` for a near-match of another prompt. */
+  cached: boolean | 'semantic';
+  /** Cosine similarity of the prompt whose answer was served, for a semantic hit. */
+  similarity?: number;
   /** True when the answer came from a model other than the first of the chain. */
   fallback: boolean;
   /** True when this call joined an identical call already in flight instead of sending its own. */
@@ -323,6 +346,9 @@ export interface CacheStatus {
   misses: number;
   /** Distinct upstream calls in flight that other identical calls may join. */
   inFlight: number;
+  /** Semantic hits since start, and prompt vectors held (0 when the semantic cache is off). */
+  semanticHits: number;
+  semanticSize: number;
 }
 
 export interface LlmStatus {

@@ -58,6 +58,25 @@ export async function complete(
   }
   cache.events.emit('cache:miss', { requestId, key });
 
+  // Semantic lookup on an exact miss (opt-in, deterministic requests only, within the partition).
+  const semantic = cache.semantic;
+  const sq = semantic?.query(req, call.scope ?? '', req.semanticOptOut) ?? null;
+  const vector = semantic && sq ? await semantic.embed(sq.prompt, req.signal ?? call.signal) : null;
+  if (semantic && sq && vector) {
+    const found = semantic.index.search(sq.partition, sq.prompt, vector, semantic.options.threshold);
+    if (found) {
+      const answer = cache.store ? await cache.lookup(found.entry.answerKey) : cache.get(found.entry.answerKey);
+      if (answer && (await passesValidate(req, answer))) {
+        semantic.hits++;
+        const latencyMs = since(started);
+        cache.events.emit('cache:hit', { requestId, key: found.entry.answerKey, latencyMs });
+        const similarity = Math.round(found.similarity * 10_000) / 10_000;
+        return { ...answer, usage: { ...answer.usage }, cached: 'semantic', similarity, coalesced: false, attempts: [], latencyMs, hedged: false };
+      }
+      if (!answer) semantic.index.remove(found.entry);
+    }
+  }
+
   const callerSignal = oneSignal(req.signal, call.signal);
   const { value, joined } = await cache.flights.run(
     key,
@@ -67,7 +86,7 @@ export async function complete(
       try {
         const success = await chain.run(req, layers.breakers, [flightSignal], requestId);
         if (success.answer.finishReason === 'stop') {
-          cache.set(key, {
+          const answer: CachedAnswer = {
             text: success.answer.text,
             model: success.model.name,
             providerModel: success.answer.providerModel,
@@ -75,7 +94,10 @@ export async function complete(
             usage: usage(success),
             finishReason: success.answer.finishReason,
             ...(success.json !== undefined ? { json: success.json } : {}),
-          });
+          };
+          cache.set(key, answer);
+          const ttl = cache.ttlFor(answer);
+          if (semantic && sq && vector && ttl > 0) semantic.remember(sq, vector, key, ttl);
         }
         return success;
       } finally {

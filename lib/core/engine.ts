@@ -28,7 +28,7 @@ export class LlmEngine {
     this.chain = new FallbackChain(this.options, this.events);
     this.breakers = new BreakerRegistry(this.options.breaker, this.events);
     for (const m of this.options.models) this.breakers.for(m.name);
-    this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events) : null;
+    this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch) : null;
     if (this.options.shared) {
       this.#fleet = new FleetSync(this.options.shared, this.options.models, this.breakers, this.chain.cooldowns, this.events);
       this.chain.fleet = this.#fleet;

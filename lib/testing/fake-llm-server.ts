@@ -121,6 +121,31 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       const ids = [...behaviors.keys()].filter((k) => k !== '*');
       return sendJson(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake' })) });
     }
+    if (req.method === 'POST' && path === '/v1/embeddings') {
+      let eb: { model?: unknown; input?: unknown };
+      try {
+        eb = JSON.parse(await readBody(req)) as typeof eb;
+      } catch {
+        return sendJson(res, 400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
+      }
+      const inputs = Array.isArray(eb.input) ? eb.input : [eb.input];
+      if (inputs.some((x) => typeof x !== 'string')) return sendJson(res, 400, { error: { message: 'input must be a string or strings', type: 'invalid_request_error' } });
+      const model = typeof eb.model === 'string' ? eb.model : '';
+      const behavior = behaviors.get(model) ?? {};
+      records.push({ model, body: eb as Record<string, unknown>, receivedAt: Date.now(), mode: behavior.mode ?? 'ok', state: 'completed' });
+      const answer = (): void =>
+        behavior.mode === 'error'
+          ? sendJson(res, behavior.status ?? 500, { error: { message: 'The fake provider failed (simulated)', type: 'server_error' } })
+          : sendJson(res, 200, {
+              object: 'list',
+              model,
+              data: (inputs as string[]).map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text) })),
+              usage: { prompt_tokens: 1, total_tokens: 1 },
+            });
+      if (behavior.latencyMs) setTimeout(answer, behavior.latencyMs);
+      else answer();
+      return;
+    }
     if (req.method !== 'POST' || path !== '/v1/chat/completions') {
       return sendJson(res, 404, { error: { message: `no route ${req.method} ${path}`, type: 'invalid_request_error' } });
     }
@@ -282,6 +307,25 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       });
     },
   };
+}
+
+/**
+ * A deterministic embedding for `/v1/embeddings`: a normalised bag of lower-cased words hashed into 256
+ * dimensions (plus a little of each word's character trigrams), so texts sharing most words are close.
+ */
+export function fakeEmbedding(text: string): number[] {
+  const v = new Array<number>(256).fill(0);
+  const hash = (s: string): number => {
+    let h = 2166136261;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+    return (h >>> 0) % 256;
+  };
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? []) {
+    v[hash(word)] += 1;
+    for (let i = 0; i + 3 <= word.length; i++) v[hash(`#${word.slice(i, i + 3)}`)] += 0.25;
+  }
+  const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0)) || 1;
+  return v.map((x) => x / norm);
 }
 
 function pickMode(b: FakeBehavior): FakeMode {

@@ -1,1 +1,1 @@
-export { startFakeLlm, type FakeBehavior, type FakeLlm, type FakeLlmOptions, type FakeMode, type FakeRequestRecord, type FakeStats } from './fake-llm-server';
+export { fakeEmbedding, startFakeLlm, type FakeBehavior, type FakeLlm, type FakeLlmOptions, type FakeMode, type FakeRequestRecord, type FakeStats } from './fake-llm-server';

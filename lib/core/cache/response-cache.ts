@@ -3,6 +3,7 @@ import type { CacheStatus, Usage } from '../../types';
 import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../events/event-bus';
 import type { SharedStore } from '../shared/shared-store';
+import { SemanticCache } from './semantic/semantic-cache';
 import type { ResolvedCache } from '../options/resolve-options';
 import { SingleFlight } from './single-flight';
 
@@ -29,6 +30,8 @@ export type FleetFill = { answer: CachedAnswer } | { release: () => void };
  */
 export class ResponseCache {
   readonly store: SharedStore | null;
+  /** Near-match lookup, when `cache.semantic` is set. */
+  readonly semantic: SemanticCache | null;
   readonly #lru: LRUCache<string, CachedAnswer>;
   readonly #options: ResolvedCache;
   readonly flights = new SingleFlight<unknown>();
@@ -39,9 +42,13 @@ export class ResponseCache {
     options: ResolvedCache,
     /** Receives `cache:hit` / `cache:miss`. */
     readonly events: EventBus,
+    fetchImpl?: typeof globalThis.fetch,
   ) {
     this.#options = options;
     this.store = options.store ?? null;
+    this.semantic = options.semantic ? new SemanticCache(options.semantic, this.store, fetchImpl) : null;
+    // Vectors other processes shared: best-effort, never delays start-up.
+    if (this.semantic && this.store) void this.semantic.warm();
     this.#lru = new LRUCache<string, CachedAnswer>({
       max: options.max,
       ttl: options.ttlMs,
@@ -82,7 +89,7 @@ export class ResponseCache {
 
   /** Stores an answer in both tiers; degraded (fallback) answers live for `fallbackTtlMs` only. */
   set(key: string, answer: CachedAnswer): void {
-    const ttl = answer.fallback ? this.#options.fallbackTtlMs : this.#options.ttlMs;
+    const ttl = this.ttlFor(answer);
     if (ttl <= 0) return;
     if (this.#options.maxBytes !== undefined && Buffer.byteLength(answer.text) + key.length + 64 > this.#options.maxBytes) return;
     this.#lru.set(key, answer, { ttl });
@@ -133,11 +140,24 @@ export class ResponseCache {
     return undefined;
   }
 
+  /** How long an answer lives: degraded (fallback) answers only `fallbackTtlMs`. */
+  ttlFor(answer: Pick<CachedAnswer, 'fallback'>): number {
+    return answer.fallback ? this.#options.fallbackTtlMs : this.#options.ttlMs;
+  }
+
   status(): CacheStatus {
-    return { size: this.#lru.size, hits: this.hits, misses: this.misses, inFlight: this.flights.size };
+    return {
+      size: this.#lru.size,
+      hits: this.hits,
+      misses: this.misses,
+      inFlight: this.flights.size,
+      semanticHits: this.semantic?.hits ?? 0,
+      semanticSize: this.semantic?.index.size ?? 0,
+    };
   }
 
   clear(): void {
     this.#lru.clear();
+    this.semantic?.index.clear();
   }
 }

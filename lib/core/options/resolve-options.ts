@@ -38,7 +38,18 @@ export interface ResolvedBreaker {
   readonly resetTimeoutMs: number;
 }
 
+export interface ResolvedSemantic {
+  readonly embeddingModel: string;
+  readonly baseURL: string | undefined;
+  readonly apiKey: string | undefined;
+  readonly threshold: number;
+  readonly maxEntries: number;
+  readonly timeoutMs: number;
+  readonly allowNonDeterministic: boolean;
+}
+
 export interface ResolvedCache {
+  readonly semantic: ResolvedSemantic | undefined;
   readonly store: SharedStore | undefined;
   readonly lockWaitMs: number;
   readonly max: number;
@@ -156,6 +167,10 @@ function collectProblems(options: LlmResilienceOptions): ConfigProblem[] {
   if (options.fetch !== undefined && typeof options.fetch !== 'function') problems.push({ path: '/fetch', message: 'must be a function' });
   if (options.shared !== undefined && !isStore(options.shared)) problems.push({ path: '/shared', message: 'must be a shared store, e.g. redisStore({ url })' });
   if (options.cache && options.cache.store !== undefined && !isStore(options.cache.store)) problems.push({ path: '/cache/store', message: 'must be a shared store, e.g. redisStore({ url })' });
+  const sem = options.cache ? options.cache.semantic : undefined;
+  if (sem && sem.apiKey === undefined && options.models?.[0]?.apiKey === undefined && !process.env.OPENAI_API_KEY) {
+    problems.push({ path: '/cache/semantic/apiKey', message: 'is required when the first model has no apiKey and OPENAI_API_KEY is not set' });
+  }
   const rl = options.rateLimit;
   if (rl?.defaultCooldownMs !== undefined && rl.maxCooldownMs !== undefined && rl.defaultCooldownMs > rl.maxCooldownMs) {
     problems.push({ path: '/rateLimit/defaultCooldownMs', message: 'must not exceed maxCooldownMs' });
@@ -216,6 +231,17 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
           scope: c?.scope,
           store: c?.store,
           lockWaitMs: c?.lockWaitMs ?? 5000,
+          semantic: c?.semantic
+            ? Object.freeze({
+                embeddingModel: c.semantic.embeddingModel,
+                baseURL: c.semantic.baseURL ?? models[0]?.baseURL ?? process.env.OPENAI_BASE_URL,
+                apiKey: c.semantic.apiKey ?? models[0]?.apiKey ?? process.env.OPENAI_API_KEY,
+                threshold: c.semantic.threshold ?? 0.95,
+                maxEntries: c.semantic.maxEntries ?? 1000,
+                timeoutMs: c.semantic.timeoutMs ?? 1000,
+                allowNonDeterministic: c.semantic.allowNonDeterministic ?? false,
+              })
+            : undefined,
         });
   return Object.freeze({
     models: Object.freeze(models),

@@ -48,6 +48,8 @@ export interface NormalizedRequest {
   readonly truncate: false | 'oldest';
   readonly acceptTruncated: boolean;
   readonly midStream: 'error' | 'continue';
+  /** The caller kept this request out of the semantic cache. */
+  readonly semanticOptOut: boolean;
 }
 
 const validate = new Ajv({ allErrors: true, strict: false }).compile(requestSchema);
@@ -114,6 +116,7 @@ export function normalizeRequest(
     truncate: request.truncate ?? policy.truncate,
     acceptTruncated: request.acceptTruncated ?? policy.acceptTruncated,
     midStream: request.midStream ?? policy.midStream,
+    semanticOptOut: request.semanticCache === false,
   };
 }
 

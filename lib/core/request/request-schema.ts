@@ -43,5 +43,6 @@ export const requestSchema = {
     truncate: { enum: [false, 'oldest'] },
     acceptTruncated: { type: 'boolean' },
     midStream: { enum: ['error', 'continue'] },
+    semanticCache: { type: 'boolean' },
   },
 } as const;

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import OpenAI from 'openai';
+import type { ResolvedSemantic } from '../../options/resolve-options';
+import type { NormalizedRequest } from '../../request/normalize-request';
+import type { SharedStore } from '../../shared/shared-store';
+import { stableStringify } from '../stable-stringify';
+import { SemanticIndex } from './semantic-index';
+
+const VERSION = 1;
+
+/** What a semantic lookup needs from a request that may use the semantic cache. */
+export interface SemanticQuery {
+  partition: string;
+  prompt: string;
+}
+
+/**
+ * The semantic cache: on an exact miss, the prompt is embedded (`/v1/embeddings`) and compared with cached
+ * prompts of the same partition. Safety first: hard partitions (tenant scope, chain, every parameter, the
+ * earlier messages), a conservative threshold, meaning guards (negations, numbers), no non-deterministic
+ * requests unless allowed, and a per-request opt-out for personalised prompts.
+ */
+export class SemanticCache {
+  readonly index: SemanticIndex;
+  readonly #client: OpenAI;
+  hits = 0;
+
+  constructor(
+    readonly options: ResolvedSemantic,
+    private readonly store: SharedStore | null,
+    fetchImpl?: typeof globalThis.fetch,
+  ) {
+    this.index = new SemanticIndex(options.maxEntries);
+    this.#client = new OpenAI({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+  }
+
+  /** Null when this request must not use the semantic cache. */
+  query(req: NormalizedRequest, scope: string, optedOut: boolean): SemanticQuery | null {
+    if (optedOut || !req.useCache) return null;
+    // The API's default temperature is 1: only an explicit 0 is deterministic.
+    if (!this.options.allowNonDeterministic && req.temperature !== 0) return null;
+    const last = req.messages[req.messages.length - 1];
+    if (!last || last.role !== 'user' || typeof last.content !== 'string' || last.content.trim() === '') return null;
+    const partition = createHash('sha256')
+      .update(
+        stableStringify({
+          v: VERSION,
+          scope,
+          chain: req.chain.map((m) => `${m.name}\u0000${m.model}`),
+          earlier: req.messages.slice(0, -1),
+          maxTokens: req.maxTokens ?? null,
+          temperature: req.temperature ?? null,
+          topP: req.topP ?? null,
+          stop: req.stop ?? null,
+          seed: req.seed ?? null,
+          responseFormat: req.responseFormat ?? null,
+          schema: req.schema ?? null,
+          embeddingModel: this.options.embeddingModel,
+        }),
+      )
+      .digest('base64url');
+    return { partition, prompt: last.content };
+  }
+
+  /** The prompt's embedding, or null when the embedding call fails or is too slow (the request goes on). */
+  async embed(text: string, signal?: AbortSignal): Promise<Float32Array | null> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    const onAbort = (): void => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const r = await this.#client.embeddings.create({ model: this.options.embeddingModel, input: text, encoding_format: 'float' }, { signal: controller.signal, maxRetries: 0 });
+      const v = r.data?.[0]?.embedding;
+      return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number') ? Float32Array.from(v) : null;
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Remembers a cached answer's prompt vector (and shares it through the store, for processes that start later). */
+  remember(q: SemanticQuery, vector: Float32Array, answerKey: string, ttlMs: number): void {
+    const expiresAt = Date.now() + ttlMs;
+    this.index.add({ partition: q.partition, answerKey, prompt: q.prompt, vector, expiresAt });
+    if (this.store) {
+      const value = JSON.stringify({ klr: VERSION, p: q.partition, k: answerKey, t: q.prompt, e: expiresAt, v: Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64') });
+      void this.store.set(`sem:${answerKey}`, value, ttlMs);
+    }
+  }
+
+  /** Loads the vectors other processes shared (best-effort, bounded by `maxEntries`). */
+  async warm(): Promise<number> {
+    if (!this.store) return 0;
+    const keys = await this.store.scan('sem:*', this.options.maxEntries);
+    let loaded = 0;
+    for (const key of keys) {
+      const raw = await this.store.get(key);
+      if (raw === null) continue;
+      try {
+        const e = JSON.parse(raw) as { klr: number; p: string; k: string; t: string; e: number; v: string };
+        if (e.klr !== VERSION || typeof e.p !== 'string' || typeof e.k !== 'string' || typeof e.t !== 'string' || !(e.e > Date.now())) continue;
+        const buf = Buffer.from(e.v, 'base64');
+        const vector = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+        this.index.add({ partition: e.p, answerKey: e.k, prompt: e.t, vector, expiresAt: e.e });
+        loaded++;
+      } catch {
+        void this.store.del(key);
+      }
+    }
+    return loaded;
+  }
+}
