@@ -1,15 +1,18 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
+import { Registry } from 'prom-client';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { llmTask, type LlmMiddleware, openAICompatibleRouter } from '../lib';
+import { dashboardRouter, llmTask, type LlmResilienceMiddleware, metricsMiddleware, openAICompatibleRouter } from '../lib';
 
 const PAGE = readFileSync(path.join(__dirname, 'page.html'), 'utf8');
 
 export interface DemoOptions {
   /** Bearer token of the OpenAI-compatible endpoint at /v1. Default: DEMO_API_TOKEN, else 'demo-token-change-me'. */
   apiToken?: string;
+  /** Token of /dashboard (`?token=`). Default: DEMO_DASHBOARD_TOKEN, else none (open, as a local demo). */
+  dashboardToken?: string;
 }
 
 /** Turns any error into JSON: exposed errors keep their message, others become their status text. */
@@ -35,7 +38,7 @@ function badRequest(ctx: Koa.Context, message: string): void {
 }
 
 /** The demo's routes: POST /summarize, POST /chat, POST /chat/stream, GET / (a page), GET /health, and /v1 (OpenAI-compatible). */
-export function createDemoApp(llm: LlmMiddleware, options: DemoOptions = {}): Koa {
+export function createDemoApp(llm: LlmResilienceMiddleware, options: DemoOptions = {}): Koa {
   const app = new Koa();
   const router = new Router();
 
@@ -77,6 +80,8 @@ export function createDemoApp(llm: LlmMiddleware, options: DemoOptions = {}): Ko
   });
 
   app.use(jsonErrors);
+  // Prometheus metrics at /metrics (a registry of this app's own)
+  app.use(metricsMiddleware(llm, { registry: new Registry() }));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb' }));
   app.use(llm);
   app.use(router.routes());
@@ -85,5 +90,8 @@ export function createDemoApp(llm: LlmMiddleware, options: DemoOptions = {}): Ko
   const openai = openAICompatibleRouter({ apiKeys: [options.apiToken ?? process.env.DEMO_API_TOKEN ?? 'demo-token-change-me'], aliases: { cheap: [llm.status().models.at(-1)?.name ?? 'fast'] } });
   app.use(openai.routes());
   app.use(openai.allowedMethods());
+  const token = options.dashboardToken ?? process.env.DEMO_DASHBOARD_TOKEN;
+  const dashboard = dashboardRouter({ llm, ...(token ? { auth: { token } } : {}) });
+  app.use(dashboard.routes());
   return app;
 }

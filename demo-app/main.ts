@@ -109,6 +109,7 @@ async function main(): Promise<void> {
   console.log(`  curl -s -X POST ${url}/summarize -H 'content-type: application/json' -d '{"text":"Koa is a small web framework for Node.js."}'`);
   console.log(`  curl -sN -X POST ${url}/chat/stream -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":"Hi"}]}'`);
   console.log(`  curl -s ${url}/health            (a streaming chat page: ${url}/ )`);
+  console.log(`  dashboard: ${url}/dashboard/${process.env.DEMO_DASHBOARD_TOKEN ? '?token=$DEMO_DASHBOARD_TOKEN' : ''}    metrics: ${url}/metrics`);
   console.log(`  OpenAI-compatible: baseURL ${url}/v1, apiKey ${process.env.DEMO_API_TOKEN ? '$DEMO_API_TOKEN' : 'demo-token-change-me'}, model "default" or "cheap"`);
   if (fake) {
     console.log('  In 30 s the smart model slows to ~12 s for 25 s (then every minute), and 10 s later the fast model');

@@ -166,6 +166,21 @@ export interface LlmResilienceOptions {
   midStream?: 'error' | 'continue';
   /** Successful latencies kept per model and task for percentiles. Default: 200. */
   latencyWindow?: number;
+  /**
+   * A pino-compatible logger (`info`/`warn`/`error` taking `(object, message)`): one line per completed request
+   * and one per breaker state change, secrets redacted. Default: none.
+   */
+  logger?: LlmLogger;
+  /** Called with every request answered by a fallback model or flagged invalid (to persist the review log). */
+  onFallback?: (entry: FallbackReviewEntry) => void;
+  /** Requests kept in the in-memory fallback review log. Default: 100. */
+  reviewLogSize?: number;
+  /** App-wide spend limits: a model whose estimated cost would exceed one is skipped (`over_budget`). Default: none. */
+  budget?: { usdPerHour?: number; usdPerDay?: number };
+  /** OpenTelemetry spans (through `@opentelemetry/api`; no-op without a registered tracer provider). Default: true. */
+  tracing?: boolean;
+  /** Koa: set `x-llm-model`, `x-llm-fallback`, `x-llm-cache`, `x-llm-attempts` on responses of `ctx.llm.complete()`. Default: false. */
+  exposeHeaders?: boolean;
   /** Requests whose message text is longer are rejected with a 413 `RequestError`, before any upstream call. Default: none. */
   maxPromptChars?: number;
   /**
@@ -222,6 +237,30 @@ export interface CompletionRequest {
   midStream?: 'error' | 'continue';
   /** `false` keeps this call out of the semantic cache (personalised prompts). Default: true. */
   semanticCache?: boolean;
+  /** Skip models whose estimated cost (prompt tokens × input price + maxTokens × output price) exceeds this (`over_budget`). */
+  maxCostUsd?: number;
+}
+
+/** The subset of a pino logger this library uses. */
+export interface LlmLogger {
+  info(obj: Record<string, unknown>, msg?: string): void;
+  warn(obj: Record<string, unknown>, msg?: string): void;
+  error?(obj: Record<string, unknown>, msg?: string): void;
+}
+
+/** A request answered by a fallback model or flagged invalid, kept for people to review. */
+export interface FallbackReviewEntry {
+  requestId: string;
+  at: string;
+  task?: string;
+  /** SHA-256 (hex, 16 chars) of the messages: correlates without keeping the prompt. */
+  promptHash: string;
+  /** Why it is here. */
+  reason: 'fallback' | 'invalid';
+  modelsTried: { model: string; outcome: AttemptOutcome; message?: string }[];
+  answeredBy: string | null;
+  /** The answer given (first 2000 characters), or null when every model failed. */
+  answer: string | null;
 }
 
 /** What a stream resolves with once it has ended (`stream.result`). */
@@ -256,7 +295,9 @@ export type AttemptOutcome =
   /** The model already had `maxConcurrent` calls in flight. */
   | 'overloaded'
   /** A hedged attempt that lost the race and was aborted (not a failure). */
-  | 'cancelled';
+  | 'cancelled'
+  /** Its estimated cost would exceed the budget or the request's `maxCostUsd`. */
+  | 'over_budget';
 
 /** One attempt of the chain. */
 export interface AttemptRecord {
@@ -338,6 +379,8 @@ export interface ModelStatus {
   latency: Record<string, LatencyStats>;
   /** The current attempt timeout for requests without a task (adaptive or fixed). */
   timeoutMs: number;
+  /** Totals since start of the answers this model gave. */
+  spend: { requests: number; promptTokens: number; completionTokens: number; costUsd: number };
 }
 
 export interface CacheStatus {
@@ -357,6 +400,8 @@ export interface LlmStatus {
   cache: CacheStatus | null;
   /** Health of the shared store(s); null when none is configured. */
   shared: SharedStoreHealth | null;
+  /** App-wide spend in USD over the last hour and day, and the budget (null limits: none). */
+  spend: { lastHourUsd: number; lastDayUsd: number; usdPerHour: number | null; usdPerDay: number | null };
 }
 
 /** Payloads of the engine's events. */
@@ -374,6 +419,32 @@ export interface LlmEventMap {
   cooldown: { model: string; ms: number; until: number };
   /** A hedged request was started: `to` runs in parallel with the slow `from`. */
   hedge: { requestId: string; from: string; to: string; afterMs: number };
+  /** Every `complete()`/`stream()` that ended, whatever the outcome. `text` is the answer (not logged). */
+  request: RequestSummary;
+}
+
+/** The `request` event: one per completed request. */
+export interface RequestSummary {
+  requestId: string;
+  kind: 'complete' | 'stream';
+  task?: string;
+  chain: string[];
+  outcome: 'success' | 'failed' | 'aborted' | 'rejected';
+  model: string | null;
+  cached: boolean | 'semantic';
+  fallback: boolean;
+  hedged: boolean;
+  attempts: AttemptRecord[];
+  usage: Usage | null;
+  latencyMs: number;
+  promptHash: string;
+  text: string | null;
+  finishReason: string | null;
+  /** The first model's provider id (what was asked for). */
+  requestedModel: string | null;
+  /** The answering model's provider id. */
+  providerModel: string | null;
+  error?: { code: string; message: string };
 }
 
 export type LlmEventName = keyof LlmEventMap;

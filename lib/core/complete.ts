@@ -4,9 +4,12 @@ import { cacheKey } from './cache/cache-key';
 import type { CachedAnswer, ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain } from './fallback/fallback-chain';
-import type { ResolvedModel } from './options/resolve-options';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
 import { linkSignals } from './signals';
+import { costUsd } from './cost/spend-tracker';
+import { summarize } from './observability/request-summary';
+
+export { costUsd };
 
 /** The layers in front of the chain; a missing layer is simply not applied. */
 export interface Layers {
@@ -32,8 +35,28 @@ export function nextRequestId(): string {
   return `${idPrefix}-${sequence}`;
 }
 
-/** cache → (single-flight) → chain (→ breaker per model → attempt). */
+/** cache → (single-flight) → chain (→ breaker per model → attempt); emits `request` when it ends. */
 export async function complete(
+  chain: FallbackChain,
+  layers: Layers,
+  events: EventBus,
+  request: CompletionRequest,
+  call: CallContext = {},
+): Promise<CompletionResult> {
+  if (!events.has('request')) return completeInner(chain, layers, events, request, call);
+  const started = performance.now();
+  const requestId = call.requestId ?? nextRequestId();
+  try {
+    const r = await completeInner(chain, layers, events, request, { ...call, requestId });
+    events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
+    return r;
+  } catch (err) {
+    events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
+    throw err;
+  }
+}
+
+async function completeInner(
   chain: FallbackChain,
   layers: Layers,
   events: EventBus,
@@ -148,11 +171,6 @@ function usage(s: ChainSuccess): Usage {
   const cost = costUsd(s.model, u);
   if (cost !== undefined) u.costUsd = cost;
   return u;
-}
-
-export function costUsd(model: ResolvedModel, u: Pick<Usage, 'promptTokens' | 'completionTokens'>): number | undefined {
-  if (!model.price) return undefined;
-  return (u.promptTokens * model.price.inputPerMTok + u.completionTokens * model.price.outputPerMTok) / 1_000_000;
 }
 
 function since(started: number): number {

@@ -5,6 +5,9 @@ import { type CallContext, complete } from './complete';
 import { EventBus } from './events/event-bus';
 import { FallbackChain } from './fallback/fallback-chain';
 import { type ResolvedOptions, resolveOptions } from './options/resolve-options';
+import { attachLogger } from './observability/request-logger';
+import { attachTracing } from './observability/tracing';
+import { ReviewLog } from './observability/review-log';
 import { FleetSync } from './shared/fleet-sync';
 import { buildStatus } from './status';
 import { LlmStream } from './stream/llm-stream';
@@ -21,6 +24,10 @@ export class LlmEngine {
   readonly breakers: BreakerRegistry;
   readonly cache: ResponseCache | null;
   #fleet: FleetSync | null = null;
+  /** Requests answered by a fallback model or with an invalid attempt (see `reviewLogSize`, `onFallback`). */
+  readonly reviewLog: ReviewLog;
+  readonly #detach: (() => void)[] = [];
+  readonly #onClose = new Set<() => void>();
   #closed = false;
 
   constructor(options: LlmResilienceOptions) {
@@ -29,6 +36,10 @@ export class LlmEngine {
     this.breakers = new BreakerRegistry(this.options.breaker, this.events);
     for (const m of this.options.models) this.breakers.for(m.name);
     this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch) : null;
+    this.reviewLog = new ReviewLog(this.options.reviewLogSize, this.options.onFallback);
+    if (this.options.reviewLogSize > 0 || this.options.onFallback) this.#detach.push(this.events.on('request', (s) => this.reviewLog.consider(s)));
+    if (this.options.logger) this.#detach.push(attachLogger(this.events, this.options.logger));
+    if (this.options.tracing) this.#detach.push(attachTracing(this.events, (m) => this.breakers.peek(m)?.state ?? 'closed'));
     if (this.options.shared) {
       this.#fleet = new FleetSync(this.options.shared, this.options.models, this.breakers, this.chain.cooldowns, this.events);
       this.chain.fleet = this.#fleet;
@@ -54,10 +65,25 @@ export class LlmEngine {
     return buildStatus(this.chain, this.breakers, this.cache, this.options.shared ?? null);
   }
 
+  /** Runs `fn` when the engine closes (e.g. to end a dashboard feed). Returns the function that unregisters it. */
+  onClose(fn: () => void): () => void {
+    this.#onClose.add(fn);
+    return () => this.#onClose.delete(fn);
+  }
+
   /** Releases every breaker timer, cache entry and client. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const fn of [...this.#onClose]) {
+      try {
+        fn();
+      } catch {
+        // closing goes on
+      }
+    }
+    this.#onClose.clear();
+    for (const off of this.#detach) off();
     this.#fleet?.close();
     this.breakers.close();
     this.cache?.clear();

@@ -32,10 +32,22 @@ export function buildStatus(
       inFlight: chain?.inFlight(name) ?? 0,
       latency: chain?.latency.stats(name) ?? {},
       timeoutMs: chain && model ? chain.timeoutFor(model) : 0,
+      spend: chain ? chain.spend.totals(name) : { requests: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 },
     };
   });
   const stores = [...new Set([shared, cache?.store ?? null].filter((x): x is SharedStore => x !== null))];
-  return { models, cache: cache ? cache.status() : null, shared: stores.length ? combinedHealth(stores) : null };
+  const budget = chain?.spend.budget;
+  const spend = {
+    lastHourUsd: chain ? round6(chain.spend.spentOver(60)) : 0,
+    lastDayUsd: chain ? round6(chain.spend.spentOver(24 * 60)) : 0,
+    usdPerHour: budget?.usdPerHour ?? null,
+    usdPerDay: budget?.usdPerDay ?? null,
+  };
+  return { models, cache: cache ? cache.status() : null, shared: stores.length ? combinedHealth(stores) : null, spend };
+}
+
+function round6(n: number): number {
+  return Math.round(n * 1e6) / 1e6;
 }
 
 /** Down when any store is down; failures added up. */

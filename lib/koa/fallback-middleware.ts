@@ -14,7 +14,7 @@ import { sendSSE } from './sse';
 import type { LlmMiddleware } from './types';
 
 /** Mounts an existing chain (used by `llmResilience`). */
-export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus): Middleware {
+export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus, exposeHeaders = false): Middleware {
   return async (ctx, next) => {
     const layers = layersOf(ctx);
     let signal: AbortSignal | undefined;
@@ -24,7 +24,18 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
     };
     const stream = (request: CompletionRequest) => new LlmStream(streamCompletion(chain, layers, events, request, call()));
     ctx.llm = {
-      complete: (request: CompletionRequest) => complete(chain, layers, events, request, call()),
+      complete: exposeHeaders
+        ? (request: CompletionRequest) =>
+            complete(chain, layers, events, request, call()).then((r) => {
+              ctx.set({
+                'x-llm-model': r.model,
+                'x-llm-fallback': String(r.fallback),
+                'x-llm-cache': r.cached === 'semantic' ? 'semantic' : r.cached ? 'hit' : 'miss',
+                'x-llm-attempts': String(r.attempts.length),
+              });
+              return r;
+            })
+        : (request: CompletionRequest) => complete(chain, layers, events, request, call()),
       stream,
       sse: (request: CompletionRequest) => sendSSE(ctx, stream(request)),
       status,
@@ -47,7 +58,7 @@ export function fallbackMiddleware(options: Omit<LlmResilienceOptions, 'cache' |
   const events = new EventBus();
   const chain = new FallbackChain(resolved, events);
   const status = (): LlmStatus => buildStatus(chain, null, null);
-  return Object.assign(mountFallback(chain, events, status), {
+  return Object.assign(mountFallback(chain, events, status, resolved.exposeHeaders), {
     status,
     close: async () => chain.close(),
     on: events.on.bind(events),

@@ -21,7 +21,7 @@ export function llmResilience(options: LlmResilienceOptions): LlmResilienceMiddl
   const layers: Middleware[] = [
     ...(engine.cache ? [mountCache(engine.cache)] : []),
     mountBreakers(engine.breakers),
-    mountFallback(engine.chain, engine.events, status),
+    mountFallback(engine.chain, engine.events, status, engine.options.exposeHeaders),
   ];
   const middleware: Middleware = (ctx, next) => {
     const run = (i: number): Promise<unknown> => (i === layers.length ? next() : Promise.resolve(layers[i](ctx, () => run(i + 1))));

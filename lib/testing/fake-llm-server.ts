@@ -40,6 +40,8 @@ export interface FakeBehavior {
   text?: string;
   /** Extra response headers (e.g. `retry-after-ms`, `x-ratelimit-reset-requests`). */
   headers?: Record<string, string>;
+  /** Leave `usage` out of answers (as some providers do). Default: false. */
+  omitUsage?: boolean;
   /** Streams: delay between content chunks. Default: 5. */
   chunkDelayMs?: number;
   /** Streams: content chunks sent before `stall` / `cut` strike. Default: 2. */
@@ -216,7 +218,10 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         return sendJson(
           res,
           200,
-          completion(id, model, [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: truncated ? 'length' : 'stop', logprobs: null }], body, text),
+          withoutUsage(
+            completion(id, model, [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: truncated ? 'length' : 'stop', logprobs: null }], body, text),
+            behavior.omitUsage === true,
+          ),
           behavior.headers,
         );
       }
@@ -259,7 +264,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       }
       res.write(chunk({}, truncated ? 'length' : 'stop'));
       const opts = body.stream_options as { include_usage?: boolean } | undefined;
-      if (opts?.include_usage) {
+      if (opts?.include_usage && !behavior.omitUsage) {
         const promptTokens = Math.ceil(promptChars(body) / 4) + 3;
         const completionTokens = Math.ceil(text.length / 4);
         res.write(
@@ -326,6 +331,12 @@ export function fakeEmbedding(text: string): number[] {
   }
   const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0)) || 1;
   return v.map((x) => x / norm);
+}
+
+function withoutUsage(c: unknown, omit: boolean): unknown {
+  if (!omit) return c;
+  const { usage: _usage, ...rest } = c as Record<string, unknown>;
+  return rest;
 }
 
 function pickMode(b: FakeBehavior): FakeMode {

@@ -16,6 +16,8 @@ import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/open
 import { AttemptFailure, type FailureClass } from './attempt-failure';
 import type { FleetSync } from '../shared/fleet-sync';
 import { Cooldowns } from './cooldowns';
+import { costUsd, estimateCostUsd, SpendTracker } from '../cost/spend-tracker';
+import { promptTokens } from '../request/prompt-size';
 import { HedgeBudget } from './hedge-budget';
 import { type AttemptAnswer, runAttempt } from './run-attempt';
 
@@ -44,6 +46,7 @@ type ChainOptions = Pick<
   | 'acceptTruncated'
   | 'midStream'
   | 'latencyWindow'
+  | 'budget'
 >;
 
 type Prepared =
@@ -82,6 +85,7 @@ export class FallbackChain {
   readonly #hedge: ResolvedHedge | false;
   readonly #hedgeBudget: HedgeBudget | null;
   readonly #inFlight = new Map<string, number>();
+  readonly spend: SpendTracker;
   /** Fleet-wide breaker state, when a shared store is configured: one process probes for all. */
   fleet: FleetSync | null = null;
   readonly #usesContext: boolean;
@@ -103,6 +107,8 @@ export class FallbackChain {
     if (options.maxPromptTokens !== undefined || this.#usesContext) loadTokenizer();
     this.upstream = new OpenAIUpstream(options.models, options.fetch);
     this.cooldowns = new Cooldowns(options.rateLimit.defaultCooldownMs, options.rateLimit.maxCooldownMs);
+    this.spend = new SpendTracker(options.budget);
+    if (options.budget) loadTokenizer();
     this.latency = new LatencyTracker(options.latencyWindow);
     this.firstTokenLatency = new LatencyTracker(options.latencyWindow);
     this.adaptive = options.adaptiveTimeout;
@@ -209,6 +215,11 @@ export class FallbackChain {
     return this.fleet.tryProbe(model.name, Math.max(model.timeoutMs, model.firstTokenTimeoutMs) * 2);
   }
 
+  /** @internal Adds an answer's tokens and cost to the model's totals and the budget windows. */
+  recordSpend(model: ResolvedModel, usage: UpstreamAnswer['usage']): void {
+    this.spend.record(model.name, { ...usage, costUsd: costUsd(model, usage) });
+  }
+
   /** @internal Counts a call in flight (bulkhead and status). */
   trackInFlight(model: string, delta: 1 | -1): void {
     this.#inFlight.set(model, this.inFlight(model) + delta);
@@ -248,6 +259,11 @@ export class FallbackChain {
     if (model.maxConcurrent !== undefined && this.inFlight(model.name) >= model.maxConcurrent) {
       return skip('overloaded', `${model.maxConcurrent} calls already in flight`);
     }
+    if (model.price && (this.spend.budget || req.maxCostUsd !== undefined)) {
+      const estimate = estimateCostUsd(model, promptTokens(req.messages), capTokens(req.maxTokens, model.maxOutputTokens) ?? 0);
+      const why = this.spend.refusal(estimate, req.maxCostUsd);
+      if (why) return skip('over_budget', why);
+    }
     if (tooLongFor !== undefined && model.contextWindow !== undefined && model.contextWindow <= tooLongFor) {
       return skip('skipped_context', `a model with a ${tooLongFor}-token window already found the prompt too long`);
     }
@@ -284,6 +300,7 @@ export class FallbackChain {
       (value) => {
         const latencyMs = elapsed(started);
         this.latency.record(model.name, req.task, latencyMs, req.maxTokens);
+        this.recordSpend(model, value.answer.usage);
         return { ok: true as const, value, latencyMs };
       },
       (error: unknown) => ({ ok: false as const, failure: toFailure(error), latencyMs: elapsed(started), error }),

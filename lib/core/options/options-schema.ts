@@ -112,6 +112,16 @@ export const optionsSchema = {
     acceptTruncated: { type: 'boolean' },
     midStream: { enum: ['error', 'continue'] },
     latencyWindow: { type: 'integer', minimum: 1, maximum: 100_000 },
+    logger: { type: 'object' },
+    onFallback: {},
+    reviewLogSize: { type: 'integer', minimum: 0, maximum: 100_000 },
+    budget: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { usdPerHour: { type: 'number', exclusiveMinimum: 0 }, usdPerDay: { type: 'number', exclusiveMinimum: 0 } },
+    },
+    exposeHeaders: { type: 'boolean' },
+    tracing: { type: 'boolean' },
     maxPromptChars: { type: 'integer', minimum: 1 },
     maxPromptTokens: { type: 'integer', minimum: 1 },
     rateLimit: {

@@ -1,6 +1,6 @@
 import Ajv, { type ErrorObject } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
-import type { CacheOptions, LlmResilienceOptions } from '../../types';
+import type { CacheOptions, FallbackReviewEntry, LlmLogger, LlmResilienceOptions } from '../../types';
 import type { SharedStore } from '../shared/shared-store';
 import { optionsSchema } from './options-schema';
 
@@ -75,6 +75,12 @@ export interface ResolvedOptions {
   readonly acceptTruncated: boolean;
   readonly midStream: 'error' | 'continue';
   readonly latencyWindow: number;
+  readonly logger: LlmLogger | undefined;
+  readonly onFallback: ((entry: FallbackReviewEntry) => void) | undefined;
+  readonly reviewLogSize: number;
+  readonly budget: { readonly usdPerHour: number | undefined; readonly usdPerDay: number | undefined } | undefined;
+  readonly exposeHeaders: boolean;
+  readonly tracing: boolean;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -167,6 +173,10 @@ function collectProblems(options: LlmResilienceOptions): ConfigProblem[] {
   if (options.fetch !== undefined && typeof options.fetch !== 'function') problems.push({ path: '/fetch', message: 'must be a function' });
   if (options.shared !== undefined && !isStore(options.shared)) problems.push({ path: '/shared', message: 'must be a shared store, e.g. redisStore({ url })' });
   if (options.cache && options.cache.store !== undefined && !isStore(options.cache.store)) problems.push({ path: '/cache/store', message: 'must be a shared store, e.g. redisStore({ url })' });
+  if (options.logger !== undefined && (typeof options.logger.info !== 'function' || typeof options.logger.warn !== 'function')) {
+    problems.push({ path: '/logger', message: 'must have info() and warn() methods (pino-compatible)' });
+  }
+  if (options.onFallback !== undefined && typeof options.onFallback !== 'function') problems.push({ path: '/onFallback', message: 'must be a function' });
   const sem = options.cache ? options.cache.semantic : undefined;
   if (sem && sem.apiKey === undefined && options.models?.[0]?.apiKey === undefined && !process.env.OPENAI_API_KEY) {
     problems.push({ path: '/cache/semantic/apiKey', message: 'is required when the first model has no apiKey and OPENAI_API_KEY is not set' });
@@ -259,6 +269,12 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
     acceptTruncated: options.acceptTruncated ?? false,
     midStream: options.midStream ?? 'error',
     latencyWindow: options.latencyWindow ?? DEFAULTS.latencyWindow,
+    logger: options.logger,
+    onFallback: options.onFallback,
+    reviewLogSize: options.reviewLogSize ?? 100,
+    budget: options.budget ? Object.freeze({ usdPerHour: options.budget.usdPerHour, usdPerDay: options.budget.usdPerDay }) : undefined,
+    exposeHeaders: options.exposeHeaders ?? false,
+    tracing: options.tracing ?? true,
   });
 }
 

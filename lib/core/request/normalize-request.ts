@@ -50,6 +50,7 @@ export interface NormalizedRequest {
   readonly midStream: 'error' | 'continue';
   /** The caller kept this request out of the semantic cache. */
   readonly semanticOptOut: boolean;
+  readonly maxCostUsd: number | undefined;
 }
 
 const validate = new Ajv({ allErrors: true, strict: false }).compile(requestSchema);
@@ -117,6 +118,7 @@ export function normalizeRequest(
     acceptTruncated: request.acceptTruncated ?? policy.acceptTruncated,
     midStream: request.midStream ?? policy.midStream,
     semanticOptOut: request.semanticCache === false,
+    maxCostUsd: request.maxCostUsd,
   };
 }
 

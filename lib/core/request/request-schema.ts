@@ -44,5 +44,6 @@ export const requestSchema = {
     acceptTruncated: { type: 'boolean' },
     midStream: { enum: ['error', 'continue'] },
     semanticCache: { type: 'boolean' },
+    maxCostUsd: { type: 'number', exclusiveMinimum: 0 },
   },
 } as const;

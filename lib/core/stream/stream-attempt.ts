@@ -2,7 +2,7 @@ import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { anyAborted, linkSignals } from '../signals';
 import { classifyError, InvalidAnswerError } from '../upstream/classify-error';
-import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
+import { countedUsage, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer } from '../validation/answer-check';
 import { AttemptFailure } from '../fallback/attempt-failure';
 import type { AsyncQueue } from './async-queue';
@@ -71,7 +71,7 @@ export async function runStreamAttempt(
     }
     if (finishReason === undefined) throw new InvalidAnswerError('stream ended without a finish reason');
     if (text.trim() === '') throw new InvalidAnswerError('response content is empty');
-    const answer: UpstreamAnswer = { text, finishReason, providerModel, usage: usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 } };
+    const answer: UpstreamAnswer = { text, finishReason, providerModel, usage: usage ?? countedUsage(messages, text) };
     const { json } = await checkAnswer(answer, model.name, { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate });
     return { answer, json, firstTokenMs: firstTokenMs ?? 0 };
   } catch (err) {

@@ -10,6 +10,7 @@ import { elapsed, type FallbackChain, toFailure } from '../fallback/fallback-cha
 import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
 import type { ResolvedModel } from '../options/resolve-options';
 import { normalizeRequest } from '../request/normalize-request';
+import { summarize } from '../observability/request-summary';
 import { anyAborted } from '../signals';
 import { AsyncQueue } from './async-queue';
 import { runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
@@ -29,6 +30,34 @@ export async function* streamCompletion(
   events: EventBus,
   request: CompletionRequest,
   call: CallContext = {},
+): AsyncGenerator<string, StreamResult> {
+  if (!events.has('request')) return yield* streamInner(chain, layers, events, request, call);
+  const started = performance.now();
+  const requestId = call.requestId ?? nextRequestId();
+  let reported = false;
+  try {
+    const r = yield* streamInner(chain, layers, events, request, { ...call, requestId });
+    reported = true;
+    events.emit('request', summarize('stream', requestId, request, call.task, chain, started, r, null));
+    return r;
+  } catch (err) {
+    reported = true;
+    events.emit('request', summarize('stream', requestId, request, call.task, chain, started, null, err));
+    throw err;
+  } finally {
+    if (!reported) {
+      const aborted = new RequestAbortedError('The stream was abandoned by its consumer');
+      events.emit('request', summarize('stream', requestId, request, call.task, chain, started, null, aborted));
+    }
+  }
+}
+
+async function* streamInner(
+  chain: FallbackChain,
+  layers: Layers,
+  events: EventBus,
+  request: CompletionRequest,
+  call: CallContext,
 ): AsyncGenerator<string, StreamResult> {
   const started = performance.now();
   const req = normalizeRequest(request, chain.models, chain.policy, call.task);
@@ -121,6 +150,7 @@ export async function* streamCompletion(
         chain.record(attempts, requestId, { model: model.name, outcome: 'success', latencyMs });
         chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
         chain.firstTokenLatency.record(model.name, req.task, r.firstTokenMs, req.maxTokens);
+        chain.recordSpend(model, r.answer.usage);
         finished = true;
         const usage = { ...r.answer.usage, ...withCost(model, r.answer.usage) };
         const result: StreamResult = {

@@ -3,6 +3,7 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParams
 import { ConfigError } from '../../errors/config-error';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
+import { loadTokenizer, promptTokens as promptTokensOf } from '../request/prompt-size';
 import { InvalidAnswerError } from './classify-error';
 
 /** A usable answer from one provider call. */
@@ -53,7 +54,9 @@ export class OpenAIUpstream {
   ): Promise<UpstreamAnswer> {
     const body: ChatCompletionCreateParamsNonStreaming = buildBody(model, req, messages);
     const completion = await this.#client(model).chat.completions.create(body, { signal, maxRetries: 0, timeout: timeoutMs + 1000 });
-    return readAnswer(completion, model.model);
+    const answer = readAnswer(completion, model.model);
+    if (answer.usage.totalTokens === 0) answer.usage = countedUsage(messages, answer.text);
+    return answer;
   }
 
   /**
@@ -93,6 +96,13 @@ export class OpenAIUpstream {
   close(): void {
     this.#clients.clear();
   }
+}
+
+/** Usage counted with the tokenizer, for providers that do not report it. */
+export function countedUsage(messages: NormalizedRequest['messages'], text: string): UpstreamAnswer['usage'] {
+  const promptTokens = promptTokensOf(messages);
+  const completionTokens = loadTokenizer()(text);
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
 }
 
 /** One piece of a streamed answer. */

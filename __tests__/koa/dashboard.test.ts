@@ -1,0 +1,80 @@
+/**
+ * Issue #6 §5: the live dashboard, in a real headless Chromium (Debian's /usr/bin/chromium driven by
+ * playwright-core, never a browser download): a breaker opening in the demo app shows on the page.
+ */
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import request from 'supertest';
+import { createDemoApp } from '../../demo-app/app';
+import { ConfigError, dashboardRouter, llmResilience, type LlmResilienceMiddleware } from '../../lib';
+import { startFakeLlm, type FakeLlm } from '../../lib/testing';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let fake: FakeLlm;
+let llm: LlmResilienceMiddleware;
+let server: http.Server;
+let url: string;
+
+beforeEach(async () => {
+  fake = await startFakeLlm();
+  llm = llmResilience({
+    models: [
+      { name: 'smart', model: 'demo-smart', baseURL: fake.url, apiKey: 'k', timeoutMs: 300, price: { inputPerMTok: 2.5, outputPerMTok: 10 } },
+      { name: 'fast', model: 'demo-fast', baseURL: fake.url, apiKey: 'k', price: { inputPerMTok: 0.15, outputPerMTok: 0.6 } },
+    ],
+    breaker: { volumeThreshold: 3, resetTimeoutMs: 60_000 },
+  });
+  const app = createDemoApp(llm, { dashboardToken: 'dash-token-123' });
+  app.silent = true;
+  server = http.createServer(app.callback());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterEach(async () => {
+  await llm.close();
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  await fake.close();
+});
+
+describe('dashboard', () => {
+  it('needs its token, and serves a JSON snapshot', async () => {
+    await request(server).get('/dashboard/data').expect(401);
+    await request(server).get('/dashboard/data?token=wrong-token').expect(401);
+    fake.setBehavior('demo-smart', { mode: 'error' });
+    await request(server).post('/summarize').send({ text: 'one' });
+    const data = await request(server).get('/dashboard/data').set('authorization', 'Bearer dash-token-123').expect(200);
+    expect(data.body).toMatchObject({ requests: 1, fallbackRate: 1, models: [{ name: 'smart' }, { name: 'fast' }] });
+    expect(data.body.review[0]).toMatchObject({ reason: 'fallback', answeredBy: 'fast' });
+    expect(data.body.spend.lastHourUsd).toBeGreaterThan(0);
+    expect(() => dashboardRouter({ llm, auth: { token: 'short' } })).toThrow(ConfigError);
+  });
+
+  it('shows a breaker opening, live, in headless Chromium', async () => {
+    expect(existsSync(CHROMIUM)).toBe(true); // .ci/run installs Debian's chromium when absent
+    let browser: Browser | undefined;
+    try {
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      await page.goto(`${url}/dashboard/?token=dash-token-123`);
+      await page.waitForSelector('tr[data-model="smart"] .state.closed', { timeout: 5000 });
+      fake.setBehavior('demo-smart', { mode: 'error' });
+      for (let i = 0; i < 3; i++) await request(server).post('/summarize').send({ text: `report ${i}` });
+      expect(llm.status().models[0].state).toBe('open');
+      // the page learns it from the live feed, without a reload
+      await page.waitForSelector('tr[data-model="smart"] .state.open', { timeout: 5000 });
+      expect(await page.textContent('tr[data-model="smart"] .state')).toBe('open');
+      await page.waitForFunction(() => document.querySelectorAll('#review tr').length >= 3, undefined, { timeout: 5000 });
+      expect(await page.textContent('#fallbackRate')).toBe('100.0%');
+      await page.screenshot({ path: path.join(__dirname, '..', 'artifacts', 'dashboard.png'), fullPage: true });
+    } finally {
+      await browser?.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,83 @@
+import type { ResolvedModel } from '../options/resolve-options';
+
+const MINUTE = 60_000;
+const DAY_MINUTES = 24 * 60;
+
+export interface ModelSpend {
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+}
+
+/**
+ * Spend per model (totals since start) and app-wide over the last hour and day (per-minute buckets), against
+ * an optional budget. A model whose estimated cost would exceed what is left is skipped (`over_budget`).
+ */
+export class SpendTracker {
+  readonly #totals = new Map<string, ModelSpend>();
+  readonly #buckets = new Float64Array(DAY_MINUTES);
+  readonly #bucketMinute = new Float64Array(DAY_MINUTES).fill(-1);
+
+  constructor(readonly budget: { usdPerHour: number | undefined; usdPerDay: number | undefined } | undefined) {}
+
+  record(model: string, usage: { promptTokens: number; completionTokens: number; costUsd?: number }, now = Date.now()): void {
+    let t = this.#totals.get(model);
+    if (!t) {
+      t = { requests: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
+      this.#totals.set(model, t);
+    }
+    t.requests++;
+    t.promptTokens += usage.promptTokens;
+    t.completionTokens += usage.completionTokens;
+    const cost = usage.costUsd ?? 0;
+    t.costUsd += cost;
+    if (cost > 0) {
+      const minute = Math.floor(now / MINUTE);
+      const i = minute % DAY_MINUTES;
+      if (this.#bucketMinute[i] !== minute) {
+        this.#bucketMinute[i] = minute;
+        this.#buckets[i] = 0;
+      }
+      this.#buckets[i] += cost;
+    }
+  }
+
+  totals(model: string): ModelSpend {
+    return { ...(this.#totals.get(model) ?? { requests: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 }) };
+  }
+
+  /** USD spent over the last `minutes` minutes. */
+  spentOver(minutes: number, now = Date.now()): number {
+    const current = Math.floor(now / MINUTE);
+    let sum = 0;
+    for (let k = 0; k < minutes; k++) {
+      const minute = current - k;
+      const i = ((minute % DAY_MINUTES) + DAY_MINUTES) % DAY_MINUTES;
+      if (this.#bucketMinute[i] === minute) sum += this.#buckets[i];
+    }
+    return sum;
+  }
+
+  /** Why `model` may not be used for a call estimated at `estimateUsd`, or null when it may. */
+  refusal(estimateUsd: number, maxCostUsd: number | undefined): string | null {
+    if (maxCostUsd !== undefined && estimateUsd > maxCostUsd) return `estimated $${estimateUsd.toFixed(6)} exceeds maxCostUsd $${maxCostUsd}`;
+    const b = this.budget;
+    if (!b || estimateUsd === 0) return null;
+    if (b.usdPerHour !== undefined && this.spentOver(60) + estimateUsd > b.usdPerHour) return `hourly budget of $${b.usdPerHour} would be exceeded`;
+    if (b.usdPerDay !== undefined && this.spentOver(DAY_MINUTES) + estimateUsd > b.usdPerDay) return `daily budget of $${b.usdPerDay} would be exceeded`;
+    return null;
+  }
+}
+
+/** Estimated cost of one call: prompt tokens × input price + output tokens (maxTokens, capped) × output price. */
+export function estimateCostUsd(model: ResolvedModel, promptTokens: number, outputTokens: number): number {
+  if (!model.price) return 0;
+  return (promptTokens * model.price.inputPerMTok + outputTokens * model.price.outputPerMTok) / 1_000_000;
+}
+
+/** Cost of an answer from the model's price; undefined when it has none. */
+export function costUsd(model: ResolvedModel, u: { promptTokens: number; completionTokens: number }): number | undefined {
+  if (!model.price) return undefined;
+  return (u.promptTokens * model.price.inputPerMTok + u.completionTokens * model.price.outputPerMTok) / 1_000_000;
+}

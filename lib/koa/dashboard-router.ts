@@ -1,0 +1,132 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import Router from '@koa/router';
+import type { ParameterizedContext } from 'koa';
+import type { LlmEngine } from '../core/engine';
+import { ConfigError } from '../errors/config-error';
+import type { LlmStatus, RequestSummary } from '../types';
+import { DASHBOARD_PAGE } from './dashboard-page';
+
+/** Options of `dashboardRouter()`. */
+export interface DashboardOptions {
+  /** The `llmResilience()` middleware (or anything with its `engine`). */
+  llm: { engine: LlmEngine };
+  /**
+   * Who may see it: `{ token }` (sent as `?token=` or `Authorization: Bearer`, compared in constant time) or a
+   * function of the context. Default: anyone who can reach the route — mount it behind your own auth.
+   */
+  auth?: { token: string } | ((ctx: ParameterizedContext) => boolean);
+  /** Default: `/dashboard`. */
+  prefix?: string;
+  /** Snapshots pushed by the SSE feed, in ms. Default: 1000. */
+  intervalMs?: number;
+}
+
+export interface DashboardSnapshot {
+  at: number;
+  requests: number;
+  fallbackRate: number | null;
+  cacheHitRatio: number | null;
+  spend: LlmStatus['spend'];
+  models: LlmStatus['models'];
+  review: ReturnType<LlmEngine['reviewLog']['entries']>;
+  /** p50/p95/p99 per model over time (one point per snapshot, at most one a second, the last 10 minutes). */
+  history: { t: number; p50: Record<string, number | null>; p95: Record<string, number | null>; p99: Record<string, number | null> }[];
+}
+
+const HISTORY = 600;
+
+/**
+ * A mountable @koa/router router: one self-contained HTML page, its JSON snapshot (`/data`) and an SSE feed
+ * (`/feed`): each model's breaker state and cool-down, latency percentiles over time, fallback rate, cache hit
+ * ratio, spend, and the recent fallback review log.
+ */
+export function dashboardRouter(options: DashboardOptions): Router {
+  if (!options?.llm?.engine) throw new ConfigError([{ path: '/llm', message: 'must be the middleware returned by llmResilience()' }]);
+  if (options.auth !== undefined && typeof options.auth !== 'function' && !(typeof options.auth.token === 'string' && options.auth.token.length >= 8)) {
+    throw new ConfigError([{ path: '/auth/token', message: 'must be a string of at least 8 characters' }]);
+  }
+  const engine = options.llm.engine;
+  const intervalMs = options.intervalMs ?? 1000;
+  let requests = 0;
+  let fallbacks = 0;
+  engine.on('request', (s: RequestSummary) => {
+    if (s.outcome !== 'success' && s.outcome !== 'failed') return;
+    requests++;
+    if (s.fallback) fallbacks++;
+  });
+  const history: DashboardSnapshot['history'] = [];
+
+  const snapshot = (): DashboardSnapshot => {
+    const status = engine.status();
+    const now = Date.now();
+    if (history.length === 0 || now - history[history.length - 1].t >= 1000) {
+      const pick = (k: 'p50' | 'p95' | 'p99') => Object.fromEntries(status.models.map((m) => [m.name, m.latency['*']?.[k] ?? null]));
+      history.push({ t: now, p50: pick('p50'), p95: pick('p95'), p99: pick('p99') });
+      if (history.length > HISTORY) history.shift();
+    }
+    const c = status.cache;
+    return {
+      at: now,
+      requests,
+      fallbackRate: requests ? fallbacks / requests : null,
+      cacheHitRatio: c && c.hits + c.misses > 0 ? c.hits / (c.hits + c.misses) : null,
+      spend: status.spend,
+      models: status.models,
+      review: engine.reviewLog.entries().slice(-50),
+      history: history.slice(),
+    };
+  };
+
+  const auth = options.auth;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  const allowed = (ctx: ParameterizedContext): boolean => {
+    if (auth === undefined) return true;
+    if (typeof auth === 'function') return auth(ctx) === true;
+    const given = (typeof ctx.query.token === 'string' ? ctx.query.token : undefined) ?? /^Bearer\s+(.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
+    return timingSafeEqual(digest(given), digest(auth.token));
+  };
+
+  const router = new Router({ prefix: options.prefix ?? '/dashboard' });
+  router.use(async (ctx, next) => {
+    if (!allowed(ctx)) {
+      ctx.status = 401;
+      ctx.body = { error: { message: 'dashboard access denied' } };
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  router.get('/', (ctx) => {
+    // the page uses relative URLs: make sure they resolve under the prefix
+    if (!ctx.path.endsWith('/')) return ctx.redirect(`${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);
+    ctx.set('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:");
+    ctx.type = 'html';
+    ctx.body = DASHBOARD_PAGE;
+  });
+  router.get('/data', (ctx) => {
+    ctx.body = snapshot();
+  });
+  router.get('/feed', (ctx) => {
+    const out = new PassThrough();
+    out.on('error', () => undefined);
+    const send = (): void => {
+      if (!out.destroyed) out.write(`event: snapshot\ndata: ${JSON.stringify(snapshot())}\n\n`);
+    };
+    ctx.status = 200;
+    ctx.set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' });
+    ctx.body = out;
+    send();
+    const timer = setInterval(send, intervalMs);
+    // the engine's close() ends every feed, so nothing keeps the process alive
+    const unregister = engine.onClose(() => stop());
+    const stop = (): void => {
+      clearInterval(timer);
+      unregister();
+      if (!out.destroyed) out.end();
+    };
+    ctx.res.once('close', stop);
+  });
+  return router;
+}
+
