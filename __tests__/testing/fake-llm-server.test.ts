@@ -12,6 +12,8 @@ describe('startFakeLlm', () => {
     expect(list.data.map((m) => m.id)).toEqual(['m1']);
     expect(fake.stats('m1')).toEqual({ requests: 1, completed: 1, failed: 0, aborted: 0, pending: 0 });
     expect(fake.requests()[0]).toMatchObject({ model: 'm1', mode: 'ok', state: 'completed' });
+    // the list also carries its counts
+    expect(fake.requests('m1')).toMatchObject({ length: 1, total: 1, completed: 1, aborted: 0 });
     await fake.close();
   });
 

@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { LlmEngine } from '../core/engine';
 import { ConfigError } from '../errors/config-error';
 import type { LlmStatus, RequestSummary } from '../types';
 import { DASHBOARD_PAGE } from './dashboard-page';
+import { openEventStream } from './sse';
 
 /** Options of `dashboardRouter()`. */
 export interface DashboardOptions {
@@ -108,14 +108,10 @@ export function dashboardRouter(options: DashboardOptions): Router {
     ctx.body = snapshot();
   });
   router.get('/feed', (ctx) => {
-    const out = new PassThrough();
-    out.on('error', () => undefined);
+    const out = openEventStream(ctx);
     const send = (): void => {
       if (!out.destroyed) out.write(`event: snapshot\ndata: ${JSON.stringify(snapshot())}\n\n`);
     };
-    ctx.status = 200;
-    ctx.set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' });
-    ctx.body = out;
     send();
     const timer = setInterval(send, intervalMs);
     // the engine's close() ends every feed, so nothing keeps the process alive

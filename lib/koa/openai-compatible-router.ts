@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { LlmEngine } from '../core/engine';
@@ -10,7 +9,7 @@ import { isRequestAbortedError } from '../errors/request-aborted-error';
 import { isRequestError } from '../errors/request-error';
 import type { ChatMessage, CompletionRequest, CompletionResult, ResponseFormat } from '../types';
 import { disconnectSignal } from './disconnect-signal';
-import { safeError } from './sse';
+import { openEventStream, safeError } from './sse';
 
 /** Options of `openAICompatibleRouter()`. */
 export interface OpenAICompatibleRouterOptions {
@@ -172,8 +171,7 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
 async function streamOpenAI(ctx: ParameterizedContext, stream: LlmStream, id: string, created: number, alias: string, includeUsage: boolean): Promise<void> {
   const it = stream[Symbol.asyncIterator]();
   const first = await it.next(); // failures before the first token become ordinary JSON errors
-  const out = new PassThrough();
-  out.on('error', () => undefined);
+  const out = openEventStream(ctx);
   // The answering model is known only at the end: chunks carry the requested alias until then.
   let model = alias;
   const send = (data: unknown): void => {
@@ -187,10 +185,6 @@ async function streamOpenAI(ctx: ParameterizedContext, stream: LlmStream, id: st
     system_fingerprint: null,
     choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
   });
-  ctx.status = 200;
-  ctx.set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-  ctx.req.socket?.setNoDelay(true);
-  ctx.body = out;
   void (async () => {
     try {
       send(chunk({ role: 'assistant', content: '' }, null));

@@ -7,6 +7,17 @@ function frame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/** Turns this response into a `text/event-stream` and returns the stream to write events to (write errors are swallowed). */
+export function openEventStream(ctx: ParameterizedContext): PassThrough {
+  const body = new PassThrough();
+  body.on('error', () => undefined);
+  ctx.status = 200;
+  ctx.set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  ctx.req.socket?.setNoDelay(true);
+  ctx.body = body;
+  return body;
+}
+
 /** The error as a client may see it: our own exposed errors keep their message, anything else is generic. */
 export function safeError(err: unknown): { type: string; code: string; message: string } {
   if (err instanceof LlmResilienceError && err.expose) {
@@ -24,15 +35,10 @@ export function safeError(err: unknown): { type: string; code: string; message: 
 export async function sendSSE(ctx: ParameterizedContext, stream: LlmStream): Promise<void> {
   const it = stream[Symbol.asyncIterator]();
   const first = await it.next(); // throws before any byte is sent: the error responder answers
-  const body = new PassThrough();
-  body.on('error', () => undefined);
+  const body = openEventStream(ctx);
   const write = (event: string, data: unknown): void => {
     if (!body.destroyed && !body.writableEnded) body.write(frame(event, data));
   };
-  ctx.status = 200;
-  ctx.set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-  ctx.req.socket?.setNoDelay(true);
-  ctx.body = body;
   void (async () => {
     try {
       if (!first.done) write('delta', { text: first.value });

@@ -84,8 +84,11 @@ export interface FakeLlm {
   port: number;
   /** Replaces a model's behaviour (`'*'`: the default for unconfigured models). */
   setBehavior(model: string, behavior: FakeBehavior): void;
-  /** Requests received (for one model, or all), oldest first. */
-  requests(model?: string): FakeRequestRecord[];
+  /**
+   * Requests received (for one model, or all), oldest first. The array also carries the counts as
+   * (non-enumerable) properties: `total`, `completed`, `failed`, `aborted`, `pending`.
+   */
+  requests(model?: string): FakeRequestRecord[] & Readonly<FakeStats & { total: number }>;
   /** Counts of requests, completions, failures and aborted requests. */
   stats(model?: string): FakeStats;
   /** Forgets recorded requests (behaviours stay). */
@@ -286,6 +289,10 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   const host = options.host ?? '127.0.0.1';
 
   const filter = (model?: string): FakeRequestRecord[] => (model === undefined ? records.slice() : records.filter((r) => r.model === model));
+  const statsOf = (rs: FakeRequestRecord[]): FakeStats => {
+    const count = (s: FakeRequestRecord['state']): number => rs.filter((r) => r.state === s).length;
+    return { requests: rs.length, completed: count('completed'), failed: count('failed'), aborted: count('aborted'), pending: count('pending') };
+  };
 
   return {
     url: `http://${host}:${port}/v1`,
@@ -293,11 +300,20 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     setBehavior(model, behavior) {
       behaviors.set(model, { ...behavior });
     },
-    requests: filter,
-    stats(model) {
+    requests(model) {
       const rs = filter(model);
-      const count = (s: FakeRequestRecord['state']): number => rs.filter((r) => r.state === s).length;
-      return { requests: rs.length, completed: count('completed'), failed: count('failed'), aborted: count('aborted'), pending: count('pending') };
+      const st = statsOf(rs);
+      return Object.defineProperties(rs, {
+        total: { value: st.requests },
+        requests: { value: st.requests },
+        completed: { value: st.completed },
+        failed: { value: st.failed },
+        aborted: { value: st.aborted },
+        pending: { value: st.pending },
+      }) as FakeRequestRecord[] & Readonly<FakeStats & { total: number }>;
+    },
+    stats(model) {
+      return statsOf(filter(model));
     },
     resetRequests() {
       records = [];

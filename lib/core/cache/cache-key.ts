@@ -8,11 +8,13 @@ import { stableStringify } from './stable-stringify';
  * is `null`, not 0 (the API's default is 1). The key is a SHA-256, so no prompt text sits in keys or events.
  */
 export function cacheKey(req: NormalizedRequest, scope: string): string {
-  const material = stableStringify({
-    v: 1,
-    scope,
+  return hashOf({ v: 1, scope, messages: req.messages, ...answerParameters(req) });
+}
+
+/** Everything but the messages that changes an answer (shared with the semantic cache's partitions). */
+export function answerParameters(req: NormalizedRequest): Record<string, unknown> {
+  return {
     chain: req.chain.map((m) => `${m.name}\u0000${m.model}`),
-    messages: req.messages,
     maxTokens: req.maxTokens ?? null,
     temperature: req.temperature ?? null,
     topP: req.topP ?? null,
@@ -20,6 +22,10 @@ export function cacheKey(req: NormalizedRequest, scope: string): string {
     seed: req.seed ?? null,
     responseFormat: req.responseFormat ?? null,
     schema: req.schema ?? null,
-  });
-  return createHash('sha256').update(material).digest('base64url');
+  };
+}
+
+/** SHA-256 (base64url) of the stable JSON of `value`. */
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(stableStringify(value)).digest('base64url');
 }

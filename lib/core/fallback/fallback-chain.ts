@@ -61,7 +61,8 @@ interface Running {
   index: number;
   hedged: boolean;
   started: number;
-  cancel: AbortController;
+  /** Only when hedging is on: aborts a contender that lost the race. */
+  cancel: AbortController | null;
   promise: Promise<Settled>;
   done: boolean;
   deadlineBound: boolean;
@@ -141,7 +142,7 @@ export class FallbackChain {
         i++;
         continue;
       }
-      if (!(await this.mayProbe(chain[i], breakers))) {
+      if (this.fleet && !(await this.mayProbe(chain[i], breakers))) {
         this.record(attempts, requestId, { model: chain[i].name, outcome: 'circuit_open', latencyMs: 0, message: 'another process is probing' });
         this.emitFallback(requestId, chain[i], chain[i + 1], 'circuit_open');
         i++;
@@ -292,10 +293,10 @@ export class FallbackChain {
     const fixed = breaker?.state === 'half_open' || index === req.chain.length - 1;
     const wanted = req.timeoutMs ?? (fixed ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency));
     const timeoutMs = Math.max(1, Math.min(wanted, Math.floor(leftMs)));
-    const cancel = new AbortController();
+    const cancel = this.#hedge ? new AbortController() : null;
     this.trackInFlight(model.name, 1);
     const started = performance.now();
-    const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel.signal, timeoutMs);
+    const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel?.signal, timeoutMs);
     const promise: Promise<Settled> = (breaker ? breaker.run(attempt) : attempt()).then(
       (value) => {
         const latencyMs = elapsed(started);
@@ -326,7 +327,7 @@ export class FallbackChain {
         for (const o of contenders) {
           if (o === except || o.done) continue;
           o.done = true;
-          o.cancel.abort();
+          o.cancel?.abort();
           if (record) this.record(attempts, requestId, this.#recordOf(o, 'cancelled', elapsed(o.started), 'another model answered first'));
         }
       };

@@ -3,7 +3,7 @@ import type { NormalizedRequest } from '../request/normalize-request';
 import { anyAborted, linkSignals } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
-import { type AnswerRules, checkAnswer } from '../validation/answer-check';
+import { type AnswerRules, checkAnswer, checkAnswerShape } from '../validation/answer-check';
 import { AttemptFailure } from './attempt-failure';
 
 export interface AttemptAnswer {
@@ -22,7 +22,7 @@ export async function runAttempt(
   req: NormalizedRequest,
   messages: NormalizedRequest['messages'],
   callerSignals: readonly (AbortSignal | undefined)[],
-  cancelSignal: AbortSignal,
+  cancelSignal: AbortSignal | undefined,
   timeoutMs: number,
 ): Promise<AttemptAnswer> {
   const controller = new AbortController();
@@ -35,11 +35,12 @@ export async function runAttempt(
   try {
     const answer = await upstream.complete(model, req, messages, controller.signal, timeoutMs);
     const rules: AnswerRules = { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate };
-    const { json } = await checkAnswer(answer, model.name, rules);
+    // only a user `validate` hook needs an extra turn of the event loop
+    const { json } = rules.validate ? await checkAnswer(answer, model.name, rules) : checkAnswerShape(answer, rules);
     return { answer, json };
   } catch (err) {
     const callerAborted = !timedOut && anyAborted(callerSignals);
-    const cancelled = !timedOut && !callerAborted && cancelSignal.aborted;
+    const cancelled = !timedOut && !callerAborted && cancelSignal?.aborted === true;
     throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs }), { cause: err });
   } finally {
     clearTimeout(timer);

@@ -24,6 +24,7 @@ export function summarize(
   const names = Array.isArray(request?.models) ? request.models.filter((m) => typeof m === 'string') : chain.models.map((m) => m.name);
   const task = typeof request?.task === 'string' ? request.task : defaultTask;
   const first = names.length ? chain.models.find((m) => m.name === names[0]) : undefined;
+  let hash: string | undefined;
   const base = {
     requestedModel: first?.model ?? null,
     requestId,
@@ -31,7 +32,10 @@ export function summarize(
     ...(task !== undefined ? { task } : {}),
     chain: names,
     latencyMs: Math.round((performance.now() - started) * 100) / 100,
-    promptHash: promptHash(request),
+    // computed on first read: most requests are never logged or reviewed
+    get promptHash(): string {
+      return (hash ??= promptHash(request));
+    },
   };
   if (result) {
     return {

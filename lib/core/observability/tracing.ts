@@ -1,4 +1,4 @@
-import { type Attributes, context, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import { type Attributes, context, ProxyTracerProvider, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { AttemptRecord, LlmEventMap, RequestSummary } from '../../types';
 import type { EventBus } from '../events/event-bus';
 
@@ -12,6 +12,7 @@ export function attachTracing(events: EventBus, breakerState: (model: string) =>
   const pending = new Map<string, { record: AttemptRecord; endedAt: number; index: number }[]>();
   const offs = [
     events.on('attempt', (a: LlmEventMap['attempt']) => {
+      if (!tracingActive()) return;
       let list = pending.get(a.requestId);
       if (!list) {
         list = [];
@@ -22,6 +23,7 @@ export function attachTracing(events: EventBus, breakerState: (model: string) =>
     events.on('request', (s: RequestSummary) => {
       const list = pending.get(s.requestId) ?? [];
       pending.delete(s.requestId);
+      if (!tracingActive()) return;
       const end = Date.now();
       const attrs: Attributes = {
         'gen_ai.operation.name': 'chat',
@@ -72,4 +74,11 @@ export function attachTracing(events: EventBus, breakerState: (model: string) =>
     offs.forEach((off) => off());
     pending.clear();
   };
+}
+
+/** Whether a tracer provider is registered: without one, no span is built at all (not even no-op ones). */
+function tracingActive(): boolean {
+  const provider = trace.getTracerProvider();
+  const delegate = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+  return delegate.constructor?.name !== 'NoopTracerProvider';
 }

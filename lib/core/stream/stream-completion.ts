@@ -111,7 +111,7 @@ async function* streamInner(
         chain.emitFallback(requestId, model, walked[i + 1], prepared.skip.outcome);
         continue;
       }
-      if (!(await chain.mayProbe(model, layers.breakers))) {
+      if (chain.fleet && !(await chain.mayProbe(model, layers.breakers))) {
         chain.record(attempts, requestId, { model: model.name, outcome: 'circuit_open', latencyMs: 0, message: 'another process is probing' });
         chain.emitFallback(requestId, model, walked[i + 1], 'circuit_open');
         continue;

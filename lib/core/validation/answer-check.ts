@@ -35,6 +35,21 @@ export interface AnswerRules {
  * the schema, or the user's `validate` hook says no. Returns the parsed JSON when a schema was given.
  */
 export async function checkAnswer(answer: UpstreamAnswer, modelName: string, rules: AnswerRules): Promise<{ json?: unknown }> {
+  const { json } = checkAnswerShape(answer, rules);
+  if (rules.validate) {
+    let ok: boolean;
+    try {
+      ok = await rules.validate(rules.schema ? { text: answer.text, json, model: modelName } : { text: answer.text, model: modelName });
+    } catch (err) {
+      throw new InvalidAnswerError(`validate() threw: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`);
+    }
+    if (ok !== true) throw new InvalidAnswerError('validate() rejected the answer');
+  }
+  return rules.schema ? { json } : {};
+}
+
+/** The synchronous checks (finish reason, schema); the hot path when there is no `validate` hook. */
+export function checkAnswerShape(answer: UpstreamAnswer, rules: Pick<AnswerRules, 'acceptTruncated' | 'schema'>): { json?: unknown } {
   if (answer.finishReason === 'length' && !rules.acceptTruncated) throw new InvalidAnswerError('answer cut by the token limit (finish_reason: length)');
   if (answer.finishReason === 'content_filter') throw new InvalidAnswerError('answer withheld by the provider\'s content filter');
   let json: unknown;
@@ -48,15 +63,6 @@ export async function checkAnswer(answer: UpstreamAnswer, modelName: string, rul
       const why = (rules.schema.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`);
       throw new InvalidAnswerError(`answer does not match the schema: ${why.join('; ')}`);
     }
-  }
-  if (rules.validate) {
-    let ok: boolean;
-    try {
-      ok = await rules.validate(rules.schema ? { text: answer.text, json, model: modelName } : { text: answer.text, model: modelName });
-    } catch (err) {
-      throw new InvalidAnswerError(`validate() threw: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`);
-    }
-    if (ok !== true) throw new InvalidAnswerError('validate() rejected the answer');
   }
   return rules.schema ? { json } : {};
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
-import { stableStringify } from '../stable-stringify';
+import { answerParameters, hashOf } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
 
 const VERSION = 1;
@@ -41,24 +40,13 @@ export class SemanticCache {
     if (!this.options.allowNonDeterministic && req.temperature !== 0) return null;
     const last = req.messages[req.messages.length - 1];
     if (!last || last.role !== 'user' || typeof last.content !== 'string' || last.content.trim() === '') return null;
-    const partition = createHash('sha256')
-      .update(
-        stableStringify({
-          v: VERSION,
-          scope,
-          chain: req.chain.map((m) => `${m.name}\u0000${m.model}`),
-          earlier: req.messages.slice(0, -1),
-          maxTokens: req.maxTokens ?? null,
-          temperature: req.temperature ?? null,
-          topP: req.topP ?? null,
-          stop: req.stop ?? null,
-          seed: req.seed ?? null,
-          responseFormat: req.responseFormat ?? null,
-          schema: req.schema ?? null,
-          embeddingModel: this.options.embeddingModel,
-        }),
-      )
-      .digest('base64url');
+    const partition = hashOf({
+      v: VERSION,
+      scope,
+      earlier: req.messages.slice(0, -1),
+      ...answerParameters(req),
+      embeddingModel: this.options.embeddingModel,
+    });
     return { partition, prompt: last.content };
   }
 
