@@ -144,7 +144,10 @@ export interface LlmResilienceOptions {
   fetch?: typeof globalThis.fetch;
   /** Total time one `complete()` may take, all attempts included. Default: none (each attempt has its own timeout). */
   deadlineMs?: number;
-  /** `true` (defaults) or settings: adaptive per-attempt timeouts. Default: `false` (each model's fixed `timeoutMs`). */
+  /**
+   * Adaptive per-attempt timeouts: once a model has `minSamples` successes (per task, else overall), an attempt's
+   * timeout is clamp(p95 × 1.5, minTimeoutMs, timeoutMs). Default: on (`true`); `false` keeps each model's fixed `timeoutMs`.
+   */
   adaptiveTimeout?: boolean | AdaptiveTimeoutOptions;
   /** `true` (defaults) or settings: hedged requests. Default: `false`. */
   hedge?: boolean | HedgeOptions;

@@ -78,6 +78,21 @@ describe('adaptive timeouts', () => {
     expect(Date.now() - t0).toBeLessThan(450);
   });
 
+  it('are on by default (20 samples, p95 × 1.5), and adaptiveTimeout: false keeps the fixed timeout', async () => {
+    fake.setBehavior('big', { latencyMs: 20 });
+    app = await startApp(opts());
+    for (let i = 0; i < 20; i++) await post(ask());
+    expect(app.llm.status().models[0].timeoutMs).toBeLessThan(500);
+    fake.setBehavior('big', { latencyMs: 700 });
+    const res = await post(ask());
+    expect(res.body.attempts[0]).toMatchObject({ model: 'smart', outcome: 'timeout' });
+    await app.close();
+    fake.setBehavior('big', { latencyMs: 20 });
+    app = await startApp(opts({ adaptiveTimeout: false }));
+    for (let i = 0; i < 20; i++) await post(ask());
+    expect(app.llm.status().models[0].timeoutMs).toBe(2000);
+  });
+
   it('keep a record per task, and the route default comes from llmTask()', async () => {
     app = await startApp(opts({ adaptiveTimeout: adaptive }));
     fake.setBehavior('big', { latencyMs: 200 });

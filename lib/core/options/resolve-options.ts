@@ -263,7 +263,8 @@ export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequi
     fetch: options.fetch,
     shared: options.shared,
     deadlineMs: options.deadlineMs,
-    adaptiveTimeout: switchable(options.adaptiveTimeout, DEFAULTS.adaptiveTimeout),
+    // On by default (issue #4): a model's timeout adapts once it has enough samples; `false` keeps it fixed.
+    adaptiveTimeout: switchable(options.adaptiveTimeout ?? true, DEFAULTS.adaptiveTimeout),
     hedge: switchable(options.hedge, DEFAULTS.hedge),
     truncate: options.truncate ?? false,
     acceptTruncated: options.acceptTruncated ?? false,
