@@ -20,7 +20,7 @@ export function mountBreakers(breakers: BreakerRegistry): Middleware {
  * Mount it before `fallbackMiddleware`. Options: `{ breaker: { errorThresholdPercentage, volumeThreshold, rollingWindowMs, resetTimeoutMs } }`.
  */
 export function breakerMiddleware(options: { breaker?: BreakerOptions } = {}): LlmMiddleware {
-  const resolved = resolveOptions({ models: undefined as never, breaker: options.breaker }, { modelsRequired: false });
+  const resolved = resolveOptions({ breaker: options.breaker }, { modelsRequired: false });
   const events = new EventBus();
   const breakers = new BreakerRegistry(resolved.breaker, events);
   return Object.assign(mountBreakers(breakers), {

@@ -23,7 +23,7 @@ export function mountCache(cache: ResponseCache): Middleware {
  * Mount it before `fallbackMiddleware`. Options: `{ cache: { max, maxBytes, ttlMs, fallbackTtlMs, scope } }`.
  */
 export function cacheMiddleware(options: { cache?: CacheOptions } = {}): LlmMiddleware {
-  const resolved = resolveOptions({ models: undefined as never, cache: options.cache ?? {} }, { modelsRequired: false });
+  const resolved = resolveOptions({ cache: options.cache ?? {} }, { modelsRequired: false });
   const events = new EventBus();
   const cache = new ResponseCache(resolved.cache as ResolvedCache, events);
   return Object.assign(mountCache(cache), {

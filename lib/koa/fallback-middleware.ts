@@ -54,7 +54,7 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
  */
 export function fallbackMiddleware(options: Omit<LlmResilienceOptions, 'cache' | 'breaker'>): LlmMiddleware {
   const { cache: _cache, breaker: _breaker, ...chainOptions } = (options ?? {}) as LlmResilienceOptions;
-  const resolved = resolveOptions(chainOptions as LlmResilienceOptions);
+  const resolved = resolveOptions(chainOptions);
   const events = new EventBus();
   const chain = new FallbackChain(resolved, events);
   const status = (): LlmStatus => buildStatus(chain, null, null);

@@ -132,7 +132,7 @@ const EITHER: Record<string, string> = {
   '/hedge': 'must be a boolean or an object',
 };
 
-function collectProblems(options: LlmResilienceOptions): ConfigProblem[] {
+function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (!validate(toData(options))) {
     const seen = new Set<string>();
@@ -206,7 +206,10 @@ function isHttpUrl(s: string): boolean {
  * Validates options (listing every problem with its path) and fills defaults.
  * Never mutates `options`; the result is deeply frozen.
  */
-export function resolveOptions(options: LlmResilienceOptions, use: { modelsRequired: boolean } = { modelsRequired: true }): ResolvedOptions {
+/** Options as each middleware takes them: `models` is only required where the chain is built. */
+export type ResolvableOptions = Omit<LlmResilienceOptions, 'models'> & { models?: LlmResilienceOptions['models'] };
+
+export function resolveOptions(options: ResolvableOptions, use: { modelsRequired: boolean } = { modelsRequired: true }): ResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new ConfigError([{ path: '', message: 'options must be an object' }]);
   }
