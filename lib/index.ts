@@ -13,5 +13,6 @@ export { metricsMiddleware, registerMetrics, type Observable } from './koa/metri
 export { dashboardRouter, type DashboardOptions, type DashboardSnapshot } from './koa/dashboard-router';
 export { redact, redactString } from './core/observability/redact';
 export type { CallContext } from './core/complete';
+export type { AbortSource } from './core/signals';
 export * from './errors';
 export type * from './types';

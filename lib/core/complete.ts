@@ -5,7 +5,7 @@ import type { CachedAnswer, ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain } from './fallback/fallback-chain';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
-import { linkSignals } from './signals';
+import { type AbortSource, linkSignals } from './signals';
 import { costUsd } from './cost/spend-tracker';
 import { summarize } from './observability/request-summary';
 
@@ -19,8 +19,8 @@ export interface Layers {
 
 /** Per-call context supplied by an adapter (the Koa middleware) or by a direct caller. */
 export interface CallContext {
-  /** Fires when the caller goes away (e.g. HTTP client disconnect). */
-  signal?: AbortSignal;
+  /** Fires when the caller goes away (e.g. HTTP client disconnect): an `AbortSignal` or anything shaped like one. */
+  signal?: AbortSource;
   /** Tenant scope for the cache. Default: ''. */
   scope?: string;
   /** Default task label (e.g. the route's), used when the request has none. */
@@ -43,11 +43,11 @@ export async function complete(
   request: CompletionRequest,
   call: CallContext = {},
 ): Promise<CompletionResult> {
-  if (!events.has('request')) return completeInner(chain, layers, events, request, call);
-  const started = performance.now();
   const requestId = call.requestId ?? nextRequestId();
+  if (!events.has('request')) return completeInner(chain, layers, events, request, call, requestId);
+  const started = performance.now();
   try {
-    const r = await completeInner(chain, layers, events, request, { ...call, requestId });
+    const r = await completeInner(chain, layers, events, request, call, requestId);
     events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
     return r;
   } catch (err) {
@@ -61,11 +61,11 @@ async function completeInner(
   layers: Layers,
   events: EventBus,
   request: CompletionRequest,
-  call: CallContext = {},
+  call: CallContext,
+  requestId: string,
 ): Promise<CompletionResult> {
   const started = performance.now();
   const req = normalizeRequest(request, chain.models, chain.policy, call.task);
-  const requestId = call.requestId ?? nextRequestId();
   const cache = req.useCache ? layers.cache : null;
   if (!cache) {
     const success = await chain.run(req, layers.breakers, [req.signal, call.signal], requestId);
@@ -180,7 +180,7 @@ function since(started: number): number {
 const noop = (): void => undefined;
 
 /** One signal that fires when either fires (without AbortSignal.any, which retains signals on Node 20). */
-function oneSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): { signal: AbortSignal | undefined; release: () => void } {
+function oneSignal(a: AbortSource | undefined, b: AbortSource | undefined): { signal: AbortSource | undefined; release: () => void } {
   if (!a || !b) return { signal: a ?? b, release: noop };
   const controller = new AbortController();
   return { signal: controller.signal, release: linkSignals(controller, [a, b]) };

@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa';
+import type { Middleware, ParameterizedContext } from 'koa';
 import { BreakerRegistry } from '../core/breaker/breaker-registry';
 import { EventBus } from '../core/events/event-bus';
 import { resolveOptions } from '../core/options/resolve-options';
@@ -7,10 +7,15 @@ import type { BreakerOptions } from '../types';
 import { layersOf } from './request-layers';
 import type { LlmMiddleware } from './types';
 
-/** Mounts an existing breaker registry (used by `llmResilience`). */
+/** Puts the breakers on this request's layers. */
+export function useBreakers(ctx: ParameterizedContext, breakers: BreakerRegistry): void {
+  layersOf(ctx).breakers = breakers;
+}
+
+/** Mounts an existing breaker registry. */
 export function mountBreakers(breakers: BreakerRegistry): Middleware {
   return (ctx, next) => {
-    layersOf(ctx).breakers = breakers;
+    useBreakers(ctx, breakers);
     return next();
   };
 }

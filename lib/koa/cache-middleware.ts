@@ -7,13 +7,18 @@ import type { CacheOptions } from '../types';
 import { layersOf } from './request-layers';
 import type { LlmMiddleware } from './types';
 
-/** Mounts an existing cache (used by `llmResilience`). */
-export function mountCache(cache: ResponseCache): Middleware {
+/** Puts the cache (and its tenant scope) on this request's layers. */
+export function useCache(ctx: ParameterizedContext, cache: ResponseCache): void {
+  const layers = layersOf(ctx);
+  layers.cache = cache;
   const scopeFn = cache.scope;
+  if (scopeFn) layers.scope = () => scopeFn(ctx);
+}
+
+/** Mounts an existing cache. */
+export function mountCache(cache: ResponseCache): Middleware {
   return (ctx, next) => {
-    const layers = layersOf(ctx);
-    layers.cache = cache;
-    if (scopeFn) layers.scope = () => scopeFn(ctx as ParameterizedContext);
+    useCache(ctx, cache);
     return next();
   };
 }

@@ -1,18 +1,43 @@
 import type { ParameterizedContext } from 'koa';
+import type { AbortSource } from '../core/signals';
 
 /**
- * Aborts when the HTTP client goes away before the response is finished: the response's 'close' without
- * `writableFinished` (stable across Node versions, unlike the request's 'close').
+ * Fires when the HTTP client goes away before the response is finished: the response's 'close' without
+ * `writableFinished` (stable across Node versions, unlike the request's 'close'). A plain listener list on
+ * one 'close' listener, not an `AbortController`: that would be created for every request, mostly for nothing.
  */
-export function disconnectSignal(ctx: ParameterizedContext): AbortSignal {
-  const controller = new AbortController();
-  const res = ctx.res;
-  if (res.destroyed && !res.writableFinished) {
-    controller.abort();
-  } else {
+class Disconnect implements AbortSource {
+  #aborted = false;
+  #listeners: (() => void)[] = [];
+
+  constructor(res: ParameterizedContext['res']) {
+    if (res.destroyed && !res.writableFinished) {
+      this.#aborted = true;
+      return;
+    }
     res.once('close', () => {
-      if (!res.writableFinished) controller.abort();
+      if (res.writableFinished) return;
+      this.#aborted = true;
+      const listeners = this.#listeners;
+      this.#listeners = [];
+      for (const fn of listeners) fn();
     });
   }
-  return controller.signal;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.#aborted) this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const i = this.#listeners.indexOf(listener);
+    if (i !== -1) this.#listeners.splice(i, 1);
+  }
+}
+
+export function disconnectSignal(ctx: ParameterizedContext): AbortSource {
+  return new Disconnect(ctx.res);
 }

@@ -8,6 +8,7 @@ import { resolveOptions } from '../core/options/resolve-options';
 import { buildStatus } from '../core/status';
 import type { CompletionRequest, LlmResilienceOptions, LlmStatus } from '../types';
 import { respondWithError } from './error-response';
+import type { AbortSource } from '../core/signals';
 import { disconnectSignal } from './disconnect-signal';
 import { layersOf } from './request-layers';
 import { sendSSE } from './sse';
@@ -17,7 +18,7 @@ import type { LlmMiddleware } from './types';
 export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus, exposeHeaders = false): Middleware {
   return async (ctx, next) => {
     const layers = layersOf(ctx);
-    let signal: AbortSignal | undefined;
+    let signal: AbortSource | undefined;
     const call = () => {
       signal ??= disconnectSignal(ctx);
       return { signal, scope: layers.scope?.(), task: layers.task };

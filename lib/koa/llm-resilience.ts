@@ -1,8 +1,8 @@
 import type { Middleware } from 'koa';
 import { LlmEngine } from '../core/engine';
 import type { LlmResilienceOptions } from '../types';
-import { mountBreakers } from './breaker-middleware';
-import { mountCache } from './cache-middleware';
+import { useBreakers } from './breaker-middleware';
+import { useCache } from './cache-middleware';
 import { mountFallback } from './fallback-middleware';
 import type { LlmMiddleware } from './types';
 
@@ -18,14 +18,13 @@ export type LlmResilienceMiddleware = LlmMiddleware & {
 export function llmResilience(options: LlmResilienceOptions): LlmResilienceMiddleware {
   const engine = new LlmEngine(options);
   const status = () => engine.status();
-  const layers: Middleware[] = [
-    ...(engine.cache ? [mountCache(engine.cache)] : []),
-    mountBreakers(engine.breakers),
-    mountFallback(engine.chain, engine.events, status, engine.options.exposeHeaders),
-  ];
+  const { cache, breakers } = engine;
+  const fallback = mountFallback(engine.chain, engine.events, status, engine.options.exposeHeaders);
+  // The three layers in one function (the cache and breaker layers only put their part on the request).
   const middleware: Middleware = (ctx, next) => {
-    const run = (i: number): Promise<unknown> => (i === layers.length ? next() : Promise.resolve(layers[i](ctx, () => run(i + 1))));
-    return run(0);
+    if (cache) useCache(ctx, cache);
+    useBreakers(ctx, breakers);
+    return fallback(ctx, next);
   };
   return Object.assign(middleware, {
     engine,

@@ -8,6 +8,7 @@ import { isAllModelsFailedError } from '../errors/all-models-failed-error';
 import { isRequestAbortedError } from '../errors/request-aborted-error';
 import { isRequestError } from '../errors/request-error';
 import type { ChatMessage, CompletionRequest, CompletionResult, ResponseFormat } from '../types';
+import type { AbortSource } from '../core/signals';
 import { disconnectSignal } from './disconnect-signal';
 import { openEventStream, safeError } from './sse';
 
@@ -75,7 +76,7 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
   const clientFor = (ctx: ParameterizedContext): Client | null => {
     if (options.llm) {
       const engine = options.llm.engine;
-      let signal: AbortSignal | undefined;
+      let signal: AbortSource | undefined;
       const call = () => ({ signal: (signal ??= disconnectSignal(ctx)) });
       return { complete: (r) => engine.complete(r, call()), stream: (r) => engine.stream(r, call()), models: engine.options.models.map((m) => m.name) };
     }

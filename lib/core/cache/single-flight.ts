@@ -1,4 +1,5 @@
 import { RequestAbortedError } from '../../errors/request-aborted-error';
+import type { AbortSource } from '../signals';
 
 interface Flight<T> {
   promise: Promise<T>;
@@ -18,7 +19,7 @@ export class SingleFlight<T> {
   }
 
   /** `joined` is true when the caller rode on a flight somebody else started. */
-  run(key: string, work: (signal: AbortSignal) => Promise<T>, callerSignal?: AbortSignal): Promise<{ value: T; joined: boolean }> {
+  run(key: string, work: (signal: AbortSignal) => Promise<T>, callerSignal?: AbortSource): Promise<{ value: T; joined: boolean }> {
     let flight = this.#flights.get(key);
     const joined = flight !== undefined;
     if (!flight) {

@@ -21,19 +21,18 @@ export class SpendTracker {
 
   constructor(readonly budget: { usdPerHour: number | undefined; usdPerDay: number | undefined } | undefined) {}
 
-  record(model: string, usage: { promptTokens: number; completionTokens: number; costUsd?: number }, now = Date.now()): void {
+  record(model: string, promptTokens: number, completionTokens: number, cost: number, now?: number): void {
     let t = this.#totals.get(model);
     if (!t) {
       t = { requests: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
       this.#totals.set(model, t);
     }
     t.requests++;
-    t.promptTokens += usage.promptTokens;
-    t.completionTokens += usage.completionTokens;
-    const cost = usage.costUsd ?? 0;
+    t.promptTokens += promptTokens;
+    t.completionTokens += completionTokens;
     t.costUsd += cost;
     if (cost > 0) {
-      const minute = Math.floor(now / MINUTE);
+      const minute = Math.floor((now ?? Date.now()) / MINUTE);
       const i = minute % DAY_MINUTES;
       if (this.#bucketMinute[i] !== minute) {
         this.#bucketMinute[i] = minute;

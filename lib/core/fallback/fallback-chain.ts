@@ -11,7 +11,7 @@ import { LatencyTracker } from '../latency/latency-tracker';
 import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOptions } from '../options/resolve-options';
 import type { NormalizedRequest, RequestPolicy } from '../request/normalize-request';
 import { loadTokenizer } from '../request/prompt-size';
-import { anyAborted } from '../signals';
+import { type AbortSource, anyAborted } from '../signals';
 import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { AttemptFailure, type FailureClass } from './attempt-failure';
 import type { FleetSync } from '../shared/fleet-sync';
@@ -120,7 +120,7 @@ export class FallbackChain {
   async run(
     req: NormalizedRequest,
     breakers: BreakerRegistry | null,
-    signals: readonly (AbortSignal | undefined)[],
+    signals: readonly (AbortSource | undefined)[],
     requestId: string,
   ): Promise<ChainSuccess> {
     const attempts: AttemptRecord[] = [];
@@ -218,7 +218,7 @@ export class FallbackChain {
 
   /** @internal Adds an answer's tokens and cost to the model's totals and the budget windows. */
   recordSpend(model: ResolvedModel, usage: UpstreamAnswer['usage']): void {
-    this.spend.record(model.name, { ...usage, costUsd: costUsd(model, usage) });
+    this.spend.record(model.name, usage.promptTokens, usage.completionTokens, costUsd(model, usage) ?? 0);
   }
 
   /** @internal Counts a call in flight (bulkhead and status). */
@@ -282,7 +282,7 @@ export class FallbackChain {
     prepared: Extract<Prepared, { ok: true }>,
     req: NormalizedRequest,
     breakers: BreakerRegistry | null,
-    signals: readonly (AbortSignal | undefined)[],
+    signals: readonly (AbortSource | undefined)[],
     leftMs: number,
     hedged: boolean,
   ): Running {
@@ -299,14 +299,17 @@ export class FallbackChain {
     const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel?.signal, timeoutMs);
     const promise: Promise<Settled> = (breaker ? breaker.run(attempt) : attempt()).then(
       (value) => {
+        this.trackInFlight(model.name, -1);
         const latencyMs = elapsed(started);
         this.latency.record(model.name, req.task, latencyMs, req.maxTokens);
         this.recordSpend(model, value.answer.usage);
         return { ok: true as const, value, latencyMs };
       },
-      (error: unknown) => ({ ok: false as const, failure: toFailure(error), latencyMs: elapsed(started), error }),
+      (error: unknown) => {
+        this.trackInFlight(model.name, -1);
+        return { ok: false as const, failure: toFailure(error), latencyMs: elapsed(started), error };
+      },
     );
-    void promise.finally(() => this.trackInFlight(model.name, -1));
     return { model, index, hedged, started, cancel, promise, done: false, deadlineBound: timeoutMs < wanted, prepared };
   }
 
@@ -314,12 +317,19 @@ export class FallbackChain {
    * Waits for the first success among the contenders (cancelling and recording the others), or for all to
    * fail. Rejects for the caller's cancellation or the caller's own bad request.
    */
-  #settle(
+  async #settle(
     contenders: Running[],
     attempts: AttemptRecord[],
     requestId: string,
     state: { tooLongFor: number | undefined },
   ): Promise<(Running & { settled: Settled }) | null> {
+    if (contenders.length === 1) {
+      // the common case (no hedge): no race to referee
+      const c = contenders[0];
+      const settled = await c.promise;
+      c.done = true;
+      return this.#judge(c, settled, attempts, requestId, state) ? { ...c, settled } : null;
+    }
     return new Promise((resolve, reject) => {
       let pending = contenders.length;
       let decided = false;
@@ -336,35 +346,44 @@ export class FallbackChain {
           if (c.done) return; // cancelled and recorded already
           c.done = true;
           if (decided) return;
-          if (settled.ok) {
+          try {
+            if (this.#judge(c, settled, attempts, requestId, state)) {
+              decided = true;
+              stopOthers(c, true);
+              resolve({ ...c, settled });
+            } else if (--pending === 0) {
+              decided = true;
+              resolve(null);
+            }
+          } catch (err) {
             decided = true;
-            this.record(attempts, requestId, this.#recordOf(c, 'success', settled.latencyMs));
-            stopOthers(c, true);
-            return resolve({ ...c, settled });
-          }
-          const f = settled.failure;
-          if (f.callerAborted) {
-            decided = true;
-            stopOthers(c, false);
-            return reject(new RequestAbortedError('The request was cancelled', { cause: settled.error }));
-          }
-          const message = f.outcome === 'timeout' && c.deadlineBound ? 'deadline reached' : f.message;
-          const record = this.#recordOf(c, f.outcome, settled.latencyMs, message);
-          if (f.status !== undefined) record.status = f.status;
-          this.record(attempts, requestId, record);
-          if (!f.fallThrough) {
-            decided = true;
-            stopOthers(c, true);
-            return reject(new RequestError(`The provider rejected the request: ${f.message}`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' }));
-          }
-          this.learnFrom(c.model, f, state);
-          if (--pending === 0) {
-            decided = true;
-            resolve(null);
+            // a cancelled caller is not told about the contenders it no longer waits for
+            stopOthers(c, !(err instanceof RequestAbortedError));
+            reject(err);
           }
         });
       }
     });
+  }
+
+  /**
+   * Records how one contender ended. True when it answered; false when the chain falls through. Throws
+   * `RequestAbortedError` when the caller left and `RequestError` when the provider rejected the request itself.
+   */
+  #judge(c: Running, settled: Settled, attempts: AttemptRecord[], requestId: string, state: { tooLongFor: number | undefined }): boolean {
+    if (settled.ok) {
+      this.record(attempts, requestId, this.#recordOf(c, 'success', settled.latencyMs));
+      return true;
+    }
+    const f = settled.failure;
+    if (f.callerAborted) throw new RequestAbortedError('The request was cancelled', { cause: settled.error });
+    const message = f.outcome === 'timeout' && c.deadlineBound ? 'deadline reached' : f.message;
+    const record = this.#recordOf(c, f.outcome, settled.latencyMs, message);
+    if (f.status !== undefined) record.status = f.status;
+    this.record(attempts, requestId, record);
+    if (!f.fallThrough) throw new RequestError(`The provider rejected the request: ${f.message}`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' });
+    this.learnFrom(c.model, f, state);
+    return false;
   }
 
   #hedgeDelay(model: ResolvedModel, task: string | undefined): number | undefined {

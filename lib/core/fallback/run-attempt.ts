@@ -1,6 +1,6 @@
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { anyAborted, linkSignals } from '../signals';
+import { type AbortSource, anyAborted, linkSignals } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
 import { type AnswerRules, checkAnswer, checkAnswerShape } from '../validation/answer-check';
@@ -21,7 +21,7 @@ export async function runAttempt(
   model: ResolvedModel,
   req: NormalizedRequest,
   messages: NormalizedRequest['messages'],
-  callerSignals: readonly (AbortSignal | undefined)[],
+  callerSignals: readonly (AbortSource | undefined)[],
   cancelSignal: AbortSignal | undefined,
   timeoutMs: number,
 ): Promise<AttemptAnswer> {
@@ -31,7 +31,7 @@ export async function runAttempt(
     timedOut = true;
     controller.abort();
   }, timeoutMs);
-  const unlink = linkSignals(controller, [...callerSignals, cancelSignal]);
+  const unlink = linkSignals(controller, callerSignals, cancelSignal);
   try {
     const answer = await upstream.complete(model, req, messages, controller.signal, timeoutMs);
     const rules: AnswerRules = { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate };

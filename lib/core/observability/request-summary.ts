@@ -24,22 +24,17 @@ export function summarize(
   const names = Array.isArray(request?.models) ? request.models.filter((m) => typeof m === 'string') : chain.models.map((m) => m.name);
   const task = typeof request?.task === 'string' ? request.task : defaultTask;
   const first = names.length ? chain.models.find((m) => m.name === names[0]) : undefined;
+  const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+  const requestedModel = first?.model ?? null;
+  // The prompt is hashed on first read only: most requests are never logged or reviewed. (A getter in the
+  // literal itself: spreading an object with a getter would run it.)
   let hash: string | undefined;
-  const base = {
-    requestedModel: first?.model ?? null,
-    requestId,
-    kind,
-    ...(task !== undefined ? { task } : {}),
-    chain: names,
-    latencyMs: Math.round((performance.now() - started) * 100) / 100,
-    // computed on first read: most requests are never logged or reviewed
-    get promptHash(): string {
-      return (hash ??= promptHash(request));
-    },
-  };
+  let summary: RequestSummary;
   if (result) {
-    return {
-      ...base,
+    summary = {
+      requestId,
+      kind,
+      chain: names,
       outcome: 'success',
       model: result.model,
       cached: result.cached,
@@ -47,27 +42,42 @@ export function summarize(
       hedged: 'hedged' in result ? result.hedged : false,
       attempts: result.attempts,
       usage: result.usage,
+      latencyMs,
+      get promptHash(): string {
+        return (hash ??= promptHash(request));
+      },
       text: result.text,
       finishReason: result.finishReason,
+      requestedModel,
       providerModel: result.providerModel,
     };
+  } else {
+    const e = error as { code?: unknown; attempts?: AttemptRecord[] };
+    const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
+    const outcome: RequestSummary['outcome'] =
+      code === 'REQUEST_ABORTED' ? 'aborted' : code === 'REQUEST_INVALID' || code === 'REQUEST_TOO_LARGE' || code === 'UPSTREAM_REJECTED_REQUEST' ? 'rejected' : 'failed';
+    summary = {
+      requestId,
+      kind,
+      chain: names,
+      outcome,
+      model: null,
+      cached: false,
+      fallback: false,
+      hedged: false,
+      attempts: Array.isArray(e?.attempts) ? [...e.attempts] : [],
+      usage: null,
+      latencyMs,
+      get promptHash(): string {
+        return (hash ??= promptHash(request));
+      },
+      text: null,
+      finishReason: null,
+      requestedModel,
+      providerModel: null,
+      error: { code, message: error instanceof LlmResilienceError ? error.message : 'unexpected error' },
+    };
   }
-  const e = error as { code?: unknown; attempts?: AttemptRecord[] };
-  const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
-  const outcome: RequestSummary['outcome'] =
-    code === 'REQUEST_ABORTED' ? 'aborted' : code === 'REQUEST_INVALID' || code === 'REQUEST_TOO_LARGE' || code === 'UPSTREAM_REJECTED_REQUEST' ? 'rejected' : 'failed';
-  return {
-    ...base,
-    outcome,
-    model: null,
-    cached: false,
-    fallback: false,
-    hedged: false,
-    attempts: Array.isArray(e?.attempts) ? [...e.attempts] : [],
-    usage: null,
-    text: null,
-    finishReason: null,
-    providerModel: null,
-    error: { code, message: error instanceof LlmResilienceError ? error.message : 'unexpected error' },
-  };
+  if (task !== undefined) summary.task = task;
+  return summary;
 }

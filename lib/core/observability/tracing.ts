@@ -10,75 +10,108 @@ import type { EventBus } from '../events/event-bus';
  */
 export function attachTracing(events: EventBus, breakerState: (model: string) => string, tracer: Tracer = trace.getTracer('koa-llm-resilience')): () => void {
   const pending = new Map<string, { record: AttemptRecord; endedAt: number; index: number }[]>();
-  const offs = [
-    events.on('attempt', (a: LlmEventMap['attempt']) => {
-      if (!tracingActive()) return;
-      let list = pending.get(a.requestId);
-      if (!list) {
-        list = [];
-        pending.set(a.requestId, list);
-      }
-      if (list.length < 32) list.push({ record: a, endedAt: Date.now(), index: a.index });
-    }),
-    events.on('request', (s: RequestSummary) => {
-      const list = pending.get(s.requestId) ?? [];
-      pending.delete(s.requestId);
-      if (!tracingActive()) return;
-      const end = Date.now();
-      const attrs: Attributes = {
-        'gen_ai.operation.name': 'chat',
-        'llm.resilience.request_id': s.requestId,
-        'llm.resilience.kind': s.kind,
-        'llm.resilience.outcome': s.outcome,
-        'llm.resilience.cache_hit': s.cached !== false,
-        'llm.resilience.fallback': s.fallback,
-        'llm.resilience.hedged': s.hedged,
-        'llm.resilience.attempts': s.attempts.length,
-      };
-      if (s.requestedModel) attrs['gen_ai.request.model'] = s.requestedModel;
-      if (s.providerModel) attrs['gen_ai.response.model'] = s.providerModel;
-      if (s.usage) {
-        attrs['gen_ai.usage.input_tokens'] = s.usage.promptTokens;
-        attrs['gen_ai.usage.output_tokens'] = s.usage.completionTokens;
-      }
-      if (s.finishReason) attrs['gen_ai.response.finish_reasons'] = [s.finishReason];
-      if (s.task) attrs['llm.resilience.task'] = s.task;
-      const parent: Span = tracer.startSpan(`chat ${s.requestedModel ?? ''}`.trim(), { kind: SpanKind.CLIENT, startTime: end - s.latencyMs, attributes: attrs });
-      const ctx = trace.setSpan(context.active(), parent);
-      for (const { record, endedAt, index } of list) {
-        const child = tracer.startSpan(
-          `attempt ${record.model}`,
-          {
-            kind: SpanKind.CLIENT,
-            startTime: endedAt - record.latencyMs,
-            attributes: {
-              'gen_ai.operation.name': 'chat',
-              'llm.resilience.model': record.model,
-              'llm.resilience.attempt.index': index,
-              'llm.resilience.attempt.outcome': record.outcome,
-              'llm.resilience.breaker.state': breakerState(record.model),
-              'llm.resilience.hedged': record.hedged === true,
-              ...(record.status !== undefined ? { 'http.response.status_code': record.status } : {}),
-            },
+  const tracingActive = tracingCheck();
+  // Attempt end times are collected only while a tracer provider is registered: without one, no `attempt`
+  // listener exists and the hot path does not even build the event. Checked again at the end of every request.
+  let offAttempts: (() => void) | null = null;
+  const watchAttempts = (on: boolean): void => {
+    if (on && !offAttempts) {
+      offAttempts = events.on('attempt', (a: LlmEventMap['attempt']) => {
+        let list = pending.get(a.requestId);
+        if (!list) {
+          list = [];
+          pending.set(a.requestId, list);
+        }
+        if (list.length < 32) list.push({ record: a, endedAt: Date.now(), index: a.index });
+      });
+    } else if (!on && offAttempts) {
+      offAttempts();
+      offAttempts = null;
+      pending.clear();
+    }
+  };
+  watchAttempts(tracingActive());
+  const offRequests = events.on('request', (s: RequestSummary) => {
+    const active = tracingActive();
+    watchAttempts(active);
+    if (!active) return;
+    const end = Date.now();
+    const list = pending.get(s.requestId) ?? estimatedEnds(s, end);
+    pending.delete(s.requestId);
+    const attrs: Attributes = {
+      'gen_ai.operation.name': 'chat',
+      'llm.resilience.request_id': s.requestId,
+      'llm.resilience.kind': s.kind,
+      'llm.resilience.outcome': s.outcome,
+      'llm.resilience.cache_hit': s.cached !== false,
+      'llm.resilience.fallback': s.fallback,
+      'llm.resilience.hedged': s.hedged,
+      'llm.resilience.attempts': s.attempts.length,
+    };
+    if (s.requestedModel) attrs['gen_ai.request.model'] = s.requestedModel;
+    if (s.providerModel) attrs['gen_ai.response.model'] = s.providerModel;
+    if (s.usage) {
+      attrs['gen_ai.usage.input_tokens'] = s.usage.promptTokens;
+      attrs['gen_ai.usage.output_tokens'] = s.usage.completionTokens;
+    }
+    if (s.finishReason) attrs['gen_ai.response.finish_reasons'] = [s.finishReason];
+    if (s.task) attrs['llm.resilience.task'] = s.task;
+    const parent: Span = tracer.startSpan(`chat ${s.requestedModel ?? ''}`.trim(), { kind: SpanKind.CLIENT, startTime: end - s.latencyMs, attributes: attrs });
+    const ctx = trace.setSpan(context.active(), parent);
+    for (const { record, endedAt, index } of list) {
+      const child = tracer.startSpan(
+        `attempt ${record.model}`,
+        {
+          kind: SpanKind.CLIENT,
+          startTime: endedAt - record.latencyMs,
+          attributes: {
+            'gen_ai.operation.name': 'chat',
+            'llm.resilience.model': record.model,
+            'llm.resilience.attempt.index': index,
+            'llm.resilience.attempt.outcome': record.outcome,
+            'llm.resilience.breaker.state': breakerState(record.model),
+            'llm.resilience.hedged': record.hedged === true,
+            ...(record.status !== undefined ? { 'http.response.status_code': record.status } : {}),
           },
-          ctx,
-        );
-        if (record.outcome !== 'success') child.setStatus({ code: SpanStatusCode.ERROR, message: record.message ?? record.outcome });
-        child.end(endedAt);
-      }
-      if (s.outcome !== 'success') parent.setStatus({ code: SpanStatusCode.ERROR, message: s.error?.message ?? s.outcome });
-      parent.end(end);
-    }),
-  ];
+        },
+        ctx,
+      );
+      if (record.outcome !== 'success') child.setStatus({ code: SpanStatusCode.ERROR, message: record.message ?? record.outcome });
+      child.end(endedAt);
+    }
+    if (s.outcome !== 'success') parent.setStatus({ code: SpanStatusCode.ERROR, message: s.error?.message ?? s.outcome });
+    parent.end(end);
+  });
   return () => {
-    offs.forEach((off) => off());
-    pending.clear();
+    watchAttempts(false);
+    offRequests();
   };
 }
 
-/** Whether a tracer provider is registered: without one, no span is built at all (not even no-op ones). */
-function tracingActive(): boolean {
-  const provider = trace.getTracerProvider();
-  const delegate = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
-  return delegate.constructor?.name !== 'NoopTracerProvider';
+/** For a request that began before tracing was switched on: attempts laid end to end from the request's start. */
+function estimatedEnds(s: RequestSummary, end: number): { record: AttemptRecord; endedAt: number; index: number }[] {
+  let t = end - s.latencyMs;
+  return s.attempts.map((record, index) => {
+    t += record.latencyMs;
+    return { record, endedAt: Math.min(t, end), index };
+  });
+}
+
+/**
+ * Whether a tracer provider is registered: without one, no span is built at all (not even no-op ones).
+ * Each engine looks it up when it starts and then at most once per second (a provider registered later
+ * takes effect within a second).
+ */
+function tracingCheck(): () => boolean {
+  let checkedAt = -Infinity;
+  let active = false;
+  return () => {
+    const now = performance.now();
+    if (now - checkedAt < 1000) return active;
+    checkedAt = now;
+    const provider = trace.getTracerProvider();
+    const delegate = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+    active = delegate.constructor?.name !== 'NoopTracerProvider';
+    return active;
+  };
 }

@@ -1,6 +1,6 @@
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { anyAborted, linkSignals } from '../signals';
+import { type AbortSource, anyAborted, linkSignals } from '../signals';
 import { classifyError, InvalidAnswerError } from '../upstream/classify-error';
 import { countedUsage, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer } from '../validation/answer-check';
@@ -32,7 +32,7 @@ export async function runStreamAttempt(
   model: ResolvedModel,
   req: NormalizedRequest,
   messages: NormalizedRequest['messages'],
-  callerSignals: readonly (AbortSignal | undefined)[],
+  callerSignals: readonly (AbortSource | undefined)[],
   queue: AsyncQueue<string>,
   timers: StreamTimers,
 ): Promise<StreamAttemptResult> {

@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
+import type { AbortSource } from '../../signals';
 import { answerParameters, hashOf } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
 
@@ -51,7 +52,7 @@ export class SemanticCache {
   }
 
   /** The prompt's embedding, or null when the embedding call fails or is too slow (the request goes on). */
-  async embed(text: string, signal?: AbortSignal): Promise<Float32Array | null> {
+  async embed(text: string, signal?: AbortSource): Promise<Float32Array | null> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
     const onAbort = (): void => controller.abort();
