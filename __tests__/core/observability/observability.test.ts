@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { createEngine, type FallbackReviewEntry, redact, registerMetrics } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
-import type { CompletionRequest, LlmResilienceOptions } from '../../../lib/types';
+import type { CompletionRequest, LlmResilienceOptions, RequestSummary } from '../../../lib/types';
 import { startApp, type TestApp } from '../../helpers/app';
 
 const KEY = 'sk-live-SUPERSECRET-0123456789';
@@ -114,6 +114,26 @@ describe('fallback review log', () => {
     expect(seen[0].promptHash).toMatch(/^[0-9a-f]{16}$/);
     expect(engine.reviewLog.entries().map((e) => e.requestId)).toEqual(seen.slice(1).map((e) => e.requestId));
     await engine.close();
+  });
+});
+
+describe('request events', () => {
+  it('carry every summary field, and the prompt hash both when read and when serialised', async () => {
+    const engine = createEngine(opts());
+    const seen: RequestSummary[] = [];
+    engine.on('request', (s) => seen.push(s));
+    await engine.complete(ask({ task: 'summaries' }));
+    await expect(engine.complete({ messages: [] as never })).rejects.toMatchObject({ code: 'REQUEST_INVALID' });
+    await engine.close();
+    expect(seen).toHaveLength(2);
+    const [ok, bad] = seen;
+    expect(ok).toMatchObject({ kind: 'complete', outcome: 'success', task: 'summaries', chain: ['smart', 'fast'], model: 'smart', requestedModel: 'big', fallback: false });
+    expect(ok.promptHash).toMatch(/^[0-9a-f]{16}$/);
+    const json = JSON.parse(JSON.stringify(ok)) as RequestSummary;
+    expect(json.promptHash).toBe(ok.promptHash);
+    expect(json).toMatchObject({ requestId: ok.requestId, outcome: 'success', text: ok.text, usage: ok.usage });
+    expect(bad).toMatchObject({ outcome: 'rejected', model: null, error: { code: 'REQUEST_INVALID' } });
+    expect(bad.promptHash).not.toBe(ok.promptHash);
   });
 });
 

@@ -65,6 +65,8 @@ interface Running {
   cancel: AbortController | null;
   promise: Promise<Settled>;
   done: boolean;
+  /** How it ended, once it has. */
+  settled: Settled | null;
   deadlineBound: boolean;
   prepared: Extract<Prepared, { ok: true }>;
 }
@@ -310,7 +312,7 @@ export class FallbackChain {
         return { ok: false as const, failure: toFailure(error), latencyMs: elapsed(started), error };
       },
     );
-    return { model, index, hedged, started, cancel, promise, done: false, deadlineBound: timeoutMs < wanted, prepared };
+    return { model, index, hedged, started, cancel, promise, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
   }
 
   /**
@@ -322,13 +324,14 @@ export class FallbackChain {
     attempts: AttemptRecord[],
     requestId: string,
     state: { tooLongFor: number | undefined },
-  ): Promise<(Running & { settled: Settled }) | null> {
+  ): Promise<Running | null> {
     if (contenders.length === 1) {
       // the common case (no hedge): no race to referee
       const c = contenders[0];
       const settled = await c.promise;
       c.done = true;
-      return this.#judge(c, settled, attempts, requestId, state) ? { ...c, settled } : null;
+      c.settled = settled;
+      return this.#judge(c, settled, attempts, requestId, state) ? c : null;
     }
     return new Promise((resolve, reject) => {
       let pending = contenders.length;
@@ -345,12 +348,13 @@ export class FallbackChain {
         void c.promise.then((settled) => {
           if (c.done) return; // cancelled and recorded already
           c.done = true;
+          c.settled = settled;
           if (decided) return;
           try {
             if (this.#judge(c, settled, attempts, requestId, state)) {
               decided = true;
               stopOthers(c, true);
-              resolve({ ...c, settled });
+              resolve(c);
             } else if (--pending === 0) {
               decided = true;
               resolve(null);

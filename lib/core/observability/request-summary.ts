@@ -10,6 +10,88 @@ export function promptHash(request: CompletionRequest): string {
   return createHash('sha256').update(stableStringify(messages)).digest('hex').slice(0, 16);
 }
 
+/**
+ * A `request` event payload. The prompt is hashed on first read only (most requests are never logged or
+ * reviewed); `toJSON` includes the hash, so a serialised summary carries every field.
+ */
+class Summary implements RequestSummary {
+  readonly requestId: string;
+  readonly kind: RequestSummary['kind'];
+  readonly chain: string[];
+  readonly outcome: RequestSummary['outcome'];
+  readonly model: string | null;
+  readonly cached: boolean | 'semantic';
+  readonly fallback: boolean;
+  readonly hedged: boolean;
+  readonly attempts: AttemptRecord[];
+  readonly usage: RequestSummary['usage'];
+  readonly latencyMs: number;
+  readonly text: string | null;
+  readonly finishReason: string | null;
+  readonly requestedModel: string | null;
+  readonly providerModel: string | null;
+  declare readonly task?: string;
+  declare readonly error?: { code: string; message: string };
+  readonly #request: CompletionRequest;
+  #hash: string | undefined = undefined;
+
+  constructor(
+    kind: RequestSummary['kind'],
+    requestId: string,
+    request: CompletionRequest,
+    task: string | undefined,
+    chain: FallbackChain,
+    started: number,
+    result: CompletionResult | StreamResult | null,
+    error: unknown,
+  ) {
+    const names = Array.isArray(request?.models) ? request.models.filter((m) => typeof m === 'string') : chain.models.map((m) => m.name);
+    const first = names.length ? chain.models.find((m) => m.name === names[0]) : undefined;
+    this.requestId = requestId;
+    this.kind = kind;
+    this.chain = names;
+    this.latencyMs = Math.round((performance.now() - started) * 100) / 100;
+    this.requestedModel = first?.model ?? null;
+    this.#request = request;
+    if (result) {
+      this.outcome = 'success';
+      this.model = result.model;
+      this.cached = result.cached;
+      this.fallback = result.fallback;
+      this.hedged = 'hedged' in result ? result.hedged : false;
+      this.attempts = result.attempts;
+      this.usage = result.usage;
+      this.text = result.text;
+      this.finishReason = result.finishReason;
+      this.providerModel = result.providerModel;
+    } else {
+      const e = error as { code?: unknown; attempts?: AttemptRecord[] };
+      const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
+      this.outcome =
+        code === 'REQUEST_ABORTED' ? 'aborted' : code === 'REQUEST_INVALID' || code === 'REQUEST_TOO_LARGE' || code === 'UPSTREAM_REJECTED_REQUEST' ? 'rejected' : 'failed';
+      this.model = null;
+      this.cached = false;
+      this.fallback = false;
+      this.hedged = false;
+      this.attempts = Array.isArray(e?.attempts) ? [...e.attempts] : [];
+      this.usage = null;
+      this.text = null;
+      this.finishReason = null;
+      this.providerModel = null;
+      (this as { error?: Summary['error'] }).error = { code, message: error instanceof LlmResilienceError ? error.message : 'unexpected error' };
+    }
+    if (task !== undefined) (this as { task?: string }).task = task;
+  }
+
+  get promptHash(): string {
+    return (this.#hash ??= promptHash(this.#request));
+  }
+
+  toJSON(): RequestSummary {
+    return { ...this, promptHash: this.promptHash };
+  }
+}
+
 /** The `request` event's payload for a call that ended with `result` or `error`. */
 export function summarize(
   kind: RequestSummary['kind'],
@@ -21,63 +103,6 @@ export function summarize(
   result: CompletionResult | StreamResult | null,
   error: unknown,
 ): RequestSummary {
-  const names = Array.isArray(request?.models) ? request.models.filter((m) => typeof m === 'string') : chain.models.map((m) => m.name);
   const task = typeof request?.task === 'string' ? request.task : defaultTask;
-  const first = names.length ? chain.models.find((m) => m.name === names[0]) : undefined;
-  const latencyMs = Math.round((performance.now() - started) * 100) / 100;
-  const requestedModel = first?.model ?? null;
-  // The prompt is hashed on first read only: most requests are never logged or reviewed. (A getter in the
-  // literal itself: spreading an object with a getter would run it.)
-  let hash: string | undefined;
-  let summary: RequestSummary;
-  if (result) {
-    summary = {
-      requestId,
-      kind,
-      chain: names,
-      outcome: 'success',
-      model: result.model,
-      cached: result.cached,
-      fallback: result.fallback,
-      hedged: 'hedged' in result ? result.hedged : false,
-      attempts: result.attempts,
-      usage: result.usage,
-      latencyMs,
-      get promptHash(): string {
-        return (hash ??= promptHash(request));
-      },
-      text: result.text,
-      finishReason: result.finishReason,
-      requestedModel,
-      providerModel: result.providerModel,
-    };
-  } else {
-    const e = error as { code?: unknown; attempts?: AttemptRecord[] };
-    const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
-    const outcome: RequestSummary['outcome'] =
-      code === 'REQUEST_ABORTED' ? 'aborted' : code === 'REQUEST_INVALID' || code === 'REQUEST_TOO_LARGE' || code === 'UPSTREAM_REJECTED_REQUEST' ? 'rejected' : 'failed';
-    summary = {
-      requestId,
-      kind,
-      chain: names,
-      outcome,
-      model: null,
-      cached: false,
-      fallback: false,
-      hedged: false,
-      attempts: Array.isArray(e?.attempts) ? [...e.attempts] : [],
-      usage: null,
-      latencyMs,
-      get promptHash(): string {
-        return (hash ??= promptHash(request));
-      },
-      text: null,
-      finishReason: null,
-      requestedModel,
-      providerModel: null,
-      error: { code, message: error instanceof LlmResilienceError ? error.message : 'unexpected error' },
-    };
-  }
-  if (task !== undefined) summary.task = task;
-  return summary;
+  return new Summary(kind, requestId, request, task, chain, started, result, error);
 }
