@@ -5,7 +5,7 @@ import type { CachedAnswer, ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain } from './fallback/fallback-chain';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
-import { type AbortSource, linkSignals } from './signals';
+import { AbortLatch, type AbortSource, linkSignals } from './signals';
 import { costUsd } from './cost/spend-tracker';
 import { summarize } from './observability/request-summary';
 
@@ -179,9 +179,9 @@ function since(started: number): number {
 
 const noop = (): void => undefined;
 
-/** One signal that fires when either fires (without AbortSignal.any, which retains signals on Node 20). */
+/** One source that fires when either fires (without AbortSignal.any, which retains signals on Node 20). */
 function oneSignal(a: AbortSource | undefined, b: AbortSource | undefined): { signal: AbortSource | undefined; release: () => void } {
   if (!a || !b) return { signal: a ?? b, release: noop };
-  const controller = new AbortController();
-  return { signal: controller.signal, release: linkSignals(controller, [a, b]) };
+  const latch = new AbortLatch();
+  return { signal: latch, release: linkSignals(latch, [a, b]) };
 }

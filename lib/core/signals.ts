@@ -8,8 +8,57 @@ export interface AbortSource {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
+/**
+ * A cancellation source the library fires itself: one per attempt (timeout, caller gone, lost hedge), per
+ * shared cache fill and per streamed request. On Node 20 every `AbortController` makes its signal
+ * transferable, which costs more than the rest of an attempt's bookkeeping; this is a plain listener list.
+ * It is handed to the openai SDK as the request's `signal`: the SDK (and undici, were it passed on) only
+ * reads `aborted` and calls `addEventListener('abort', …)`, and the SDK then aborts its own controller,
+ * which cancels the HTTP request. The tests check that a fired latch really cancels the call upstream.
+ */
+export class AbortLatch implements AbortSource {
+  #aborted = false;
+  #listeners: (() => void)[] | null = null;
+  reason: unknown = undefined;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** Typed as what the SDK's `signal` option expects (see above). */
+  get signal(): AbortSignal {
+    return this as unknown as AbortSignal;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.#aborted) (this.#listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const list = this.#listeners;
+    const i = list ? list.indexOf(listener) : -1;
+    if (i !== -1) list!.splice(i, 1);
+  }
+
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.reason = new DOMException('This operation was aborted', 'AbortError');
+    const list = this.#listeners;
+    this.#listeners = null;
+    if (!list) return;
+    for (const fn of list) {
+      try {
+        fn.call(this);
+      } catch {
+        // one listener failing does not keep the others from hearing the abort
+      }
+    }
+  }
+}
+
 /** Makes `target` abort when any of `sources` (or `extra`) aborts. Returns the function that unlinks them. */
-export function linkSignals(target: AbortController, sources: readonly (AbortSource | undefined)[], extra?: AbortSource): () => void {
+export function linkSignals(target: { abort(): void }, sources: readonly (AbortSource | undefined)[], extra?: AbortSource): () => void {
   const onAbort = (): void => target.abort();
   const linked: AbortSource[] = [];
   const n = sources.length;

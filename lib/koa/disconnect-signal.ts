@@ -1,43 +1,21 @@
 import type { ParameterizedContext } from 'koa';
-import type { AbortSource } from '../core/signals';
+import { AbortLatch, type AbortSource } from '../core/signals';
 
 /**
  * Fires when the HTTP client goes away before the response is finished: the response's 'close' without
- * `writableFinished` (stable across Node versions, unlike the request's 'close'). A plain listener list on
- * one 'close' listener, not an `AbortController`: that would be created for every request, mostly for nothing.
+ * `writableFinished` (stable across Node versions, unlike the request's 'close'). A latch, not an
+ * `AbortController`: one is made for every request, and on Node 20 a controller costs more than the latch's
+ * whole job.
  */
-class Disconnect implements AbortSource {
-  #aborted = false;
-  #listeners: (() => void)[] = [];
-
-  constructor(res: ParameterizedContext['res']) {
-    if (res.destroyed && !res.writableFinished) {
-      this.#aborted = true;
-      return;
-    }
+export function disconnectSignal(ctx: ParameterizedContext): AbortSource {
+  const latch = new AbortLatch();
+  const res = ctx.res;
+  if (res.destroyed && !res.writableFinished) {
+    latch.abort();
+  } else {
     res.once('close', () => {
-      if (res.writableFinished) return;
-      this.#aborted = true;
-      const listeners = this.#listeners;
-      this.#listeners = [];
-      for (const fn of listeners) fn();
+      if (!res.writableFinished) latch.abort();
     });
   }
-
-  get aborted(): boolean {
-    return this.#aborted;
-  }
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.#aborted) this.#listeners.push(listener);
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const i = this.#listeners.indexOf(listener);
-    if (i !== -1) this.#listeners.splice(i, 1);
-  }
-}
-
-export function disconnectSignal(ctx: ParameterizedContext): AbortSource {
-  return new Disconnect(ctx.res);
+  return latch;
 }

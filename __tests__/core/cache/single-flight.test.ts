@@ -1,5 +1,6 @@
 import { RequestAbortedError } from '../../../lib';
 import { SingleFlight } from '../../../lib/core/cache/single-flight';
+import type { AbortSource } from '../../../lib/core/signals';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;
@@ -25,7 +26,7 @@ describe('SingleFlight', () => {
 
   it('aborts the shared work only when the last waiter leaves', async () => {
     const sf = new SingleFlight<number>();
-    let signal!: AbortSignal;
+    let signal!: AbortSource;
     const d = deferred<number>();
     const c1 = new AbortController();
     const c2 = new AbortController();

@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { CacheStatus, Usage } from '../../types';
 import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../events/event-bus';
+import type { AbortSource } from '../signals';
 import type { SharedStore } from '../shared/shared-store';
 import { SemanticCache } from './semantic/semantic-cache';
 import type { ResolvedCache } from '../options/resolve-options';
@@ -104,7 +105,7 @@ export class ResponseCache {
    * it to store the answer. After `lockWaitMs`, if the holder gave up, or if the store is unavailable, the
    * caller asks the provider itself.
    */
-  async fleetFill(key: string, signal: AbortSignal): Promise<FleetFill> {
+  async fleetFill(key: string, signal: AbortSource): Promise<FleetFill> {
     const store = this.store;
     if (!store) return { release: () => undefined };
     const token = randomUUID();

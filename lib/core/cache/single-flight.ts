@@ -1,9 +1,9 @@
 import { RequestAbortedError } from '../../errors/request-aborted-error';
-import type { AbortSource } from '../signals';
+import { AbortLatch, type AbortSource } from '../signals';
 
 interface Flight<T> {
   promise: Promise<T>;
-  controller: AbortController;
+  controller: AbortLatch;
   waiters: number;
 }
 
@@ -19,12 +19,12 @@ export class SingleFlight<T> {
   }
 
   /** `joined` is true when the caller rode on a flight somebody else started. */
-  run(key: string, work: (signal: AbortSignal) => Promise<T>, callerSignal?: AbortSource): Promise<{ value: T; joined: boolean }> {
+  run(key: string, work: (signal: AbortSource) => Promise<T>, callerSignal?: AbortSource): Promise<{ value: T; joined: boolean }> {
     let flight = this.#flights.get(key);
     const joined = flight !== undefined;
     if (!flight) {
-      const controller = new AbortController();
-      const promise = work(controller.signal).finally(() => {
+      const controller = new AbortLatch();
+      const promise = work(controller).finally(() => {
         if (this.#flights.get(key) === created) this.#flights.delete(key);
       });
       const created: Flight<T> = { promise, controller, waiters: 0 };

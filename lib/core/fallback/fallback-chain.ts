@@ -11,7 +11,7 @@ import { LatencyTracker } from '../latency/latency-tracker';
 import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOptions } from '../options/resolve-options';
 import type { NormalizedRequest, RequestPolicy } from '../request/normalize-request';
 import { loadTokenizer } from '../request/prompt-size';
-import { type AbortSource, anyAborted } from '../signals';
+import { AbortLatch, type AbortSource, anyAborted } from '../signals';
 import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { AttemptFailure, type FailureClass } from './attempt-failure';
 import type { FleetSync } from '../shared/fleet-sync';
@@ -62,7 +62,7 @@ interface Running {
   hedged: boolean;
   started: number;
   /** Only when hedging is on: aborts a contender that lost the race. */
-  cancel: AbortController | null;
+  cancel: AbortLatch | null;
   promise: Promise<Settled>;
   done: boolean;
   /** How it ended, once it has. */
@@ -295,10 +295,10 @@ export class FallbackChain {
     const fixed = breaker?.state === 'half_open' || index === req.chain.length - 1;
     const wanted = req.timeoutMs ?? (fixed ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency));
     const timeoutMs = Math.max(1, Math.min(wanted, Math.floor(leftMs)));
-    const cancel = this.#hedge ? new AbortController() : null;
+    const cancel = this.#hedge ? new AbortLatch() : null;
     this.trackInFlight(model.name, 1);
     const started = performance.now();
-    const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel?.signal, timeoutMs);
+    const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs);
     const promise: Promise<Settled> = (breaker ? breaker.run(attempt) : attempt()).then(
       (value) => {
         this.trackInFlight(model.name, -1);

@@ -1,6 +1,6 @@
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { type AbortSource, anyAborted, linkSignals } from '../signals';
+import { AbortLatch, type AbortSource, anyAborted, linkSignals } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
 import { type AnswerRules, checkAnswer, checkAnswerShape } from '../validation/answer-check';
@@ -22,10 +22,10 @@ export async function runAttempt(
   req: NormalizedRequest,
   messages: NormalizedRequest['messages'],
   callerSignals: readonly (AbortSource | undefined)[],
-  cancelSignal: AbortSignal | undefined,
+  cancelSignal: AbortSource | undefined,
   timeoutMs: number,
 ): Promise<AttemptAnswer> {
-  const controller = new AbortController();
+  const controller = new AbortLatch();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

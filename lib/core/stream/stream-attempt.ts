@@ -1,6 +1,6 @@
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { type AbortSource, anyAborted, linkSignals } from '../signals';
+import { AbortLatch, type AbortSource, anyAborted, linkSignals } from '../signals';
 import { classifyError, InvalidAnswerError } from '../upstream/classify-error';
 import { countedUsage, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer } from '../validation/answer-check';
@@ -36,7 +36,7 @@ export async function runStreamAttempt(
   queue: AsyncQueue<string>,
   timers: StreamTimers,
 ): Promise<StreamAttemptResult> {
-  const controller = new AbortController();
+  const controller = new AbortLatch();
   const started = performance.now();
   let stalled: 'first_token' | 'idle' | 'deadline' | null = null;
   let timer: NodeJS.Timeout | undefined;

@@ -11,7 +11,7 @@ import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
 import type { ResolvedModel } from '../options/resolve-options';
 import { normalizeRequest } from '../request/normalize-request';
 import { summarize } from '../observability/request-summary';
-import { anyAborted } from '../signals';
+import { AbortLatch, anyAborted } from '../signals';
 import { AsyncQueue } from './async-queue';
 import { runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
 
@@ -62,8 +62,8 @@ async function* streamInner(
   const started = performance.now();
   const req = normalizeRequest(request, chain.models, chain.policy, call.task);
   const requestId = call.requestId ?? nextRequestId();
-  const consumerGone = new AbortController();
-  const signals = [req.signal, call.signal, consumerGone.signal];
+  const consumerGone = new AbortLatch();
+  const signals = [req.signal, call.signal, consumerGone];
   let finished = false;
   try {
     const cache = req.useCache ? layers.cache : null;
@@ -173,7 +173,7 @@ async function* streamInner(
         return result;
       } catch (err) {
         const f = toFailure(err);
-        if (f.callerAborted || consumerGone.signal.aborted) throw new RequestAbortedError('The request was cancelled', { cause: err });
+        if (f.callerAborted || consumerGone.aborted) throw new RequestAbortedError('The request was cancelled', { cause: err });
         const record: AttemptRecord = { model: model.name, outcome: f.outcome, latencyMs: elapsed(attemptStart), message: f.message };
         if (f.status !== undefined) record.status = f.status;
         chain.record(attempts, requestId, record);

@@ -1,0 +1,64 @@
+import { AbortLatch, anyAborted, linkSignals } from '../../lib/core/signals';
+
+describe('AbortLatch', () => {
+  it('calls each listener once, with the latch as `this`, and forgets removed ones', () => {
+    const latch = new AbortLatch();
+    const calls: string[] = [];
+    const a = function (this: unknown) {
+      calls.push(this === latch ? 'a' : 'a-wrong-this');
+    };
+    const b = () => calls.push('b');
+    latch.addEventListener('abort', a);
+    latch.addEventListener('abort', b);
+    latch.removeEventListener('abort', b);
+    expect(latch.aborted).toBe(false);
+    latch.abort();
+    latch.abort();
+    expect(calls).toEqual(['a']);
+    expect(latch.aborted).toBe(true);
+    expect((latch.reason as DOMException).name).toBe('AbortError');
+    latch.addEventListener('abort', b); // after the fact: never called, as with an AbortSignal
+    latch.abort();
+    expect(calls).toEqual(['a']);
+  });
+
+  it('a throwing listener does not keep the others from hearing the abort', () => {
+    const latch = new AbortLatch();
+    const heard: number[] = [];
+    latch.addEventListener('abort', () => {
+      throw new Error('boom');
+    });
+    latch.addEventListener('abort', () => heard.push(1));
+    expect(() => latch.abort()).not.toThrow();
+    expect(heard).toEqual([1]);
+  });
+});
+
+describe('linkSignals', () => {
+  it('fires the target from any source (AbortSignal or latch) and unlinks cleanly', () => {
+    const target = new AbortLatch();
+    const controller = new AbortController();
+    const source = new AbortLatch();
+    const unlink = linkSignals(target, [undefined, controller.signal], source);
+    source.abort();
+    expect(target.aborted).toBe(true);
+
+    const target2 = new AbortLatch();
+    const source2 = new AbortLatch();
+    const unlink2 = linkSignals(target2, [source2]);
+    unlink2();
+    source2.abort();
+    expect(target2.aborted).toBe(false);
+    unlink();
+  });
+
+  it('fires at once when a source has already fired', () => {
+    const controller = new AbortController();
+    controller.abort();
+    const target = new AbortLatch();
+    linkSignals(target, [controller.signal]);
+    expect(target.aborted).toBe(true);
+    expect(anyAborted([undefined, controller.signal])).toBe(true);
+    expect(anyAborted([undefined, new AbortLatch()])).toBe(false);
+  });
+});
