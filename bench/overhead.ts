@@ -8,7 +8,8 @@
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds N per HTTP block
  * (default 2), --http-rounds N (default 10). Ratios and added costs are medians of per-round pairs.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createOpenAI } from '@ai-sdk/openai';
@@ -66,6 +67,13 @@ function paired<T>(xs: T[], floor: T[], f: (x: T, base: T) => number): number {
   return median(xs.map((x, i) => f(x, floor[i])));
 }
 
+/** First and third quartiles. */
+function quartiles(xs: number[]): [number, number] {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
+  return [at(0.25), at(0.75)];
+}
+
 function medians(blocks: Block[]): Block {
   return {
     p50: median(blocks.map((b) => b.p50)),
@@ -82,12 +90,29 @@ interface Autocannon {
   errors: number;
 }
 
-function autocannon(url: string, connections: number, seconds: number): Promise<Autocannon> {
+/**
+ * Over HTTP the route's own process must be what limits throughput, or the figure measures the load generator:
+ * on a 2-core machine the servers (this process, every thread) get core 0, and autocannon and the fake
+ * provider share core 1. Needs `taskset` (util-linux) and ≥ 2 cores; otherwise nothing is pinned.
+ */
+function pinning(upstreamPid: number): { prefix: string[]; note: string } {
+  const cores = os.cpus().length;
+  const can = process.platform === 'linux' && cores >= 2 && spawnSync('taskset', ['-V']).status === 0;
+  if (!can) return { prefix: [], note: 'not pinned (no taskset or < 2 cores)' };
+  const last = String(cores - 1);
+  const ok = spawnSync('taskset', ['-a', '-p', '-c', cores > 2 ? `0-${cores - 2}` : '0', String(process.pid)]).status === 0 &&
+    spawnSync('taskset', ['-a', '-p', '-c', last, String(upstreamPid)]).status === 0;
+  if (!ok) return { prefix: [], note: 'not pinned (taskset failed)' };
+  return { prefix: ['taskset', '-c', last], note: `servers pinned to core${cores > 2 ? `s 0–${cores - 2}` : ' 0'}, autocannon and the fake provider to core ${last}` };
+}
+
+function autocannon(url: string, connections: number, seconds: number, prefix: string[] = []): Promise<Autocannon> {
   const bin = path.join(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js');
+  const [cmd, ...pre] = prefix.length ? prefix : [process.execPath];
   return new Promise((resolve, reject) => {
     execFile(
-      process.execPath,
-      [bin, '-c', String(connections), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify({ text: 'hello' }), '--json', `${url}/chat`],
+      cmd,
+      [...pre, ...(prefix.length ? [process.execPath] : []), bin, '-c', String(connections), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify({ text: 'hello' }), '--json', `${url}/chat`],
       { maxBuffer: 64 * 1024 * 1024 },
       (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as Autocannon)),
     );
@@ -217,15 +242,20 @@ async function main(): Promise<void> {
     ['LangChain.js withFallbacks', await serve(langchain(cfg, false))],
     ['AI SDK + ai-fallback', await serve(aiSdk(cfg))],
   ] as const;
-  out.push(`## 3. Over HTTP (Koa route, autocannon in its own process, ${SECONDS} s blocks, ${HTTP_ROUNDS} rounds; CPU = the server process per request)`, '');
-  const http: Record<string, unknown> = {};
+  const pin = pinning(up.pid);
+  out.push(
+    `## 3. Over HTTP (Koa route, autocannon in its own process, ${SECONDS} s blocks, ${HTTP_ROUNDS} rounds in A B C D / D C B A order; ${pin.note}; CPU = the server process per request)`,
+    '',
+  );
+  const http: Record<string, unknown> = { pinning: pin.note };
   for (const connections of [1, 50]) {
     const per: Record<string, { rps: number; p50: number; p99: number; cpuUs: number; bad: number }[]> = {};
-    for (const [, s] of servers) await autocannon(s.url, connections, 3); // warm-up (JIT, pools)
+    for (const [, s] of servers) await autocannon(s.url, connections, 3, pin.prefix); // warm-up (JIT, pools)
     for (let r = 0; r < HTTP_ROUNDS; r++) {
-      for (const [name, s] of servers) {
+      // every other round in reverse, so a drift of the machine's speed does not favour whoever runs first
+      for (const [name, s] of r % 2 === 0 ? servers : [...servers].reverse()) {
         const cpu0 = process.cpuUsage();
-        const res = await autocannon(s.url, connections, SECONDS);
+        const res = await autocannon(s.url, connections, SECONDS, pin.prefix);
         const cpu = process.cpuUsage(cpu0);
         (per[name] ??= []).push({
           rps: res.requests.average,
@@ -242,6 +272,8 @@ async function main(): Promise<void> {
         {
           rps: median(bs.map((b) => b.rps)),
           ratio: paired(bs, per[FLOOR], (x, f) => x.rps / f.rps),
+          ratioIqr: quartiles(bs.map((x, i) => x.rps / per[FLOOR][i].rps)),
+          rounds: bs.map((x) => Math.round(x.rps)),
           p50: median(bs.map((b) => b.p50)),
           p99: median(bs.map((b) => b.p99)),
           cpuUs: median(bs.map((b) => b.cpuUs)),
@@ -254,8 +286,8 @@ async function main(): Promise<void> {
     out.push(`### ${connections} connection${connections === 1 ? '' : 's'}`, '');
     out.push(
       table(
-        ['route', 'req/s', 'throughput vs bare', 'p50 ms', 'p99 ms', 'CPU µs/req', 'added CPU µs/req', 'non-2xx + errors'],
-        Object.entries(m).map(([n, b]) => [n, fmt(b.rps), fmt(b.ratio, 2), fmt(b.p50, 2), fmt(b.p99, 2), fmt(b.cpuUs), fmt(b.addedCpuUs), b.bad]),
+        ['route', 'req/s', 'throughput vs bare', 'middle half of the per-round ratios', 'p50 ms', 'p99 ms', 'CPU µs/req', 'added CPU µs/req', 'non-2xx + errors'],
+        Object.entries(m).map(([n, b]) => [n, fmt(b.rps), fmt(b.ratio, 2), `${fmt(b.ratioIqr[0], 2)}–${fmt(b.ratioIqr[1], 2)}`, fmt(b.p50, 2), fmt(b.p99, 2), fmt(b.cpuUs), fmt(b.addedCpuUs), b.bad]),
       ),
       '',
     );

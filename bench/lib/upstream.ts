@@ -11,6 +11,8 @@ export interface UpstreamStats {
 /** The fake provider running in a child process, driven over IPC. */
 export interface RemoteUpstream {
   url: string;
+  /** The child process's pid (the overhead bench pins it to a core). */
+  pid: number;
   setBehavior(model: string, behavior: FakeBehavior): void;
   schedule(phases: Phase[]): void;
   resetRequests(): void;
@@ -37,6 +39,7 @@ export async function startUpstream(behaviors: Record<string, FakeBehavior> = {}
   };
   return {
     url,
+    pid: child.pid ?? 0,
     setBehavior: (model, behavior) => send({ type: 'setBehavior', model, behavior }),
     schedule: (phases) => send({ type: 'schedule', phases }),
     resetRequests: () => send({ type: 'resetRequests' }),

@@ -36,7 +36,7 @@ export function nextRequestId(): string {
 }
 
 /** cache → (single-flight) → chain (→ breaker per model → attempt); emits `request` when it ends. */
-export async function complete(
+export function complete(
   chain: FallbackChain,
   layers: Layers,
   events: EventBus,
@@ -46,14 +46,17 @@ export async function complete(
   const requestId = call.requestId ?? nextRequestId();
   if (!events.has('request')) return completeInner(chain, layers, events, request, call, requestId);
   const started = performance.now();
-  try {
-    const r = await completeInner(chain, layers, events, request, call, requestId);
-    events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
-    return r;
-  } catch (err) {
-    events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
-    throw err;
-  }
+  // .then rather than an async wrapper: one promise fewer on every request
+  return completeInner(chain, layers, events, request, call, requestId).then(
+    (r) => {
+      events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
+      return r;
+    },
+    (err: unknown) => {
+      events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
+      throw err;
+    },
+  );
 }
 
 async function completeInner(

@@ -16,7 +16,7 @@ import type { LlmMiddleware } from './types';
 
 /** Mounts an existing chain (used by `llmResilience`). */
 export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus, exposeHeaders = false): Middleware {
-  return async (ctx, next) => {
+  return (ctx, next) => {
     const layers = layersOf(ctx);
     let signal: AbortSource | undefined;
     const call = () => {
@@ -41,11 +41,9 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
       sse: (request: CompletionRequest) => sendSSE(ctx, stream(request)),
       status,
     };
-    try {
-      await next();
-    } catch (err) {
+    return next().then(undefined, (err: unknown) => {
       if (!respondWithError(ctx, err)) throw err;
-    }
+    });
   };
 }
 

@@ -175,7 +175,16 @@ export class FallbackChain {
         }
       }
 
-      const winner = await this.#settle(contenders, attempts, requestId, state);
+      let winner: Running | null;
+      if (contenders.length === 1) {
+        // the common case (no hedge): no race to referee
+        const c = contenders[0];
+        c.settled = await c.promise;
+        c.done = true;
+        winner = this.#judge(c, c.settled, attempts, requestId, state) ? c : null;
+      } else {
+        winner = await this.#settle(contenders, attempts, requestId, state);
+      }
       if (winner) {
         const s = winner.settled as Extract<Settled, { ok: true }>;
         const success: ChainSuccess = {
@@ -316,23 +325,15 @@ export class FallbackChain {
   }
 
   /**
-   * Waits for the first success among the contenders (cancelling and recording the others), or for all to
+   * Waits for the first success among hedged contenders (cancelling and recording the others), or for all to
    * fail. Rejects for the caller's cancellation or the caller's own bad request.
    */
-  async #settle(
+  #settle(
     contenders: Running[],
     attempts: AttemptRecord[],
     requestId: string,
     state: { tooLongFor: number | undefined },
   ): Promise<Running | null> {
-    if (contenders.length === 1) {
-      // the common case (no hedge): no race to referee
-      const c = contenders[0];
-      const settled = await c.promise;
-      c.done = true;
-      c.settled = settled;
-      return this.#judge(c, settled, attempts, requestId, state) ? c : null;
-    }
     return new Promise((resolve, reject) => {
       let pending = contenders.length;
       let decided = false;
