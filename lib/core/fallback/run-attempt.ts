@@ -33,7 +33,7 @@ export async function runAttempt(
   }, timeoutMs);
   const unlink = linkSignals(controller, callerSignals, cancelSignal);
   try {
-    const answer = await upstream.complete(model, req, messages, controller.signal, timeoutMs);
+    const answer = await upstream.complete(model, req, messages, controller.signal);
     const rules: AnswerRules = { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate };
     // only a user `validate` hook needs an extra turn of the event loop
     const { json } = rules.validate ? await checkAnswer(answer, model.name, rules) : checkAnswerShape(answer, rules);

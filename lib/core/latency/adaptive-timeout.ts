@@ -8,7 +8,8 @@ import type { LatencyWindow } from './latency-window';
  * all tasks) has `minSamples` successful latencies:
  *   clamp(p<percentile> × multiplier × scale, minTimeoutMs, timeoutMs)
  * where scale = request maxTokens / median maxTokens of the samples when the request asks for more
- * output than usual (longer answers take longer), else 1.
+ * output than usual (longer answers take longer), else 1. Rounded up to a multiple of 10 ms: concurrent
+ * attempts then share Node's timer lists (one list per distinct duration) instead of churning new ones.
  */
 export function attemptTimeout(
   model: ResolvedModel,
@@ -33,6 +34,6 @@ export function attemptTimeoutFrom(
   let scale = 1;
   const usual = maxTokens === undefined ? undefined : w.medianMaxTokens();
   if (maxTokens !== undefined && usual !== undefined && maxTokens > usual) scale = maxTokens / usual;
-  const t = p * policy.multiplier * scale;
+  const t = Math.ceil((p * policy.multiplier * scale) / 10) * 10;
   return Math.round(Math.min(ceilingMs, Math.max(policy.minTimeoutMs, t)));
 }

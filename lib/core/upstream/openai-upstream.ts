@@ -50,10 +50,10 @@ export class OpenAIUpstream {
     req: NormalizedRequest,
     messages: NormalizedRequest['messages'],
     signal: AbortSignal,
-    timeoutMs: number,
   ): Promise<UpstreamAnswer> {
     const body: ChatCompletionCreateParamsNonStreaming = buildBody(model, req, messages);
-    const completion = await this.#client(model).chat.completions.create(body, { signal, maxRetries: 0, timeout: timeoutMs + 1000 });
+    // No per-call `timeout`: the client's backstop (one duration per model) keeps the SDK's timers in one list.
+    const completion = await this.#client(model).chat.completions.create(body, { signal, maxRetries: 0 });
     const answer = readAnswer(completion, model.model);
     if (answer.usage.totalTokens === 0) answer.usage = countedUsage(messages, answer.text);
     return answer;
