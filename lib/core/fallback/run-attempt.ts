@@ -27,9 +27,16 @@ export async function runAttempt(
 ): Promise<AttemptAnswer> {
   const controller = new AbortLatch();
   let timedOut = false;
+  let grace: NodeJS.Immediate | undefined;
+  // The timer phase runs before I/O in each turn of the event loop: after a stall of this process (a long GC
+  // pause, a busy loop), every overdue timer would fire before the answers already waiting in the sockets are
+  // read. So the abort waits for that turn's I/O (setImmediate runs after it): a late timer no longer cancels
+  // an answer that arrived in time, and an answer still missing is cancelled at most one loop turn later.
   const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
+    grace = setImmediate(() => {
+      timedOut = true;
+      controller.abort();
+    });
   }, timeoutMs);
   const unlink = linkSignals(controller, callerSignals, cancelSignal);
   try {
@@ -44,6 +51,7 @@ export async function runAttempt(
     throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs }), { cause: err });
   } finally {
     clearTimeout(timer);
+    clearImmediate(grace);
     unlink();
   }
 }

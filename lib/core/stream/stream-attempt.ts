@@ -40,13 +40,18 @@ export async function runStreamAttempt(
   const started = performance.now();
   let stalled: 'first_token' | 'idle' | 'deadline' | null = null;
   let timer: NodeJS.Timeout | undefined;
+  let grace: NodeJS.Immediate | undefined;
   const arm = (ms: number, why: 'first_token' | 'idle'): void => {
     clearTimeout(timer);
+    clearImmediate(grace);
     const left = timers.deadlineAt - performance.now();
     const reason = left < ms ? 'deadline' : why;
+    // as in runAttempt: the abort waits for this turn's I/O, so a stall of this process alone cancels nothing
     timer = setTimeout(() => {
-      stalled = reason;
-      controller.abort();
+      grace = setImmediate(() => {
+        stalled = reason;
+        controller.abort();
+      });
     }, Math.max(1, Math.min(ms, left)));
   };
   arm(timers.firstTokenMs, 'first_token');
@@ -85,6 +90,7 @@ export async function runStreamAttempt(
     throw new AttemptFailure(classifyError(err, { timedOut: false, callerAborted, timeoutMs: timers.firstTokenMs }), { cause: err });
   } finally {
     clearTimeout(timer);
+    clearImmediate(grace);
     unlink();
   }
 }
