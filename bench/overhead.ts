@@ -5,6 +5,7 @@
  *   1. in process: engine.complete() (cache off) vs the bare SDK (and LangChain / AI SDK), concurrency 1 and 50
  *   2. a cache hit
  *   3. over HTTP: the same Koa route shape, loaded by autocannon (own process), concurrency 1 and 50
+ * Run with --expose-gc (npm run bench:overhead does): each block starts from a collected heap.
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds N per HTTP block
  * (default 2), --http-rounds N (default 10). Ratios and added costs are medians of per-round pairs.
  */
@@ -38,7 +39,17 @@ interface Block {
   perSec: number;
 }
 
+/**
+ * Every block starts from a collected heap (run with --expose-gc): otherwise a block pays for the garbage the
+ * previous variant left, and whoever follows the heaviest allocator is charged for its major GC.
+ */
+async function cleanHeap(): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((r) => setTimeout(r, 20));
+}
+
 async function block(fn: Fn, calls: number, concurrency: number): Promise<Block> {
+  await cleanHeap();
   const lat: number[] = new Array(calls);
   let next = 0;
   const cpu0 = process.cpuUsage();
@@ -122,7 +133,7 @@ function autocannon(url: string, connections: number, seconds: number, prefix: s
 async function main(): Promise<void> {
   const up = await startUpstream();
   const cfg: StrategyConfig = { url: up.url, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000 };
-  const out: string[] = [`# Overhead benchmark`, '', `Machine: ${machine()}  `, `Run: ${new Date().toISOString()}. Variants interleaved A B C D A B C D …; ratios and added costs are medians of per-round pairs with the floor.`, ''];
+  const out: string[] = [`# Overhead benchmark`, '', `Machine: ${machine()}  `, `Run: ${new Date().toISOString()}. Variants interleaved A B C D A B C D …, each block from a collected heap; ratios and added costs are medians of per-round pairs with the floor.`, ''];
   const json: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
 
   // 0. Pure CPU, no network: the same stub fetch under every variant.
@@ -254,6 +265,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < HTTP_ROUNDS; r++) {
       // every other round in reverse, so a drift of the machine's speed does not favour whoever runs first
       for (const [name, s] of r % 2 === 0 ? servers : [...servers].reverse()) {
+        await cleanHeap();
         const cpu0 = process.cpuUsage();
         const res = await autocannon(s.url, connections, SECONDS, pin.prefix);
         const cpu = process.cpuUsage(cpu0);
