@@ -250,3 +250,42 @@ describe('OpenTelemetry traces', () => {
     expect(children[0].attributes['llm.resilience.breaker.state']).toBe('closed');
   });
 });
+
+describe('OpenTelemetry traces, provider registered after start', () => {
+  afterAll(() => {
+    trace.disable();
+    context.disable();
+  });
+
+  it('builds nothing without a provider, and spans (with attempt children) within a second of one appearing', async () => {
+    const exporter = new InMemorySpanExporter();
+    fake.setBehavior('big', { mode: 'error' });
+    const engine = createEngine(opts({ breaker: { volumeThreshold: 100 } })); // every request tries 'smart' first
+    await engine.complete(ask());
+    // registered after the engine started: taken up at the engine's next look (at most a second later)
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    await engine.complete(ask());
+    expect(exporter.getFinishedSpans()).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 1050));
+    await engine.complete(ask()); // its attempts were not watched: laid end to end from the request's start
+    await engine.complete(ask()); // watched
+    await engine.close();
+    const spans = exporter.getFinishedSpans();
+    const parents = spans.filter((s) => s.name === 'chat big');
+    expect(parents).toHaveLength(2);
+    for (const parent of parents) {
+      const children = spans.filter((s) => s.parentSpanContext?.spanId === parent.spanContext().spanId);
+      expect(children.map((c) => [c.name, c.attributes['llm.resilience.attempt.outcome']])).toEqual([
+        ['attempt smart', 'error'],
+        ['attempt fast', 'success'],
+      ]);
+      // children lie within their parent
+      for (const c of children) {
+        expect(hrMs(c.startTime)).toBeGreaterThanOrEqual(hrMs(parent.startTime) - 1);
+        expect(hrMs(c.endTime)).toBeLessThanOrEqual(hrMs(parent.endTime) + 1);
+      }
+    }
+  });
+});
+
+const hrMs = (t: [number, number]): number => t[0] * 1000 + t[1] / 1e6;
