@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { llmResilience, llmTask, type LlmResilienceMiddleware } from '../../lib';
+import { startFakeLlm, type FakeLlm } from '../../lib/testing';
 import type { CompletionRequest, LlmResilienceOptions } from '../../lib/types';
 
 export interface TestApp {
@@ -29,6 +30,26 @@ export async function startApp(options: LlmResilienceOptions): Promise<TestApp> 
     ctx.body = await ctx.llm.complete((await readJson(ctx.req)) as CompletionRequest);
   });
   app.use(router.routes());
+  const listening = await listen(app);
+  return {
+    ...listening,
+    llm,
+    async close() {
+      await llm.close();
+      await listening.close();
+    },
+  };
+}
+
+export interface Listening {
+  server: http.Server;
+  url: string;
+  /** Closes the server and every connection still open. */
+  close(): Promise<void>;
+}
+
+/** Serves a Koa app on a free loopback port (errors are not printed: tests assert them). */
+export async function listen(app: Koa): Promise<Listening> {
   app.silent = true;
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -36,13 +57,27 @@ export async function startApp(options: LlmResilienceOptions): Promise<TestApp> 
   return {
     server,
     url: `http://127.0.0.1:${port}`,
-    llm,
     async close() {
-      await llm.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A fake provider for every test of the file: started before each test and handed to `started`; after each
+ * test, `beforeClose` runs (close the test's app there), then the fake closes.
+ */
+export function useFakeLlm(started: (fake: FakeLlm) => void, beforeClose: () => Promise<void> = async () => undefined): void {
+  let fake: FakeLlm;
+  beforeEach(async () => {
+    fake = await startFakeLlm();
+    started(fake);
+  });
+  afterEach(async () => {
+    await beforeClose();
+    await fake.close();
+  });
 }
 
 export function readJson(req: http.IncomingMessage): Promise<unknown> {

@@ -4,17 +4,18 @@
  */
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import request from 'supertest';
 import { createDemoApp } from '../../demo-app/app';
 import { ConfigError, dashboardRouter, llmResilience, type LlmResilienceMiddleware } from '../../lib';
 import { startFakeLlm, type FakeLlm } from '../../lib/testing';
+import { listen, type Listening } from '../helpers/app';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let fake: FakeLlm;
 let llm: LlmResilienceMiddleware;
+let listening: Listening;
 let server: http.Server;
 let url: string;
 
@@ -27,16 +28,12 @@ beforeEach(async () => {
     ],
     breaker: { volumeThreshold: 3, resetTimeoutMs: 60_000 },
   });
-  const app = createDemoApp(llm, { dashboardToken: 'dash-token-123' });
-  app.silent = true;
-  server = http.createServer(app.callback());
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  listening = await listen(createDemoApp(llm, { dashboardToken: 'dash-token-123' }));
+  ({ server, url } = listening);
 });
 afterEach(async () => {
   await llm.close();
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+  await listening.close();
   await fake.close();
 });
 

@@ -1,20 +1,18 @@
 import http from 'node:http';
 import request from 'supertest';
-import { startFakeLlm, type FakeLlm } from '../../lib/testing';
+import type { FakeLlm } from '../../lib/testing';
 import type { LlmResilienceOptions } from '../../lib/types';
-import { sleep, startApp, waitFor, type TestApp } from '../helpers/app';
+import { sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../helpers/app';
 
 let fake: FakeLlm;
 let app: TestApp | undefined;
-
-beforeEach(async () => {
-  fake = await startFakeLlm();
-});
-afterEach(async () => {
-  await app?.close();
-  app = undefined;
-  await fake.close();
-});
+useFakeLlm(
+  (f) => (fake = f),
+  async () => {
+    await app?.close();
+    app = undefined;
+  },
+);
 
 function options(overrides: Partial<LlmResilienceOptions> = {}): LlmResilienceOptions {
   return {

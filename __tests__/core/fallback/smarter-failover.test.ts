@@ -1,19 +1,18 @@
 /** Issue #4 over real HTTP: deadlines, adaptive timeouts, hedging, 429 cool-downs, context windows, bad answers, bulkhead. */
 import request from 'supertest';
-import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
+import type { FakeLlm } from '../../../lib/testing';
 import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
-import { sleep, startApp, waitFor, type TestApp } from '../../helpers/app';
+import { sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../../helpers/app';
 
 let fake: FakeLlm;
 let app: TestApp | undefined;
-beforeEach(async () => {
-  fake = await startFakeLlm();
-});
-afterEach(async () => {
-  await app?.close();
-  app = undefined;
-  await fake.close();
-});
+useFakeLlm(
+  (f) => (fake = f),
+  async () => {
+    await app?.close();
+    app = undefined;
+  },
+);
 
 const smart = (extra: Partial<ModelConfig> = {}): ModelConfig => ({ name: 'smart', model: 'big', baseURL: fake.url, apiKey: 'k', timeoutMs: 2000, ...extra });
 const fast = (extra: Partial<ModelConfig> = {}): ModelConfig => ({ name: 'fast', model: 'small', baseURL: fake.url, apiKey: 'k', timeoutMs: 2000, ...extra });

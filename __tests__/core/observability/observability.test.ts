@@ -6,21 +6,20 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { createEngine, type FallbackReviewEntry, redact, registerMetrics } from '../../../lib';
-import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
+import type { FakeLlm } from '../../../lib/testing';
 import type { CompletionRequest, LlmResilienceOptions, RequestSummary } from '../../../lib/types';
-import { startApp, type TestApp } from '../../helpers/app';
+import { startApp, type TestApp, useFakeLlm } from '../../helpers/app';
 
 const KEY = 'sk-live-SUPERSECRET-0123456789';
 let fake: FakeLlm;
 let app: TestApp | undefined;
-beforeEach(async () => {
-  fake = await startFakeLlm();
-});
-afterEach(async () => {
-  await app?.close();
-  app = undefined;
-  await fake.close();
-});
+useFakeLlm(
+  (f) => (fake = f),
+  async () => {
+    await app?.close();
+    app = undefined;
+  },
+);
 const opts = (extra: Partial<LlmResilienceOptions> = {}): LlmResilienceOptions => ({
   models: [
     { name: 'smart', model: 'big', baseURL: fake.url, apiKey: KEY, price: { inputPerMTok: 5, outputPerMTok: 15 } },

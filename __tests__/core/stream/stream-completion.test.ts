@@ -1,11 +1,9 @@
 /** Issue #5 §1–2 over real HTTP: ctx.llm.stream / ctx.llm.sse with failover before the first token, stalls, cuts, midStream. */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { createEngine, isStreamInterruptedError, llmResilience, type LlmResilienceMiddleware, StreamInterruptedError } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
 import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
-import { readJson, sleep, waitFor } from '../../helpers/app';
+import { listen, type Listening, readJson, sleep, waitFor } from '../../helpers/app';
 
 let fake: FakeLlm;
 beforeEach(async () => {
@@ -158,25 +156,22 @@ describe('engine.stream', () => {
 
 describe('ctx.llm.sse over HTTP', () => {
   let llm: LlmResilienceMiddleware;
-  let server: http.Server;
+  let listening: Listening;
   let url: string;
 
   async function start(options: LlmResilienceOptions): Promise<void> {
     llm = llmResilience(options);
     const app = new Koa();
-    app.silent = true;
     app.use(llm);
     app.use(async (ctx) => {
       await ctx.llm.sse((await readJson(ctx.req)) as never);
     });
-    server = http.createServer(app.callback());
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    listening = await listen(app);
+    url = listening.url;
   }
   afterEach(async () => {
     await llm.close();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await listening.close();
   });
 
   function events(raw: string): { event: string; data: Record<string, unknown> }[] {

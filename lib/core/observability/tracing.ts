@@ -6,7 +6,7 @@ import type { EventBus } from '../events/event-bus';
  * OpenTelemetry traces through `@opentelemetry/api` only (no SDK dependency): a span per `complete`/`stream`
  * and a child span per attempt, with the GenAI semantic-convention attributes plus our resilience ones.
  * Spans are built when the request ends, from exact timings (each attempt's end time and latency). Without a
- * registered tracer provider the API hands out no-op spans.
+ * registered tracer provider nothing is built at all.
  */
 export function attachTracing(events: EventBus, breakerState: (model: string) => string, tracer: Tracer = trace.getTracer('koa-llm-resilience')): () => void {
   const pending = new Map<string, { record: AttemptRecord; endedAt: number; index: number }[]>();
