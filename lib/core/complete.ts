@@ -7,7 +7,7 @@ import type { ChainSuccess, FallbackChain } from './fallback/fallback-chain';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
 import { AbortLatch, type AbortSource, linkSignals } from './signals';
 import { costUsd } from './cost/spend-tracker';
-import { summarize } from './observability/request-summary';
+import { errorOutline, summarize } from './observability/request-summary';
 
 export { costUsd };
 
@@ -44,37 +44,52 @@ export function complete(
   call: CallContext = {},
 ): Promise<CompletionResult> {
   const requestId = call.requestId ?? nextRequestId();
-  if (!events.has('request')) return completeInner(chain, layers, events, request, call, requestId);
+  if (!events.mayWantRequest()) return completeInner(chain, layers, request, call, requestId);
   const started = performance.now();
-  // .then rather than an async wrapper: one promise fewer on every request
-  return completeInner(chain, layers, events, request, call, requestId).then(
+  // .then rather than an async wrapper: one promise fewer on every request. A summary is built only when a
+  // listener wants this request (the review log alone wants only fallbacks and invalid answers).
+  return completeInner(chain, layers, request, call, requestId).then(
     (r) => {
-      events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
+      if (events.wantsRequest(r)) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
       return r;
     },
     (err: unknown) => {
-      events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
+      if (events.wantsRequest(errorOutline(err))) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
       throw err;
     },
   );
 }
 
-async function completeInner(
+function completeInner(
   chain: FallbackChain,
   layers: Layers,
-  events: EventBus,
   request: CompletionRequest,
   call: CallContext,
   requestId: string,
 ): Promise<CompletionResult> {
   const started = performance.now();
-  const req = normalizeRequest(request, chain.models, chain.policy, call.task);
-  const cache = req.useCache ? layers.cache : null;
-  if (!cache) {
-    const success = await chain.run(req, layers.breakers, [req.signal, call.signal], requestId);
-    return toResult(success, started, false);
+  let req: NormalizedRequest;
+  try {
+    req = normalizeRequest(request, chain.models, chain.policy, call.task);
+  } catch (err) {
+    return Promise.reject(err);
   }
+  const cache = req.useCache ? layers.cache : null;
+  // Without a cache: straight to the chain, no async frame of its own.
+  if (!cache) return chain.run(req, layers.breakers, [req.signal, call.signal], requestId).then((s) => toResult(s, started, false));
+  return completeCached(chain, layers, cache, req, call, requestId, started);
+}
 
+/** The cache path: exact and semantic lookups, then one chain run per key (single-flight), then the fill. */
+async function completeCached(
+  chain: FallbackChain,
+  layers: Layers,
+  cache: ResponseCache,
+  req: NormalizedRequest,
+  call: CallContext,
+  requestId: string,
+  started: number,
+): Promise<CompletionResult> {
   const key = cacheKey(req, call.scope ?? '');
   const hit = cache.store ? await cache.lookup(key) : cache.get(key);
   if (hit && (await passesValidate(req, hit))) {

@@ -27,6 +27,7 @@ export class LlmEngine {
   /** Requests answered by a fallback model or with an invalid attempt (see `reviewLogSize`, `onFallback`). */
   readonly reviewLog: ReviewLog;
   readonly #detach: (() => void)[] = [];
+  readonly #layers: { cache: ResponseCache | null; breakers: BreakerRegistry };
   readonly #onClose = new Set<() => void>();
   #closed = false;
 
@@ -36,8 +37,12 @@ export class LlmEngine {
     this.breakers = new BreakerRegistry(this.options.breaker, this.events);
     for (const m of this.options.models) this.breakers.for(m.name);
     this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch) : null;
+    this.#layers = { cache: this.cache, breakers: this.breakers };
     this.reviewLog = new ReviewLog(this.options.reviewLogSize, this.options.onFallback);
-    if (this.options.reviewLogSize > 0 || this.options.onFallback) this.#detach.push(this.events.on('request', (s) => this.reviewLog.consider(s)));
+    if (this.options.reviewLogSize > 0 || this.options.onFallback) {
+      // filtered: a request that needs no review gets no summary built (unless someone else listens)
+      this.#detach.push(this.events.onRequestWhere(ReviewLog.wants, (s) => this.reviewLog.consider(s)));
+    }
     if (this.options.logger) this.#detach.push(attachLogger(this.events, this.options.logger));
     if (this.options.tracing) this.#detach.push(attachTracing(this.events, (m) => this.breakers.peek(m)?.state ?? 'closed'));
     if (this.options.shared) {
@@ -49,12 +54,12 @@ export class LlmEngine {
   }
 
   complete(request: CompletionRequest, call?: CallContext): Promise<CompletionResult> {
-    return complete(this.chain, { cache: this.cache, breakers: this.breakers }, this.events, request, call);
+    return complete(this.chain, this.#layers, this.events, request, call);
   }
 
   /** The same chain, streamed. Iterate the returned stream for text deltas. */
   stream(request: CompletionRequest, call?: CallContext): LlmStream {
-    return new LlmStream(streamCompletion(this.chain, { cache: this.cache, breakers: this.breakers }, this.events, request, call));
+    return new LlmStream(streamCompletion(this.chain, this.#layers, this.events, request, call));
   }
 
   on<K extends LlmEventName>(event: K, listener: LlmEventListener<K>): Unsubscribe {

@@ -1,4 +1,5 @@
 import { EventBus } from '../../../lib/core/events/event-bus';
+import type { RequestSummary } from '../../../lib/types';
 
 describe('EventBus', () => {
   it('delivers typed payloads and unsubscribes', () => {
@@ -25,6 +26,47 @@ describe('EventBus', () => {
     expect(seen).toEqual(['x', 'y']);
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
+  });
+
+  it('asks a filtered request listener first, and delivers only what it wants', () => {
+    const bus = new EventBus();
+    const seen: string[] = [];
+    const off = bus.onRequestWhere((o) => o.fallback, (s) => seen.push(s.requestId));
+    const summary = (requestId: string, fallback: boolean): RequestSummary => ({
+      requestId,
+      kind: 'complete',
+      chain: ['a'],
+      outcome: 'success',
+      model: 'a',
+      cached: false,
+      fallback,
+      hedged: false,
+      attempts: [],
+      usage: null,
+      latencyMs: 1,
+      text: 'x',
+      finishReason: 'stop',
+      requestedModel: 'a',
+      providerModel: 'a',
+      promptHash: 'h',
+    });
+    expect(bus.has('request')).toBe(false);
+    expect(bus.mayWantRequest()).toBe(true);
+    expect(bus.wantsRequest({ cached: false, fallback: false, attempts: [] })).toBe(false);
+    expect(bus.wantsRequest({ cached: false, fallback: true, attempts: [] })).toBe(true);
+    bus.emit('request', summary('plain', false));
+    bus.emit('request', summary('fell-back', true));
+    expect(seen).toEqual(['fell-back']);
+    // an unfiltered listener wants every request
+    const all: string[] = [];
+    const offAll = bus.on('request', (s) => all.push(s.requestId));
+    expect(bus.wantsRequest({ cached: true, fallback: false, attempts: [] })).toBe(true);
+    bus.emit('request', summary('plain-2', false));
+    expect(all).toEqual(['plain-2']);
+    expect(seen).toEqual(['fell-back']);
+    off();
+    offAll();
+    expect(bus.mayWantRequest()).toBe(false);
   });
 
   it('rejects a non-function listener', () => {

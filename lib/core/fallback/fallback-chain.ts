@@ -53,6 +53,8 @@ type Prepared =
   | { ok: true; messages: NormalizedRequest['messages']; droppedIndexes: number[]; promptTokens: number }
   | { ok: false; skip: AttemptRecord };
 
+type WalkState = { tooLongFor: number | undefined };
+
 type Settled = { ok: true; value: AttemptAnswer; latencyMs: number } | { ok: false; failure: FailureClass; latencyMs: number; error: unknown };
 
 /** One attempt in flight. */
@@ -119,20 +121,50 @@ export class FallbackChain {
     this.#hedgeBudget = options.hedge ? new HedgeBudget(options.hedge.maxExtraLoad) : null;
   }
 
-  async run(
+  run(
     req: NormalizedRequest,
     breakers: BreakerRegistry | null,
     signals: readonly (AbortSource | undefined)[],
     requestId: string,
   ): Promise<ChainSuccess> {
-    const attempts: AttemptRecord[] = [];
     const chain = req.chain;
     const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
     const context = this.contextPlan(req);
-    const state = { tooLongFor: undefined as number | undefined };
+    const state: WalkState = { tooLongFor: undefined };
     this.#hedgeBudget?.deposit();
+    // The common case, without the async frame of the full walk: no hedging, no fleet, no deadline, and the first
+    // model may be called. Its answer ends the request; a failure continues the walk from the next model.
+    if (!this.#hedge && !this.fleet && deadlineAt === Infinity && chain.length > 0 && !anyAborted(signals)) {
+      const prepared = this.prepare(chain[0], req, breakers, context, undefined);
+      if (prepared.ok) {
+        const c = this.#start(chain[0], 0, prepared, req, breakers, signals, Infinity, false);
+        return c.promise.then((settled) => {
+          c.settled = settled;
+          c.done = true;
+          const attempts: AttemptRecord[] = [];
+          if (this.#judge(c, settled, attempts, requestId, state)) return this.#success(c, attempts, false);
+          this.emitFallback(requestId, c.model, chain[1], attempts[attempts.length - 1]?.outcome ?? 'error');
+          return this.#walk(req, breakers, signals, requestId, 1, attempts, state, context, deadlineAt);
+        });
+      }
+    }
+    return this.#walk(req, breakers, signals, requestId, 0, [], state, context, deadlineAt);
+  }
 
-    let i = 0;
+  /** The chain from model `from` on: skips, hedges, falls through; rejects with `AllModelsFailedError` at the end. */
+  async #walk(
+    req: NormalizedRequest,
+    breakers: BreakerRegistry | null,
+    signals: readonly (AbortSource | undefined)[],
+    requestId: string,
+    from: number,
+    attempts: AttemptRecord[],
+    state: WalkState,
+    context: ContextPlan | null,
+    deadlineAt: number,
+  ): Promise<ChainSuccess> {
+    const chain = req.chain;
+    let i = from;
     while (i < chain.length) {
       if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled');
       const left = deadlineAt - performance.now();
@@ -185,26 +217,22 @@ export class FallbackChain {
       } else {
         winner = await this.#settle(contenders, attempts, requestId, state);
       }
-      if (winner) {
-        const s = winner.settled as Extract<Settled, { ok: true }>;
-        const success: ChainSuccess = {
-          answer: s.value.answer,
-          model: winner.model,
-          index: winner.index,
-          attempts,
-          hedged: contenders.length > 1,
-        };
-        if (s.value.json !== undefined) success.json = s.value.json;
-        if (winner.prepared.droppedIndexes.length > 0) {
-          success.contextTruncation = { model: winner.model.name, droppedIndexes: winner.prepared.droppedIndexes, promptTokens: winner.prepared.promptTokens };
-        }
-        return success;
-      }
+      if (winner) return this.#success(winner, attempts, contenders.length > 1);
       const last = attempts[attempts.length - 1];
       this.emitFallback(requestId, contenders[contenders.length - 1].model, chain[next], last?.outcome ?? 'error');
       i = next;
     }
     throw new AllModelsFailedError(attempts, this.retryAfterS(chain, breakers));
+  }
+
+  #success(winner: Running, attempts: AttemptRecord[], hedged: boolean): ChainSuccess {
+    const s = winner.settled as Extract<Settled, { ok: true }>;
+    const success: ChainSuccess = { answer: s.value.answer, model: winner.model, index: winner.index, attempts, hedged };
+    if (s.value.json !== undefined) success.json = s.value.json;
+    if (winner.prepared.droppedIndexes.length > 0) {
+      success.contextTruncation = { model: winner.model.name, droppedIndexes: winner.prepared.droppedIndexes, promptTokens: winner.prepared.promptTokens };
+    }
+    return success;
   }
 
   /** Seconds until the earliest model of `chain` may be tried again; at least 1. */
@@ -243,7 +271,7 @@ export class FallbackChain {
   }
 
   /** @internal Applies what a failed attempt teaches: 429 cool-downs, context-window limits. */
-  learnFrom(model: ResolvedModel, f: FailureClass, state: { tooLongFor: number | undefined }): void {
+  learnFrom(model: ResolvedModel, f: FailureClass, state: WalkState): void {
     if (f.outcome === 'rate_limited') {
       const ms = this.cooldowns.start(model.name, f.retryAfterMs);
       this.events.emit('cooldown', { model: model.name, ms, until: this.cooldowns.until(model.name) ?? Date.now() + ms });
@@ -332,7 +360,7 @@ export class FallbackChain {
     contenders: Running[],
     attempts: AttemptRecord[],
     requestId: string,
-    state: { tooLongFor: number | undefined },
+    state: WalkState,
   ): Promise<Running | null> {
     return new Promise((resolve, reject) => {
       let pending = contenders.length;
@@ -375,7 +403,7 @@ export class FallbackChain {
    * Records how one contender ended. True when it answered; false when the chain falls through. Throws
    * `RequestAbortedError` when the caller left and `RequestError` when the provider rejected the request itself.
    */
-  #judge(c: Running, settled: Settled, attempts: AttemptRecord[], requestId: string, state: { tooLongFor: number | undefined }): boolean {
+  #judge(c: Running, settled: Settled, attempts: AttemptRecord[], requestId: string, state: WalkState): boolean {
     if (settled.ok) {
       this.record(attempts, requestId, this.#recordOf(c, 'success', settled.latencyMs));
       return true;

@@ -16,7 +16,7 @@ export interface AttemptAnswer {
  * `timeoutMs`, when a caller signal fires, or when `cancelSignal` fires (a hedge that lost). The answer is
  * checked before it counts as a success. Failures are thrown as `AttemptFailure`.
  */
-export async function runAttempt(
+export function runAttempt(
   upstream: OpenAIUpstream,
   model: ResolvedModel,
   req: NormalizedRequest,
@@ -39,19 +39,40 @@ export async function runAttempt(
     });
   }, timeoutMs);
   const unlink = linkSignals(controller, callerSignals, cancelSignal);
-  try {
-    const answer = await upstream.complete(model, req, messages, controller.signal);
-    const rules: AnswerRules = { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate };
-    // only a user `validate` hook needs an extra turn of the event loop
-    const { json } = rules.validate ? await checkAnswer(answer, model.name, rules) : checkAnswerShape(answer, rules);
-    return { answer, json };
-  } catch (err) {
-    const callerAborted = !timedOut && anyAborted(callerSignals);
-    const cancelled = !timedOut && !callerAborted && cancelSignal?.aborted === true;
-    throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs }), { cause: err });
-  } finally {
+  const release = (): void => {
     clearTimeout(timer);
     clearImmediate(grace);
     unlink();
+  };
+  const fail = (err: unknown): never => {
+    const callerAborted = !timedOut && anyAborted(callerSignals);
+    const cancelled = !timedOut && !callerAborted && cancelSignal?.aborted === true;
+    release();
+    throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs }), { cause: err });
+  };
+  // A promise chain rather than an async function: this runs for every attempt, and each async frame costs.
+  let call: Promise<UpstreamAnswer>;
+  try {
+    call = upstream.complete(model, req, messages, controller.signal);
+  } catch (err) {
+    call = Promise.reject(err);
   }
+  return call.then((answer) => {
+    const rules: AnswerRules = { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate };
+    // only a user `validate` hook needs an extra turn of the event loop (the timeout still runs meanwhile)
+    if (rules.validate) {
+      return checkAnswer(answer, model.name, rules).then(({ json }) => {
+        release();
+        return { answer, json };
+      }, fail);
+    }
+    let json: unknown;
+    try {
+      json = checkAnswerShape(answer, rules).json;
+    } catch (err) {
+      return fail(err);
+    }
+    release();
+    return { answer, json };
+  }, fail);
 }

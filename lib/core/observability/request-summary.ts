@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { LlmResilienceError } from '../../errors/llm-resilience-error';
 import type { AttemptRecord, CompletionRequest, RequestSummary, StreamResult, CompletionResult } from '../../types';
 import { stableStringify } from '../cache/stable-stringify';
+import type { RequestOutline } from '../events/event-bus';
 import type { FallbackChain } from '../fallback/fallback-chain';
 
 /** SHA-256 (hex, 16 chars) of the messages: correlates requests without keeping prompts. */
@@ -90,6 +91,12 @@ class Summary implements RequestSummary {
   toJSON(): RequestSummary {
     return { ...this, promptHash: this.promptHash };
   }
+}
+
+/** What a failed request's summary would say about fallback, cache and attempts (before building one). */
+export function errorOutline(error: unknown): RequestOutline {
+  const attempts = (error as { attempts?: unknown } | null)?.attempts;
+  return { cached: false, fallback: false, attempts: Array.isArray(attempts) ? (attempts as AttemptRecord[]) : [] };
 }
 
 /** The `request` event's payload for a call that ended with `result` or `error`. */

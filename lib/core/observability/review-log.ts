@@ -1,4 +1,5 @@
 import type { FallbackReviewEntry, RequestSummary } from '../../types';
+import type { RequestOutline } from '../events/event-bus';
 
 const ANSWER_CHARS = 2000;
 
@@ -14,10 +15,16 @@ export class ReviewLog {
     private readonly onFallback?: (entry: FallbackReviewEntry) => void,
   ) {}
 
+  /** Whether a request that ended like this belongs in the log: answered by a fallback, or an attempt was invalid. */
+  static wants(s: RequestOutline): boolean {
+    if (s.cached) return false;
+    if (s.fallback) return true;
+    for (const a of s.attempts) if (a.outcome === 'invalid') return true;
+    return false;
+  }
+
   consider(s: RequestSummary): void {
-    if (s.cached) return;
-    const invalid = s.attempts.some((a) => a.outcome === 'invalid');
-    if (!s.fallback && !invalid) return;
+    if (!ReviewLog.wants(s)) return;
     const entry: FallbackReviewEntry = {
       requestId: s.requestId,
       at: new Date().toISOString(),

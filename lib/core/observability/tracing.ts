@@ -12,7 +12,8 @@ export function attachTracing(events: EventBus, breakerState: (model: string) =>
   const pending = new Map<string, { record: AttemptRecord; endedAt: number; index: number }[]>();
   const tracingActive = tracingCheck();
   // Attempt end times are collected only while a tracer provider is registered: without one, no `attempt`
-  // listener exists and the hot path does not even build the event. Checked again at the end of every request.
+  // listener exists and the hot path does not even build the event. Checked again at the end of every request
+// (at most once a second, see tracingCheck).
   let offAttempts: (() => void) | null = null;
   const watchAttempts = (on: boolean): void => {
     if (on && !offAttempts) {
@@ -31,10 +32,14 @@ export function attachTracing(events: EventBus, breakerState: (model: string) =>
     }
   };
   watchAttempts(tracingActive());
-  const offRequests = events.on('request', (s: RequestSummary) => {
+  // A filtered listener: while no provider is registered, a request gets no summary built for tracing's sake.
+  // Asking is also when the `attempt` listener is switched on or off.
+  const wanted = (): boolean => {
     const active = tracingActive();
     watchAttempts(active);
-    if (!active) return;
+    return active;
+  };
+  const offRequests = events.onRequestWhere(wanted, (s: RequestSummary) => {
     const end = Date.now();
     const list = pending.get(s.requestId) ?? estimatedEnds(s, end);
     pending.delete(s.requestId);

@@ -10,7 +10,7 @@ import { elapsed, type FallbackChain, toFailure } from '../fallback/fallback-cha
 import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
 import type { ResolvedModel } from '../options/resolve-options';
 import { normalizeRequest } from '../request/normalize-request';
-import { summarize } from '../observability/request-summary';
+import { errorOutline, summarize } from '../observability/request-summary';
 import { AbortLatch, anyAborted } from '../signals';
 import { AsyncQueue } from './async-queue';
 import { runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
@@ -31,23 +31,23 @@ export async function* streamCompletion(
   request: CompletionRequest,
   call: CallContext = {},
 ): AsyncGenerator<string, StreamResult> {
-  if (!events.has('request')) return yield* streamInner(chain, layers, events, request, call);
+  if (!events.mayWantRequest()) return yield* streamInner(chain, layers, events, request, call);
   const started = performance.now();
   const requestId = call.requestId ?? nextRequestId();
   let reported = false;
   try {
     const r = yield* streamInner(chain, layers, events, request, { ...call, requestId });
     reported = true;
-    events.emit('request', summarize('stream', requestId, request, call.task, chain, started, r, null));
+    if (events.wantsRequest(r)) events.emit('request', summarize('stream', requestId, request, call.task, chain, started, r, null));
     return r;
   } catch (err) {
     reported = true;
-    events.emit('request', summarize('stream', requestId, request, call.task, chain, started, null, err));
+    if (events.wantsRequest(errorOutline(err))) events.emit('request', summarize('stream', requestId, request, call.task, chain, started, null, err));
     throw err;
   } finally {
     if (!reported) {
       const aborted = new RequestAbortedError('The stream was abandoned by its consumer');
-      events.emit('request', summarize('stream', requestId, request, call.task, chain, started, null, aborted));
+      if (events.wantsRequest(errorOutline(aborted))) events.emit('request', summarize('stream', requestId, request, call.task, chain, started, null, aborted));
     }
   }
 }

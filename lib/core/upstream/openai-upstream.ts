@@ -45,7 +45,8 @@ export class OpenAIUpstream {
     }
   }
 
-  async complete(
+  /** One call; rejects (never throws) with the SDK's error or an `InvalidAnswerError`. */
+  complete(
     model: ResolvedModel,
     req: NormalizedRequest,
     messages: NormalizedRequest['messages'],
@@ -53,10 +54,14 @@ export class OpenAIUpstream {
   ): Promise<UpstreamAnswer> {
     const body: ChatCompletionCreateParamsNonStreaming = buildBody(model, req, messages);
     // No per-call `timeout`: the client's backstop (one duration per model) keeps the SDK's timers in one list.
-    const completion = await this.#client(model).chat.completions.create(body, { signal, maxRetries: 0 });
-    const answer = readAnswer(completion, model.model);
-    if (answer.usage.totalTokens === 0) answer.usage = countedUsage(messages, answer.text);
-    return answer;
+    // `.then` on the SDK's promise, as `await` would: parsed body, typed errors.
+    return this.#client(model)
+      .chat.completions.create(body, { signal, maxRetries: 0 })
+      .then((completion) => {
+        const answer = readAnswer(completion, model.model);
+        if (answer.usage.totalTokens === 0) answer.usage = countedUsage(messages, answer.text);
+        return answer;
+      });
   }
 
   /**
