@@ -16,14 +16,17 @@ export class LatencyTracker {
       byTask = new Map();
       this.#windows.set(model, byTask);
     }
-    for (const key of task === undefined || task === ALL_TASKS ? [ALL_TASKS] : [ALL_TASKS, task]) {
-      let w = byTask.get(key);
-      if (!w) {
-        w = new LatencyWindow(this.windowSize);
-        byTask.set(key, w);
-      }
-      w.add(latencyMs, maxTokens);
+    this.#windowFor(byTask, ALL_TASKS).add(latencyMs, maxTokens);
+    if (task !== undefined && task !== ALL_TASKS) this.#windowFor(byTask, task).add(latencyMs, maxTokens);
+  }
+
+  #windowFor(byTask: Map<string, LatencyWindow>, key: string): LatencyWindow {
+    let w = byTask.get(key);
+    if (!w) {
+      w = new LatencyWindow(this.windowSize);
+      byTask.set(key, w);
     }
+    return w;
   }
 
   /** The task's window when it has `minSamples`, else the model-wide one when it has, else undefined. */
