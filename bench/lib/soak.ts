@@ -110,6 +110,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
     });
 
   await load(1); // warm-up: JIT, pools, breaker windows
+  // The fake provider runs in this process only for convenience, and it records every request it serves (for
+  // tests that count them): its log is not the app's heap, so it is emptied before each measurement.
+  fake.resetRequests();
   const heapBefore = heapAfterGc();
   const result = await load(opts.durationS);
 
@@ -119,6 +122,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
   await llm.close();
   await fake.close();
   await new Promise((r) => setTimeout(r, 50));
+  fake.resetRequests();
   const heapAfter = heapAfterGc();
   const openHandlesAfterClose = process.getActiveResourcesInfo().filter((h) => !baselineHandles.has(h));
   process.off('unhandledRejection', onRejection);
