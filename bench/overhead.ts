@@ -9,9 +9,9 @@
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds N per HTTP block
  * (default 2), --http-rounds N (default 10). Ratios and added costs are medians of per-round pairs.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import os from 'node:os';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
@@ -20,8 +20,9 @@ import { createFallback } from 'ai-fallback';
 import OpenAI from 'openai';
 import { createEngine } from '../lib';
 import { argValue, fmt, machine, median, summarize, table } from './lib/stats';
-import { aiSdk, bareSdk, langchain, ours, serve, type StrategyConfig } from './lib/strategies';
+import { aiSdk, bareSdk, chatApp, langchain, ours, serve, type StrategyConfig } from './lib/strategies';
 import { startUpstream } from './lib/upstream';
+import { autocannon, pinning } from './lib/load';
 
 const ROUNDS = Number(argValue('rounds', '5'));
 const CALLS = Number(argValue('calls', '2000'));
@@ -94,40 +95,19 @@ function medians(blocks: Block[]): Block {
   };
 }
 
-interface Autocannon {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-}
+const chatBody = JSON.stringify({ text: 'hello' });
 
-/**
- * Over HTTP the route's own process must be what limits throughput, or the figure measures the load generator:
- * on a 2-core machine the servers (this process, every thread) get core 0, and autocannon and the fake
- * provider share core 1. Needs `taskset` (util-linux) and ≥ 2 cores; otherwise nothing is pinned.
- */
-function pinning(upstreamPid: number): { prefix: string[]; note: string } {
-  const cores = os.cpus().length;
-  const can = process.platform === 'linux' && cores >= 2 && spawnSync('taskset', ['-V']).status === 0;
-  if (!can) return { prefix: [], note: 'not pinned (no taskset or < 2 cores)' };
-  const last = String(cores - 1);
-  const ok = spawnSync('taskset', ['-a', '-p', '-c', cores > 2 ? `0-${cores - 2}` : '0', String(process.pid)]).status === 0 &&
-    spawnSync('taskset', ['-a', '-p', '-c', last, String(upstreamPid)]).status === 0;
-  if (!ok) return { prefix: [], note: 'not pinned (taskset failed)' };
-  return { prefix: ['taskset', '-c', last], note: `servers pinned to core${cores > 2 ? `s 0–${cores - 2}` : ' 0'}, autocannon and the fake provider to core ${last}` };
-}
-
-function autocannon(url: string, connections: number, seconds: number, prefix: string[] = []): Promise<Autocannon> {
-  const bin = path.join(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js');
-  const [cmd, ...pre] = prefix.length ? prefix : [process.execPath];
-  return new Promise((resolve, reject) => {
-    execFile(
-      cmd,
-      [...pre, ...(prefix.length ? [process.execPath] : []), bin, '-c', String(connections), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify({ text: 'hello' }), '--json', `${url}/chat`],
-      { maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as Autocannon)),
-    );
-  });
+/** One POST /chat through a Koa callback with an in-memory request and response (no socket, no parser). */
+async function inMemoryRequest(handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>): Promise<void> {
+  const req = new http.IncomingMessage(new net.Socket());
+  req.method = 'POST';
+  req.url = '/chat';
+  req.headers = { 'content-type': 'application/json', 'content-length': String(chatBody.length) };
+  req.push(chatBody);
+  req.push(null);
+  const res = new http.ServerResponse(req);
+  await handle(req, res);
+  if (res.statusCode !== 200) throw new Error(`route answered ${res.statusCode}`);
 }
 
 async function main(): Promise<void> {
@@ -184,6 +164,35 @@ async function main(): Promise<void> {
       '',
     );
     await stubEngine.close();
+  }
+
+  // 0b. The whole Koa route (body parsing, middleware, the call, the JSON response), still without a socket.
+  {
+    const stubCfg: StrategyConfig = { url: stubUrl, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000, fetch: stubFetch };
+    const strategies = [
+      [FLOOR, bareSdk(stubCfg)],
+      ['koa-llm-resilience (cache off)', ours(stubCfg, 'ours', { cache: false })],
+      ['LangChain.js withFallbacks', langchain(stubCfg, false)],
+      ['AI SDK + ai-fallback', aiSdk(stubCfg)],
+    ] as const;
+    const routes: [string, Fn][] = strategies.map(([name, st]) => {
+      const handle = chatApp(st).callback();
+      return [name, () => inMemoryRequest(handle)];
+    });
+    const per: Record<string, Block[]> = Object.fromEntries(routes.map(([n]) => [n, []]));
+    for (const [, fn] of routes) await block(fn, 3000, 1); // warm-up (and a check that every route answers 200)
+    for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of r % 2 === 0 ? routes : [...routes].reverse()) per[name].push(await block(fn, 5000, 1));
+    const m = Object.fromEntries(Object.entries(per).map(([n, b]) => [n, medians(b)]));
+    json.pureCpuRoute = m;
+    out.push('## 0b. Pure CPU per request of the whole Koa route (the same stub `fetch`; Koa driven with in-memory requests, no socket)', '');
+    out.push(
+      table(
+        ['route', 'CPU µs/req', 'added CPU µs/req', 'p50 µs', 'p99 µs'],
+        Object.entries(m).map(([n, b]) => [n, fmt(b.cpuUs, 1), fmt(paired(per[n], per[FLOOR], (x, f) => x.cpuUs - f.cpuUs), 1), fmt(b.p50, 1), fmt(b.p99, 1)]),
+      ),
+      '',
+    );
+    for (const [, st] of strategies) await st.close();
   }
 
   // 1. In process, on loopback.

@@ -31,11 +31,13 @@ export interface StrategyConfig {
   timeoutMs: number;
   /** Breaker cool-down / ai-fallback's modelResetInterval. */
   resetMs: number;
+  /** A stub `fetch` for every client (bench:overhead's no-network section); default: the global one. */
+  fetch?: typeof fetch;
 }
 
 const KEY = 'bench-key';
 // logLevel 'off': the SDK's default level formats request details on every call (~100 µs of CPU here).
-const sdk = (c: StrategyConfig, maxRetries = 0) => new OpenAI({ baseURL: c.url, apiKey: KEY, maxRetries, logLevel: 'off' });
+const sdk = (c: StrategyConfig, maxRetries = 0) => new OpenAI({ baseURL: c.url, apiKey: KEY, maxRetries, logLevel: 'off', ...(c.fetch ? { fetch: c.fetch } : {}) });
 const messages = (text: string) => [{ role: 'user' as const, content: text }];
 const noClose = async (): Promise<void> => undefined;
 
@@ -80,7 +82,7 @@ export function sequentialFallback(c: StrategyConfig): Strategy {
 /** LangChain.js: ChatOpenAI (maxRetries 0, per-model timeout) with .withFallbacks(). */
 export function langchain(c: StrategyConfig, withTimeout = true): Strategy {
   const mk = (model: string) =>
-    new ChatOpenAI({ model, apiKey: KEY, maxRetries: 0, ...(withTimeout ? { timeout: c.timeoutMs } : {}), configuration: { baseURL: c.url } });
+    new ChatOpenAI({ model, apiKey: KEY, maxRetries: 0, ...(withTimeout ? { timeout: c.timeoutMs } : {}), configuration: { baseURL: c.url, ...(c.fetch ? { fetch: c.fetch } : {}) } });
   const runnable = mk(c.primary).withFallbacks([mk(c.fallback)]);
   return {
     name: withTimeout ? `LangChain.js withFallbacks, timeout ${c.timeoutMs}` : 'LangChain.js withFallbacks',
@@ -94,7 +96,7 @@ export function langchain(c: StrategyConfig, withTimeout = true): Strategy {
 
 /** Vercel AI SDK + ai-fallback (no per-model timeout; modelResetInterval acts as a cool-down). */
 export function aiSdk(c: StrategyConfig): Strategy {
-  const openai = createOpenAI({ baseURL: c.url, apiKey: KEY });
+  const openai = createOpenAI({ baseURL: c.url, apiKey: KEY, ...(c.fetch ? { fetch: c.fetch } : {}) });
   const model = createFallback({ models: [openai.chat(c.primary), openai.chat(c.fallback)], modelResetInterval: c.resetMs });
   return {
     name: 'AI SDK + ai-fallback',
@@ -114,6 +116,7 @@ export function ours(c: StrategyConfig, name: string, extra: Partial<LlmResilien
       { name: 'fallback', model: c.fallback, baseURL: c.url, apiKey: KEY, timeoutMs: c.timeoutMs * 5 },
     ],
     breaker: { resetTimeoutMs: c.resetMs, rollingWindowMs: Math.max(1000, c.resetMs / 6) },
+    ...(c.fetch ? { fetch: c.fetch } : {}),
     ...extra,
   });
   return {
@@ -137,8 +140,8 @@ function readText(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-/** A Koa app with the strategy behind POST /chat; answers 200 { text, model }, or 5xx. */
-export async function serve(strategy: Strategy): Promise<{ url: string; close(): Promise<void> }> {
+/** The Koa app every strategy is measured behind: POST /chat { text } → 200 { text, model }, or 5xx. */
+export function chatApp(strategy: Strategy): Koa {
   const app = new Koa();
   app.silent = true;
   if (strategy.middleware) app.use(strategy.middleware);
@@ -156,7 +159,12 @@ export async function serve(strategy: Strategy): Promise<{ url: string; close():
       ctx.body = { error: 'upstream failed' };
     }
   });
-  const server = http.createServer(app.callback());
+  return app;
+}
+
+/** `chatApp(strategy)` on a loopback port. */
+export async function serve(strategy: Strategy): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(chatApp(strategy).callback());
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
