@@ -11,7 +11,7 @@ import { argValue, machine, table } from './lib/stats';
 async function main(): Promise<void> {
   const durationS = Number(argValue('duration', '60'));
   const connections = Number(argValue('connections', '20'));
-  const heapBoundMb = Number(argValue('heap-bound-mb', '16'));
+  const heapBoundMb = Number(argValue('heap-bound-mb', '8'));
   const json = process.argv.includes('--json');
   const s = await runSoak({ durationS, connections, heapBoundMb });
   if (json) {
