@@ -13,7 +13,7 @@ export function attachTracing(events: EventBus, breakerState: (model: string) =>
   const tracingActive = tracingCheck();
   // Attempt end times are collected only while a tracer provider is registered: without one, no `attempt`
   // listener exists and the hot path does not even build the event. Checked again at the end of every request
-// (at most once a second, see tracingCheck).
+  // (at most once a second, see tracingCheck).
   let offAttempts: (() => void) | null = null;
   const watchAttempts = (on: boolean): void => {
     if (on && !offAttempts) {

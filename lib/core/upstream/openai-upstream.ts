@@ -45,7 +45,7 @@ export class OpenAIUpstream {
     }
   }
 
-  /** One call; rejects (never throws) with the SDK's error or an `InvalidAnswerError`. */
+  /** One call; rejects with the SDK's error or an `InvalidAnswerError` (callers also guard a synchronous throw). */
   complete(
     model: ResolvedModel,
     req: NormalizedRequest,
