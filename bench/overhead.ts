@@ -2,16 +2,18 @@
  * npm run bench:overhead — what the library adds over the bare openai SDK, beside the peers users would
  * pick instead, in one interleaved run against a fake provider (own process) that answers instantly.
  *   0. pure CPU: every variant with the same stub `fetch` (no network), so only SDK + library work is measured
+ *   0b. the same for the whole Koa route, in memory (no socket), each strategy alone in its own processes
  *   1. in process: engine.complete() (cache off) vs the bare SDK (and LangChain / AI SDK), concurrency 1 and 50
  *   2. a cache hit
- *   3. over HTTP: the same Koa route shape, loaded by autocannon (own process), concurrency 1 and 50
- * Run with --expose-gc (npm run bench:overhead does): each block starts from a collected heap.
- * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds N per HTTP block
- * (default 2), --http-rounds N (default 10). Ratios and added costs are medians of per-round pairs.
+ *   3. over HTTP: the same Koa route shape, each strategy alone in its own server processes, loaded by one
+ *      persistent autocannon (own process), concurrency 1 and 50, with a control (the floor again, in other
+ *      processes) that shows the rig's resolution
+ * Run with --expose-gc (npm run bench:overhead does): each in-process block starts from a collected heap.
+ * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds S per HTTP block
+ * (default 0.5), --http-rounds N (default 40), --instances N server processes per strategy (default 2).
+ * Ratios and added costs are medians of per-round pairs.
  */
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
@@ -20,16 +22,23 @@ import { createFallback } from 'ai-fallback';
 import OpenAI from 'openai';
 import { createEngine } from '../lib';
 import { argValue, fmt, machine, median, summarize, table } from './lib/stats';
-import { aiSdk, bareSdk, chatApp, langchain, ours, serve, type StrategyConfig } from './lib/strategies';
+import type { StrategyConfig } from './lib/strategies';
+import { STUB_URL, stubFetch } from './lib/stub';
 import { startUpstream } from './lib/upstream';
-import { autocannon, pinning } from './lib/load';
+import { pin, startLoadGenerator, startRouteServer, type RouteServer } from './lib/load';
+import type { RouteKind, RouteMode } from './lib/route-server';
 
 const ROUNDS = Number(argValue('rounds', '5'));
 const CALLS = Number(argValue('calls', '2000'));
-const SECONDS = Number(argValue('seconds', '2'));
-const HTTP_ROUNDS = Number(argValue('http-rounds', '10'));
+const SECONDS = Number(argValue('seconds', '0.5'));
+const HTTP_ROUNDS = Number(argValue('http-rounds', '40'));
+const INSTANCES = Number(argValue('instances', '2'));
+/** Section 0b: rounds of in-memory blocks (several per process, since each process has its own luck). */
+const ROUTE_ROUNDS = 4 * ROUNDS;
+const ROUTE_BLOCK = 2000;
 const KEY = 'bench-key';
 const FLOOR = 'bare openai SDK (maxRetries 0, logLevel off)';
+const CONTROL = 'control: the same bare-SDK route, other processes';
 const msgs = [{ role: 'user' as const, content: 'Summarize: the quick brown fox jumps over the lazy dog.' }];
 
 type Fn = () => Promise<unknown>;
@@ -79,6 +88,28 @@ function paired<T>(xs: T[], floor: T[], f: (x: T, base: T) => number): number {
   return median(xs.map((x, i) => f(x, floor[i])));
 }
 
+/** A seeded PRNG (mulberry32), so a run's block order can be reproduced. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A shuffled copy (Fisher–Yates): no strategy always runs first, last, or next to the same neighbour. */
+function shuffle<T>(xs: readonly T[], random: () => number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 /** First and third quartiles. */
 function quartiles(xs: number[]): [number, number] {
   const s = [...xs].sort((a, b) => a - b);
@@ -95,51 +126,45 @@ function medians(blocks: Block[]): Block {
   };
 }
 
-const chatBody = JSON.stringify({ text: 'hello' });
+/** Every route compared, each in its own processes; the control is the floor again, in other processes. */
+const ROUTES: [string, RouteKind][] = [
+  [FLOOR, 'bare'],
+  [CONTROL, 'bare'],
+  ['koa-llm-resilience (cache off)', 'ours'],
+  ['LangChain.js withFallbacks', 'langchain'],
+  ['AI SDK + ai-fallback', 'ai-sdk'],
+];
 
-/** One POST /chat through a Koa callback with an in-memory request and response (no socket, no parser). */
-async function inMemoryRequest(handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>): Promise<void> {
-  const req = new http.IncomingMessage(new net.Socket());
-  req.method = 'POST';
-  req.url = '/chat';
-  req.headers = { 'content-type': 'application/json', 'content-length': String(chatBody.length) };
-  req.push(chatBody);
-  req.push(null);
-  const res = new http.ServerResponse(req);
-  await handle(req, res);
-  if (res.statusCode !== 200) throw new Error(`route answered ${res.statusCode}`);
+async function startRoutes(cfg: StrategyConfig, mode: RouteMode): Promise<{ name: string; instances: RouteServer[] }[]> {
+  const routes: { name: string; instances: RouteServer[] }[] = [];
+  for (const [name, kind] of ROUTES) {
+    const instances: RouteServer[] = [];
+    for (let i = 0; i < INSTANCES; i++) instances.push(await startRouteServer(kind, cfg, mode));
+    routes.push({ name, instances });
+  }
+  return routes;
 }
 
 async function main(): Promise<void> {
   const up = await startUpstream();
   const cfg: StrategyConfig = { url: up.url, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000 };
-  const out: string[] = [`# Overhead benchmark`, '', `Machine: ${machine()}  `, `Run: ${new Date().toISOString()}. Variants interleaved A B C D A B C D …, each block from a collected heap; ratios and added costs are medians of per-round pairs with the floor.`, ''];
+  const out: string[] = [`# Overhead benchmark`, '', `Machine: ${machine()}  `, `Run: ${new Date().toISOString()}. Variants interleaved (in process: A B C D …, each block from a collected heap; in processes of their own: a shuffled order each round); ratios and added costs are medians of per-round pairs with the floor.`, ''];
   const json: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
 
   // 0. Pure CPU, no network: the same stub fetch under every variant.
-  const stubBody = JSON.stringify({
-    id: 'chatcmpl-stub',
-    object: 'chat.completion',
-    created: 0,
-    model: 'primary',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, finish_reason: 'stop', logprobs: null }],
-    usage: { prompt_tokens: 12, completion_tokens: 1, total_tokens: 13 },
-  });
-  const stubFetch = (async () => new Response(stubBody, { headers: { 'content-type': 'application/json' } })) as typeof fetch;
-  const stubUrl = 'http://stub.invalid/v1';
-  const stubClient = new OpenAI({ baseURL: stubUrl, apiKey: KEY, maxRetries: 0, logLevel: 'off', fetch: stubFetch });
+  const stubClient = new OpenAI({ baseURL: STUB_URL, apiKey: KEY, maxRetries: 0, logLevel: 'off', fetch: stubFetch });
   const stubEngine = createEngine({
     models: [
-      { name: 'primary', model: 'primary', baseURL: stubUrl, apiKey: KEY },
-      { name: 'fallback', model: 'fallback', baseURL: stubUrl, apiKey: KEY },
+      { name: 'primary', model: 'primary', baseURL: STUB_URL, apiKey: KEY },
+      { name: 'fallback', model: 'fallback', baseURL: STUB_URL, apiKey: KEY },
     ],
     cache: false,
     fetch: stubFetch,
   });
-  const stubLc = new ChatOpenAI({ model: 'primary', apiKey: KEY, maxRetries: 0, configuration: { baseURL: stubUrl, fetch: stubFetch } }).withFallbacks([
-    new ChatOpenAI({ model: 'fallback', apiKey: KEY, maxRetries: 0, configuration: { baseURL: stubUrl, fetch: stubFetch } }),
+  const stubLc = new ChatOpenAI({ model: 'primary', apiKey: KEY, maxRetries: 0, configuration: { baseURL: STUB_URL, fetch: stubFetch } }).withFallbacks([
+    new ChatOpenAI({ model: 'fallback', apiKey: KEY, maxRetries: 0, configuration: { baseURL: STUB_URL, fetch: stubFetch } }),
   ]);
-  const stubOa = createOpenAI({ baseURL: stubUrl, apiKey: KEY, fetch: stubFetch });
+  const stubOa = createOpenAI({ baseURL: STUB_URL, apiKey: KEY, fetch: stubFetch });
   const stubAi = createFallback({ models: [stubOa.chat('primary'), stubOa.chat('fallback')] });
   const stubVariants: [string, Fn][] = [
     [FLOOR, () => stubClient.chat.completions.create({ model: 'primary', messages: msgs })],
@@ -166,33 +191,36 @@ async function main(): Promise<void> {
     await stubEngine.close();
   }
 
-  // 0b. The whole Koa route (body parsing, middleware, the call, the JSON response), still without a socket.
+  // 0b. The whole Koa route (body parsing, middleware, the call, the JSON response), still without a socket,
+  // each strategy alone in its own processes.
   {
-    const stubCfg: StrategyConfig = { url: stubUrl, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000, fetch: stubFetch };
-    const strategies = [
-      [FLOOR, bareSdk(stubCfg)],
-      ['koa-llm-resilience (cache off)', ours(stubCfg, 'ours', { cache: false })],
-      ['LangChain.js withFallbacks', langchain(stubCfg, false)],
-      ['AI SDK + ai-fallback', aiSdk(stubCfg)],
-    ] as const;
-    const routes: [string, Fn][] = strategies.map(([name, st]) => {
-      const handle = chatApp(st).callback();
-      return [name, () => inMemoryRequest(handle)];
-    });
-    const per: Record<string, Block[]> = Object.fromEntries(routes.map(([n]) => [n, []]));
-    for (const [, fn] of routes) await block(fn, 3000, 1); // warm-up (and a check that every route answers 200)
-    for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of r % 2 === 0 ? routes : [...routes].reverse()) per[name].push(await block(fn, 5000, 1));
-    const m = Object.fromEntries(Object.entries(per).map(([n, b]) => [n, medians(b)]));
+    const routes = await startRoutes(cfg, 'stub');
+    const per: Record<string, { cpuUs: number; perSec: number }[]> = Object.fromEntries(routes.map((r) => [r.name, []]));
+    for (const r of routes) for (const s of r.instances) await s.block(3000); // warm-up (and a check that every route answers 200)
+    const random = seeded(0);
+    for (let round = 0; round < ROUTE_ROUNDS; round++) {
+      for (const r of shuffle(routes, random)) {
+        const s = r.instances[round % INSTANCES];
+        const b = await s.block(ROUTE_BLOCK);
+        per[r.name].push({ cpuUs: b.us / ROUTE_BLOCK, perSec: ROUTE_BLOCK / (b.ms / 1000) });
+      }
+    }
+    const m = Object.fromEntries(
+      routes.map(({ name: n }) => [n, { cpuUs: median(per[n].map((b) => b.cpuUs)), perSec: median(per[n].map((b) => b.perSec)), addedCpuUs: paired(per[n], per[FLOOR], (x, f) => x.cpuUs - f.cpuUs) }]),
+    );
     json.pureCpuRoute = m;
-    out.push('## 0b. Pure CPU per request of the whole Koa route (the same stub `fetch`; Koa driven with in-memory requests, no socket)', '');
+    out.push(
+      `## 0b. Pure CPU per request of the whole Koa route (the same stub \`fetch\`; Koa driven with in-memory requests, no socket; each strategy alone in its own processes, ${INSTANCES} each, ${ROUTE_ROUNDS} rounds of ${ROUTE_BLOCK} sequential requests, a shuffled order each round)`,
+      '',
+    );
     out.push(
       table(
-        ['route', 'CPU µs/req', 'added CPU µs/req', 'p50 µs', 'p99 µs'],
-        Object.entries(m).map(([n, b]) => [n, fmt(b.cpuUs, 1), fmt(paired(per[n], per[FLOOR], (x, f) => x.cpuUs - f.cpuUs), 1), fmt(b.p50, 1), fmt(b.p99, 1)]),
+        ['route', 'CPU µs/req', 'added CPU µs/req', 'requests/s'],
+        Object.entries(m).map(([n, b]) => [n, fmt(b.cpuUs, 1), fmt(b.addedCpuUs, 1), fmt(b.perSec)]),
       ),
       '',
     );
-    for (const [, st] of strategies) await st.close();
+    for (const r of routes) for (const s of r.instances) await s.close();
   }
 
   // 1. In process, on loopback.
@@ -255,55 +283,55 @@ async function main(): Promise<void> {
   json.cacheHit = hit;
   out.push('## 2. Cache hit (in process, concurrency 1)', '', table(['calls/s', 'p50 µs', 'p99 µs', 'CPU µs/call'], [[fmt(hit.perSec), fmt(hit.p50, 1), fmt(hit.p99, 1), fmt(hit.cpuUs, 1)]]), '');
 
-  // 3. Over HTTP.
-  const servers = [
-    [FLOOR, await serve(bareSdk(cfg))],
-    ['koa-llm-resilience (cache off)', await serve(ours(cfg, 'ours', { cache: false }))],
-    ['LangChain.js withFallbacks', await serve(langchain(cfg, false))],
-    ['AI SDK + ai-fallback', await serve(aiSdk(cfg))],
-  ] as const;
-  const pin = pinning(up.pid);
+  // 3. Over HTTP: each route alone in its own server process, as an app runs it.
+  const routes = await startRoutes(cfg, 'http');
+  const gen = await startLoadGenerator();
+  const pinNote = pin(
+    routes.flatMap((r) => r.instances.map((s) => s.pid)),
+    [gen.pid, up.pid],
+  );
   out.push(
-    `## 3. Over HTTP (Koa route, autocannon in its own process, ${SECONDS} s blocks, ${HTTP_ROUNDS} rounds in A B C D / D C B A order; ${pin.note}; CPU = the server process per request)`,
+    `## 3. Over HTTP (the Koa route, each strategy alone in its own server process, ${INSTANCES} processes each; one persistent autocannon in its own process; ${HTTP_ROUNDS} rounds of ${SECONDS} s blocks, a shuffled order each round, round r loads each strategy's process r mod ${INSTANCES}; ${pinNote}; CPU = the server process per request)`,
+    '',
+    `The second bare-SDK row is a control: the same route as the floor, in other processes. Its distance from 1.00 is what this rig cannot tell apart from noise on this machine.`,
     '',
   );
-  const http: Record<string, unknown> = { pinning: pin.note };
+  const overHttp: Record<string, unknown> = { pinning: pinNote, instances: INSTANCES, rounds: HTTP_ROUNDS, seconds: SECONDS };
   for (const connections of [1, 50]) {
     const per: Record<string, { rps: number; p50: number; p99: number; cpuUs: number; bad: number }[]> = {};
-    for (const [, s] of servers) await autocannon(s.url, connections, 3, pin.prefix); // warm-up (JIT, pools)
-    for (let r = 0; r < HTTP_ROUNDS; r++) {
-      // every other round in reverse, so a drift of the machine's speed does not favour whoever runs first
-      for (const [name, s] of r % 2 === 0 ? servers : [...servers].reverse()) {
-        await cleanHeap();
-        const cpu0 = process.cpuUsage();
-        const res = await autocannon(s.url, connections, SECONDS, pin.prefix);
-        const cpu = process.cpuUsage(cpu0);
-        (per[name] ??= []).push({
-          rps: res.requests.average,
-          p50: res.latency.p50,
-          p99: res.latency.p99,
-          cpuUs: (cpu.user + cpu.system) / Math.max(1, res.requests.total),
-          bad: res.non2xx + res.errors,
-        });
+    for (const r of routes) for (const s of r.instances) await gen.run(s.url, connections, 2); // warm-up (JIT, pools)
+    const random = seeded(connections);
+    for (let round = 0; round < HTTP_ROUNDS; round++) {
+      up.resetRequests(); // the fake provider logs every request it serves; keep its heap (and GC pauses) flat
+      for (const r of shuffle(routes, random)) {
+        const s = r.instances[round % INSTANCES];
+        const cpu0 = await s.cpuUs();
+        const res = await gen.run(s.url, connections, SECONDS);
+        const cpu = (await s.cpuUs()) - cpu0;
+        if (res.error) throw new Error(`load generator: ${res.error}`);
+        (per[r.name] ??= []).push({ rps: res.total / res.seconds, p50: res.p50, p99: res.p99, cpuUs: cpu / Math.max(1, res.total), bad: res.bad });
       }
     }
     const m = Object.fromEntries(
-      Object.entries(per).map(([n, bs]) => [
-        n,
-        {
-          rps: median(bs.map((b) => b.rps)),
-          ratio: paired(bs, per[FLOOR], (x, f) => x.rps / f.rps),
-          ratioIqr: quartiles(bs.map((x, i) => x.rps / per[FLOOR][i].rps)),
-          rounds: bs.map((x) => Math.round(x.rps)),
-          p50: median(bs.map((b) => b.p50)),
-          p99: median(bs.map((b) => b.p99)),
-          cpuUs: median(bs.map((b) => b.cpuUs)),
-          addedCpuUs: paired(bs, per[FLOOR], (x, f) => x.cpuUs - f.cpuUs),
-          bad: bs.reduce((a, b) => a + b.bad, 0),
-        },
-      ]),
+      routes.map(({ name: n }) => {
+        const bs = per[n];
+        return [
+          n,
+          {
+            rps: median(bs.map((b) => b.rps)),
+            ratio: paired(bs, per[FLOOR], (x, f) => x.rps / f.rps),
+            ratioIqr: quartiles(bs.map((x, i) => x.rps / per[FLOOR][i].rps)),
+            rounds: bs.map((x) => Math.round(x.rps)),
+            p50: median(bs.map((b) => b.p50)),
+            p99: median(bs.map((b) => b.p99)),
+            cpuUs: median(bs.map((b) => b.cpuUs)),
+            addedCpuUs: paired(bs, per[FLOOR], (x, f) => x.cpuUs - f.cpuUs),
+            bad: bs.reduce((a, b) => a + b.bad, 0),
+          },
+        ];
+      }),
     );
-    http[`c${connections}`] = m;
+    overHttp[`c${connections}`] = m;
     out.push(`### ${connections} connection${connections === 1 ? '' : 's'}`, '');
     out.push(
       table(
@@ -313,13 +341,14 @@ async function main(): Promise<void> {
       '',
     );
   }
-  json.http = http;
+  json.http = overHttp;
   out.push(
     'Reference (../shared/BENCHMARKS.md, same kind of machine): LangChain.js withFallbacks ≈ +325 µs CPU/request (0.71 of the bare route), AI SDK + ai-fallback ≈ +393 µs (0.73); an out-of-process gateway (Portkey) adds 1.3–1.8 ms of wall time per request.',
     '',
   );
 
-  for (const [, s] of servers) await s.close();
+  await gen.close();
+  for (const r of routes) for (const s of r.instances) await s.close();
   await engine.close();
   await cached.close();
   await up.close();

@@ -1,41 +1,106 @@
-/** Load generation for the HTTP sections of the benches: autocannon in its own process, and core pinning. */
-import { execFile, spawnSync } from 'node:child_process';
+/**
+ * The HTTP section of bench:overhead: every route in its own server process, one persistent load generator,
+ * and core pinning.
+ */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import type { LoadBlock, LoadResult } from './load-child';
+import type { RouteKind, RouteMode } from './route-server';
+import type { StrategyConfig } from './strategies';
 
-export interface Autocannon {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
+/** A child process started with ts-node, answering IPC requests by `id`. */
+class Child {
+  #nextId = 0;
+  readonly #waiting = new Map<number, (m: never) => void>();
+
+  private constructor(readonly process: ChildProcess) {
+    process.on('message', (m: { id?: number }) => {
+      const done = m.id === undefined ? undefined : this.#waiting.get(m.id);
+      if (!done || m.id === undefined) return;
+      this.#waiting.delete(m.id);
+      done(m as never);
+    });
+  }
+
+  static async start<Ready>(file: string, args: string[]): Promise<{ child: Child; ready: Ready }> {
+    const cp = fork(path.join(__dirname, file), args, { execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ready = await new Promise<Ready>((resolve, reject) => {
+      cp.once('error', reject);
+      cp.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
+      cp.once('message', (m: Ready) => resolve(m));
+    });
+    cp.removeAllListeners('exit');
+    return { child: new Child(cp), ready };
+  }
+
+  ask<T>(message: Record<string, unknown>): Promise<T> {
+    const id = ++this.#nextId;
+    return new Promise<T>((resolve) => {
+      this.#waiting.set(id, resolve as (m: never) => void);
+      this.process.send({ ...message, id });
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.process.exitCode !== null || !this.process.connected) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.process.once('exit', () => resolve());
+      this.process.disconnect();
+    });
+  }
+}
+
+/** One strategy's route in its own process: on a loopback port (`http`), or driven in memory (`stub`). */
+export interface RouteServer {
+  /** The route's base URL (`http` mode). */
+  url: string;
+  pid: number;
+  /** CPU (user + system) the server process has used so far, µs. */
+  cpuUs(): Promise<number>;
+  /** `stub` mode: n sequential in-memory requests; the CPU (µs) and wall time (ms) they took. */
+  block(n: number): Promise<{ us: number; ms: number }>;
+  close(): Promise<void>;
+}
+
+export async function startRouteServer(kind: RouteKind, cfg: StrategyConfig, mode: RouteMode = 'http'): Promise<RouteServer> {
+  const { child, ready } = await Child.start<{ url: string }>('route-server.ts', [kind, JSON.stringify(cfg), mode]);
+  return {
+    url: ready.url,
+    pid: child.process.pid ?? 0,
+    cpuUs: () => child.ask<{ us: number }>({ type: 'cpu' }).then((m) => m.us),
+    block: (n) => child.ask<{ us: number; ms: number }>({ type: 'block', n }),
+    close: () => child.close(),
+  };
+}
+
+/** A persistent autocannon in its own process. */
+export interface LoadGenerator {
+  pid: number;
+  run(url: string, connections: number, seconds: number): Promise<LoadResult>;
+  close(): Promise<void>;
+}
+
+export async function startLoadGenerator(): Promise<LoadGenerator> {
+  const { child } = await Child.start<{ ready: true }>('load-child.ts', []);
+  return {
+    pid: child.process.pid ?? 0,
+    run: (url, connections, seconds) => child.ask<LoadResult>({ url, connections, seconds } satisfies Omit<LoadBlock, 'id'>),
+    close: () => child.close(),
+  };
 }
 
 /**
- * Over HTTP the route's own process must be what limits throughput, or the figure measures the load generator:
- * on a 2-core machine the servers (this process, every thread) get core 0, and autocannon and the fake
- * provider share core 1. Needs `taskset` (util-linux) and ≥ 2 cores; otherwise nothing is pinned.
+ * Over HTTP the route's own process must be what limits throughput, or the figure measures the load
+ * generator: the route servers get every core but the last, the load generator and the fake provider share
+ * the last. Needs `taskset` (util-linux) and ≥ 2 cores; otherwise nothing is pinned.
  */
-export function pinning(upstreamPid: number): { prefix: string[]; note: string } {
+export function pin(servers: number[], others: number[]): string {
   const cores = os.cpus().length;
-  const can = process.platform === 'linux' && cores >= 2 && spawnSync('taskset', ['-V']).status === 0;
-  if (!can) return { prefix: [], note: 'not pinned (no taskset or < 2 cores)' };
+  if (process.platform !== 'linux' || cores < 2 || spawnSync('taskset', ['-V']).status !== 0) return 'not pinned (no taskset or < 2 cores)';
   const last = String(cores - 1);
-  const ok = spawnSync('taskset', ['-a', '-p', '-c', cores > 2 ? `0-${cores - 2}` : '0', String(process.pid)]).status === 0 &&
-    spawnSync('taskset', ['-a', '-p', '-c', last, String(upstreamPid)]).status === 0;
-  if (!ok) return { prefix: [], note: 'not pinned (taskset failed)' };
-  return { prefix: ['taskset', '-c', last], note: `servers pinned to core${cores > 2 ? `s 0–${cores - 2}` : ' 0'}, autocannon and the fake provider to core ${last}` };
+  const first = cores > 2 ? `0-${cores - 2}` : '0';
+  const ok = (pid: number, set: string) => spawnSync('taskset', ['-a', '-p', '-c', set, String(pid)]).status === 0;
+  if (![...servers.map((p) => ok(p, first)), ...others.map((p) => ok(p, last))].every(Boolean)) return 'not pinned (taskset failed)';
+  return `route servers pinned to core${cores > 2 ? `s ${first}` : ' 0'}, the load generator and the fake provider to core ${last}`;
 }
-
-export function autocannon(url: string, connections: number, seconds: number, prefix: string[] = []): Promise<Autocannon> {
-  const bin = path.join(__dirname, '..', '..', 'node_modules', 'autocannon', 'autocannon.js');
-  const [cmd, ...pre] = prefix.length ? prefix : [process.execPath];
-  return new Promise((resolve, reject) => {
-    execFile(
-      cmd,
-      [...pre, ...(prefix.length ? [process.execPath] : []), bin, '-c', String(connections), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify({ text: 'hello' }), '--json', `${url}/chat`],
-      { maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as Autocannon)),
-    );
-  });
-}
-
