@@ -1,6 +1,6 @@
 /**
- * The HTTP section of bench:overhead: every route in its own server process, one persistent load generator,
- * and core pinning.
+ * The processes of bench:overhead and bench:instructions: every route in its own server process (optionally
+ * under a wrapper such as valgrind), one persistent load generator, and core pinning.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
@@ -23,8 +23,13 @@ class Child {
     });
   }
 
-  static async start<Ready>(file: string, args: string[]): Promise<{ child: Child; ready: Ready }> {
-    const cp = fork(path.join(__dirname, file), args, { execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `wrapper`: a command that runs node (e.g. valgrind and its options), the child's pid being the wrapper's. */
+  static async start<Ready>(file: string, args: string[], wrapper: string[] = []): Promise<{ child: Child; ready: Ready }> {
+    const execArgv = ['-r', 'ts-node/register/transpile-only'];
+    const cp = fork(path.join(__dirname, file), args, {
+      ...(wrapper.length > 0 ? { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...execArgv] } : { execArgv }),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const ready = await new Promise<Ready>((resolve, reject) => {
       cp.once('error', reject);
       cp.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
@@ -63,8 +68,8 @@ export interface RouteServer {
   close(): Promise<void>;
 }
 
-export async function startRouteServer(kind: RouteKind, cfg: StrategyConfig, mode: RouteMode = 'http'): Promise<RouteServer> {
-  const { child, ready } = await Child.start<{ url: string }>('route-server.ts', [kind, JSON.stringify(cfg), mode]);
+export async function startRouteServer(kind: RouteKind, cfg: StrategyConfig, mode: RouteMode = 'http', wrapper: string[] = []): Promise<RouteServer> {
+  const { child, ready } = await Child.start<{ url: string }>('route-server.ts', [kind, JSON.stringify(cfg), mode], wrapper);
   return {
     url: ready.url,
     pid: child.process.pid ?? 0,

@@ -1,0 +1,134 @@
+/**
+ * npm run bench:instructions — what each route costs in instructions, which do not depend on how busy the
+ * machine is (the HTTP section of bench:overhead does). Each strategy's Koa route runs alone in its own
+ * process under `valgrind --tool=callgrind`, instrumentation off; after a warm-up of sequential HTTP requests
+ * (the JIT settles), instructions are counted over a fixed number of further requests. All the process's
+ * threads count (the SDK's, Koa's, V8's compiler and GC threads included); the fake provider runs in its own
+ * process and is not counted. Needs valgrind (Debian: valgrind).
+ * Options: --warm N (default 6000), --requests N (default 300), --rounds N (default 1), --routes a,b (default
+ * bare,ours,langchain,ai-sdk); --render rebuilds the results page from the committed instructions.json.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { startRouteServer } from './lib/load';
+import type { RouteKind } from './lib/route-server';
+import { argValue, fmt, machine, table } from './lib/stats';
+import { startUpstream } from './lib/upstream';
+
+const WARM = Number(argValue('warm', '6000'));
+const REQUESTS = Number(argValue('requests', '300'));
+const ROUNDS = Number(argValue('rounds', '1'));
+const ROUTES = argValue('routes', 'bare,ours,langchain,ai-sdk').split(',') as RouteKind[];
+const NAMES: Record<RouteKind, string> = {
+  bare: 'bare openai SDK (maxRetries 0, logLevel off)',
+  ours: 'koa-llm-resilience (cache off)',
+  langchain: 'LangChain.js withFallbacks',
+  'ai-sdk': 'AI SDK + ai-fallback',
+};
+
+/** n sequential POST /chat on one keep-alive connection. */
+async function requests(url: string, n: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const body = JSON.stringify({ text: 'hello' });
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.request(`${url}/chat`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`route answered ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    for (let i = 0; i < n; i++) await one();
+  } finally {
+    agent.destroy();
+  }
+}
+
+function control(command: string[], pid: number): void {
+  const r = spawnSync('callgrind_control', [...command, String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`callgrind_control ${command.join(' ')} failed: ${r.stderr}`);
+}
+
+/** Instructions per request of one route process. */
+async function measure(kind: RouteKind, upstreamUrl: string, dir: string, round: number): Promise<number> {
+  const out = path.join(dir, `${kind}-${round}.out`);
+  const cfg = { url: upstreamUrl, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000 };
+  const server = await startRouteServer(kind, cfg, 'http', ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}`]);
+  try {
+    await requests(server.url, WARM);
+    control(['-i', 'on'], server.pid);
+    control(['-z'], server.pid); // counters to zero
+    await requests(server.url, REQUESTS);
+    control(['-d'], server.pid); // dump: <out>.1
+    const dump = readFileSync(`${out}.1`, 'utf8');
+    const total = /^(?:summary|totals):\s*(\d+)/m.exec(dump);
+    if (!total || Number(total[1]) === 0) throw new Error(`no instructions counted in ${out}.1`);
+    return Number(total[1]) / REQUESTS;
+  } finally {
+    await server.close();
+  }
+}
+
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / (xs.length || NaN);
+
+/** The results page: the mean over rounds (each round a new process) and each round's count. */
+function render(per: Partial<Record<RouteKind, number[]>>, date: string, warm: number, requests: number): string[] {
+  const base = mean(per.bare ?? []);
+  const rounds = Math.max(...Object.values(per).map((xs) => xs.length));
+  return [
+    '# Instructions per request (callgrind)',
+    '',
+    `Machine: ${machine()}  `,
+    `Run: ${date}. Each route alone in its own process under \`valgrind --tool=callgrind\`; ${warm} sequential HTTP requests of warm-up uncounted, then ${requests} counted; ${rounds} round${rounds === 1 ? '' : 's'} (a new process each). All of the route process's threads count (V8's compiler and GC threads too); the fake provider does not.`,
+    '',
+    "Instruction counts do not depend on how busy the machine is. They still differ from one process to the next, by several per cent: V8's optimizing compiler, still at work after the warm-up (about a tenth of all instructions in the runs broken down by function), runs on its own schedule. Compare the rounds of a route before reading a difference between routes. They are not time: on a route bound by its own CPU, the inverse ratio predicts its throughput vs the bare route.",
+    '',
+    table(
+      ['route', 'instructions/request (mean of rounds)', 'each round', 'vs bare', 'predicted throughput vs bare'],
+      ROUTES.map((k) => {
+        const m = mean(per[k] ?? []);
+        return [NAMES[k], fmt(m), (per[k] ?? []).map((x) => fmt(x)).join(', '), `${m >= base ? '+' : ''}${fmt(((m - base) / base) * 100, 1)}%`, fmt(base / m, 3)];
+      }),
+    ),
+    '',
+  ];
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--render')) {
+    // Rebuild the results page from the committed raw counts (no measuring).
+    const saved = JSON.parse(readFileSync(path.join(__dirname, 'results', 'instructions.json'), 'utf8')) as { date: string; warm: number; requests: number; perRequest: Partial<Record<RouteKind, number[]>> };
+    writeFileSync(path.join(__dirname, 'results', 'instructions.md'), render(saved.perRequest, saved.date, saved.warm, saved.requests).join('\n'));
+    return;
+  }
+  if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('bench:instructions needs valgrind (apt-get install valgrind)');
+  const up = await startUpstream();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'klr-callgrind-'));
+  const per: Partial<Record<RouteKind, number[]>> = {};
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const kind of ROUTES) {
+        const ir = await measure(kind, up.url, dir, round);
+        (per[kind] ??= []).push(ir);
+        console.log(`${kind} round ${round + 1}: ${Math.round(ir)} instructions/request`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await up.close();
+  }
+  const out = render(per, new Date().toISOString(), WARM, REQUESTS);
+  writeFileSync(path.join(__dirname, 'results', 'instructions.md'), out.join('\n'));
+  writeFileSync(path.join(__dirname, 'results', 'instructions.json'), JSON.stringify({ machine: machine(), date: new Date().toISOString(), warm: WARM, requests: REQUESTS, perRequest: per }, null, 2));
+  console.log(out.join('\n'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
