@@ -9,7 +9,7 @@
  * bare,ours,langchain,ai-sdk); --render rebuilds the results page from the committed instructions.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,21 +54,31 @@ function control(command: string[], pid: number): void {
   if (r.status !== 0) throw new Error(`callgrind_control ${command.join(' ')} failed: ${r.stderr}`);
 }
 
+interface Count {
+  /** Every thread of the process. */
+  total: number;
+  /** The event loop's thread alone (JavaScript, the SDK, Koa, the library; not V8's background compiler or GC helpers). */
+  main: number;
+}
+
 /** Instructions per request of one route process. */
-async function measure(kind: RouteKind, upstreamUrl: string, dir: string, round: number): Promise<number> {
+async function measure(kind: RouteKind, upstreamUrl: string, dir: string, round: number): Promise<Count> {
   const out = path.join(dir, `${kind}-${round}.out`);
   const cfg = { url: upstreamUrl, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000 };
-  const server = await startRouteServer(kind, cfg, 'http', ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}`]);
+  const server = await startRouteServer(kind, cfg, 'http', ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${out}`]);
   try {
     await requests(server.url, WARM);
     control(['-i', 'on'], server.pid);
     control(['-z'], server.pid); // counters to zero
     await requests(server.url, REQUESTS);
-    control(['-d'], server.pid); // dump: <out>.1
-    const dump = readFileSync(`${out}.1`, 'utf8');
-    const total = /^(?:summary|totals):\s*(\d+)/m.exec(dump);
-    if (!total || Number(total[1]) === 0) throw new Error(`no instructions counted in ${out}.1`);
-    return Number(total[1]) / REQUESTS;
+    control(['-d'], server.pid); // dump: <out>.1-01 (main thread), <out>.1-02 …
+    const prefix = `${path.basename(out)}.1-`;
+    const counts = readdirSync(dir)
+      .filter((f) => f.startsWith(prefix))
+      .sort()
+      .map((f) => Number(/^(?:summary|totals):\s*(\d+)/m.exec(readFileSync(path.join(dir, f), 'utf8'))?.[1] ?? NaN));
+    if (counts.length === 0 || !(counts[0] > 0)) throw new Error(`no instructions counted in ${out}.1-01`);
+    return { total: counts.reduce((a, b) => a + (b || 0), 0) / REQUESTS, main: counts[0] / REQUESTS };
   } finally {
     await server.close();
   }
@@ -76,55 +86,66 @@ async function measure(kind: RouteKind, upstreamUrl: string, dir: string, round:
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / (xs.length || NaN);
 
-/** The results page: the mean over rounds (each round a new process) and each round's count. */
-function render(per: Partial<Record<RouteKind, number[]>>, date: string, warm: number, requests: number): string[] {
+type PerRoute = Partial<Record<RouteKind, number[]>>;
+
+function rows(per: PerRoute): (string | number)[][] {
   const base = mean(per.bare ?? []);
-  const rounds = Math.max(...Object.values(per).map((xs) => xs.length));
+  return ROUTES.map((k) => {
+    const m = mean(per[k] ?? []);
+    return [NAMES[k], fmt(m), (per[k] ?? []).map((x) => fmt(x)).join(', '), `${m >= base ? '+' : ''}${fmt(((m - base) / base) * 100, 1)}%`, fmt(base / m, 3)];
+  });
+}
+
+/** The results page: the mean over rounds (each round a new process) and each round's count. */
+function render(total: PerRoute, main: PerRoute | undefined, date: string, warm: number, requests: number): string[] {
+  const rounds = Math.max(...Object.values(total).map((xs) => xs.length));
+  const header = ['route', 'instructions/request (mean of rounds)', 'each round', 'vs bare', 'predicted throughput vs bare'];
   return [
     '# Instructions per request (callgrind)',
     '',
     `Machine: ${machine()}  `,
-    `Run: ${date}. Each route alone in its own process under \`valgrind --tool=callgrind\`; ${warm} sequential HTTP requests of warm-up uncounted, then ${requests} counted; ${rounds} round${rounds === 1 ? '' : 's'} (a new process each). All of the route process's threads count (V8's compiler and GC threads too); the fake provider does not.`,
+    `Run: ${date}. Each route alone in its own process under \`valgrind --tool=callgrind\`; ${warm} sequential HTTP requests of warm-up uncounted, then ${requests} counted; ${rounds} round${rounds === 1 ? '' : 's'} (a new process each). The fake provider is not counted.`,
     '',
-    "Instruction counts do not depend on how busy the machine is. They still differ from one process to the next, by several per cent: V8's optimizing compiler, still at work after the warm-up (about a tenth of all instructions in the runs broken down by function), runs on its own schedule. Compare the rounds of a route before reading a difference between routes. They are not time: on a route bound by its own CPU, the inverse ratio predicts its throughput vs the bare route.",
+    "Instruction counts do not depend on how busy the machine is. They still differ from one process to the next, by several per cent, the event loop's thread alone too: V8's optimizing compiler, still at work after the warm-up (about a tenth of all instructions in the runs broken down by function), runs on its own schedule, and what it has compiled by when differs per process. Compare the rounds of a route before reading a difference between routes. They are not time: on a route bound by its own CPU, the inverse ratio predicts its throughput vs the bare route.",
     '',
-    table(
-      ['route', 'instructions/request (mean of rounds)', 'each round', 'vs bare', 'predicted throughput vs bare'],
-      ROUTES.map((k) => {
-        const m = mean(per[k] ?? []);
-        return [NAMES[k], fmt(m), (per[k] ?? []).map((x) => fmt(x)).join(', '), `${m >= base ? '+' : ''}${fmt(((m - base) / base) * 100, 1)}%`, fmt(base / m, 3)];
-      }),
-    ),
+    '## Every thread of the route process (V8\'s background compiler and GC helpers included)',
     '',
+    table(header, rows(total)),
+    '',
+    ...(main
+      ? ['## The event loop\'s thread alone (JavaScript: Koa, the SDK, the library; no background compiler or GC helper)', '', table(header, rows(main)), '']
+      : []),
   ];
 }
 
 async function main(): Promise<void> {
   if (process.argv.includes('--render')) {
     // Rebuild the results page from the committed raw counts (no measuring).
-    const saved = JSON.parse(readFileSync(path.join(__dirname, 'results', 'instructions.json'), 'utf8')) as { date: string; warm: number; requests: number; perRequest: Partial<Record<RouteKind, number[]>> };
-    writeFileSync(path.join(__dirname, 'results', 'instructions.md'), render(saved.perRequest, saved.date, saved.warm, saved.requests).join('\n'));
+    const saved = JSON.parse(readFileSync(path.join(__dirname, 'results', 'instructions.json'), 'utf8')) as { date: string; warm: number; requests: number; perRequest: PerRoute; mainThread?: PerRoute };
+    writeFileSync(path.join(__dirname, 'results', 'instructions.md'), render(saved.perRequest, saved.mainThread, saved.date, saved.warm, saved.requests).join('\n'));
     return;
   }
   if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('bench:instructions needs valgrind (apt-get install valgrind)');
   const up = await startUpstream();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'klr-callgrind-'));
-  const per: Partial<Record<RouteKind, number[]>> = {};
+  const total: PerRoute = {};
+  const mainThread: PerRoute = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const kind of ROUTES) {
-        const ir = await measure(kind, up.url, dir, round);
-        (per[kind] ??= []).push(ir);
-        console.log(`${kind} round ${round + 1}: ${Math.round(ir)} instructions/request`);
+        const c = await measure(kind, up.url, dir, round);
+        (total[kind] ??= []).push(c.total);
+        (mainThread[kind] ??= []).push(c.main);
+        console.log(`${kind} round ${round + 1}: ${Math.round(c.total)} instructions/request (${Math.round(c.main)} on the main thread)`);
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await up.close();
   }
-  const out = render(per, new Date().toISOString(), WARM, REQUESTS);
+  const out = render(total, mainThread, new Date().toISOString(), WARM, REQUESTS);
   writeFileSync(path.join(__dirname, 'results', 'instructions.md'), out.join('\n'));
-  writeFileSync(path.join(__dirname, 'results', 'instructions.json'), JSON.stringify({ machine: machine(), date: new Date().toISOString(), warm: WARM, requests: REQUESTS, perRequest: per }, null, 2));
+  writeFileSync(path.join(__dirname, 'results', 'instructions.json'), JSON.stringify({ machine: machine(), date: new Date().toISOString(), warm: WARM, requests: REQUESTS, perRequest: total, mainThread }, null, 2));
   console.log(out.join('\n'));
 }
 
