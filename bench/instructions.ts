@@ -14,7 +14,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startRouteServer } from './lib/load';
-import type { RouteKind } from './lib/route-server';
+import { ROUTE_LABELS, type RouteKind } from './lib/route-server';
 import { argValue, fmt, machine, table } from './lib/stats';
 import { startUpstream } from './lib/upstream';
 
@@ -22,12 +22,6 @@ const WARM = Number(argValue('warm', '6000'));
 const REQUESTS = Number(argValue('requests', '300'));
 const ROUNDS = Number(argValue('rounds', '1'));
 const ROUTES = argValue('routes', 'bare,ours,langchain,ai-sdk').split(',') as RouteKind[];
-const NAMES: Record<RouteKind, string> = {
-  bare: 'bare openai SDK (maxRetries 0, logLevel off)',
-  ours: 'koa-llm-resilience (cache off)',
-  langchain: 'LangChain.js withFallbacks',
-  'ai-sdk': 'AI SDK + ai-fallback',
-};
 
 /** n sequential POST /chat on one keep-alive connection. */
 async function requests(url: string, n: number): Promise<void> {
@@ -92,7 +86,7 @@ function rows(per: PerRoute): (string | number)[][] {
   const base = mean(per.bare ?? []);
   return ROUTES.map((k) => {
     const m = mean(per[k] ?? []);
-    return [NAMES[k], fmt(m), (per[k] ?? []).map((x) => fmt(x)).join(', '), `${m >= base ? '+' : ''}${fmt(((m - base) / base) * 100, 1)}%`, fmt(base / m, 3)];
+    return [ROUTE_LABELS[k], fmt(m), (per[k] ?? []).map((x) => fmt(x)).join(', '), `${m >= base ? '+' : ''}${fmt(((m - base) / base) * 100, 1)}%`, fmt(base / m, 3)];
   });
 }
 

@@ -26,7 +26,7 @@ import type { StrategyConfig } from './lib/strategies';
 import { STUB_URL, stubFetch } from './lib/stub';
 import { startUpstream } from './lib/upstream';
 import { pin, startLoadGenerator, startRouteServer, type RouteServer } from './lib/load';
-import type { RouteKind, RouteMode } from './lib/route-server';
+import { ROUTE_LABELS, type RouteKind, type RouteMode } from './lib/route-server';
 
 const ROUNDS = Number(argValue('rounds', '5'));
 const CALLS = Number(argValue('calls', '2000'));
@@ -37,7 +37,7 @@ const INSTANCES = Number(argValue('instances', '2'));
 const ROUTE_ROUNDS = 4 * ROUNDS;
 const ROUTE_BLOCK = 2000;
 const KEY = 'bench-key';
-const FLOOR = 'bare openai SDK (maxRetries 0, logLevel off)';
+const FLOOR = ROUTE_LABELS.bare;
 const CONTROL = 'control: the same bare-SDK route, other processes';
 const msgs = [{ role: 'user' as const, content: 'Summarize: the quick brown fox jumps over the lazy dog.' }];
 
@@ -130,9 +130,9 @@ function medians(blocks: Block[]): Block {
 const ROUTES: [string, RouteKind][] = [
   [FLOOR, 'bare'],
   [CONTROL, 'bare'],
-  ['koa-llm-resilience (cache off)', 'ours'],
-  ['LangChain.js withFallbacks', 'langchain'],
-  ['AI SDK + ai-fallback', 'ai-sdk'],
+  [ROUTE_LABELS.ours, 'ours'],
+  [ROUTE_LABELS.langchain, 'langchain'],
+  [ROUTE_LABELS['ai-sdk'], 'ai-sdk'],
 ];
 
 async function startRoutes(cfg: StrategyConfig, mode: RouteMode): Promise<{ name: string; instances: RouteServer[] }[]> {
@@ -169,8 +169,8 @@ async function main(): Promise<void> {
   const stubVariants: [string, Fn][] = [
     [FLOOR, () => stubClient.chat.completions.create({ model: 'primary', messages: msgs })],
     ['koa-llm-resilience engine.complete (cache off)', () => stubEngine.complete({ messages: msgs })],
-    ['LangChain.js withFallbacks', () => stubLc.invoke(msgs)],
-    ['AI SDK + ai-fallback', () => generateText({ model: stubAi, messages: msgs, maxRetries: 0 })],
+    [ROUTE_LABELS.langchain, () => stubLc.invoke(msgs)],
+    [ROUTE_LABELS['ai-sdk'], () => generateText({ model: stubAi, messages: msgs, maxRetries: 0 })],
   ];
   {
     const per: Record<string, Block[]> = Object.fromEntries(stubVariants.map(([n]) => [n, []]));
@@ -242,8 +242,8 @@ async function main(): Promise<void> {
     [FLOOR, () => client.chat.completions.create({ model: 'primary', messages: msgs })],
     ['bare openai SDK (maxRetries 0, default logLevel)', () => defaultClient.chat.completions.create({ model: 'primary', messages: msgs })],
     ['koa-llm-resilience engine.complete (cache off)', () => engine.complete({ messages: msgs, cache: false })],
-    ['LangChain.js withFallbacks', () => lc.invoke(msgs)],
-    ['AI SDK + ai-fallback', () => generateText({ model: aiModel, messages: msgs, maxRetries: 0 })],
+    [ROUTE_LABELS.langchain, () => lc.invoke(msgs)],
+    [ROUTE_LABELS['ai-sdk'], () => generateText({ model: aiModel, messages: msgs, maxRetries: 0 })],
   ];
   out.push('## 1. In process (µs per call; CPU = user+system of this process, the provider runs in its own)', '');
   const inProc: Record<string, Record<string, Block>> = {};

@@ -14,6 +14,14 @@ import { inMemoryRequest, STUB_URL, stubFetch } from './stub';
 export type RouteKind = 'bare' | 'ours' | 'langchain' | 'ai-sdk';
 export type RouteMode = 'http' | 'stub';
 
+/** How the benches' tables name each route. */
+export const ROUTE_LABELS: Record<RouteKind, string> = {
+  bare: 'bare openai SDK (maxRetries 0, logLevel off)',
+  ours: 'koa-llm-resilience (cache off)',
+  langchain: 'LangChain.js withFallbacks',
+  'ai-sdk': 'AI SDK + ai-fallback',
+};
+
 const make: Record<RouteKind, (c: StrategyConfig) => Strategy> = {
   bare: bareSdk,
   ours: (c) => ours(c, 'ours', { cache: false }),

@@ -139,10 +139,8 @@ export class FallbackChain {
       if (prepared.ok) {
         const c = this.#start(chain[0], 0, prepared, req, breakers, signals, Infinity, false);
         return c.promise.then((settled) => {
-          c.settled = settled;
-          c.done = true;
           const attempts: AttemptRecord[] = [];
-          if (this.#judge(c, settled, attempts, requestId, state)) return this.#success(c, attempts, false);
+          if (this.#conclude(c, settled, attempts, requestId, state)) return this.#success(c, attempts, false);
           this.emitFallback(requestId, c.model, chain[1], attempts[attempts.length - 1]?.outcome ?? 'error');
           return this.#walk(req, breakers, signals, requestId, 1, attempts, state, context, deadlineAt);
         });
@@ -211,9 +209,7 @@ export class FallbackChain {
       if (contenders.length === 1) {
         // the common case (no hedge): no race to referee
         const c = contenders[0];
-        c.settled = await c.promise;
-        c.done = true;
-        winner = this.#judge(c, c.settled, attempts, requestId, state) ? c : null;
+        winner = this.#conclude(c, await c.promise, attempts, requestId, state) ? c : null;
       } else {
         winner = await this.#settle(contenders, attempts, requestId, state);
       }
@@ -223,6 +219,13 @@ export class FallbackChain {
       i = next;
     }
     throw new AllModelsFailedError(attempts, this.retryAfterS(chain, breakers));
+  }
+
+  /** A lone attempt (no hedge) has ended: marks it settled and judges it. True when it answered. */
+  #conclude(c: Running, settled: Settled, attempts: AttemptRecord[], requestId: string, state: WalkState): boolean {
+    c.settled = settled;
+    c.done = true;
+    return this.#judge(c, settled, attempts, requestId, state);
   }
 
   #success(winner: Running, attempts: AttemptRecord[], hedged: boolean): ChainSuccess {
