@@ -5,12 +5,13 @@
  *   0b. the same for the whole Koa route, in memory (no socket), each strategy alone in its own processes
  *   1. in process: engine.complete() (cache off) vs the bare SDK (and LangChain / AI SDK), concurrency 1 and 50
  *   2. a cache hit
- *   3. over HTTP: the same Koa route shape, each strategy alone in its own server processes, loaded by one
- *      persistent autocannon (own process), concurrency 1 and 50, with a control (the floor again, in other
- *      processes) that shows the rig's resolution
+ *   3. over HTTP, in simultaneous pairs: each strategy's Koa route and a bare-SDK twin, each alone in its own
+ *      server process, loaded at the same time (one persistent autocannon each, own processes) while they share
+ *      a core, concurrency 1 and 50 per side; control pairs (bare beside bare) show the rig's resolution
  * Run with --expose-gc (npm run bench:overhead does): each in-process block starts from a collected heap.
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds S per HTTP block
- * (default 0.5), --http-rounds N (default 40), --instances N server processes per strategy (default 2).
+ * (default 1), --http-rounds N (default 40), --instances N processes per strategy in 0b, pairs per strategy
+ * in 3 (default 3).
  * Ratios and added costs are medians of per-round pairs.
  */
 import { writeFileSync } from 'node:fs';
@@ -30,9 +31,9 @@ import { ROUTE_LABELS, type RouteKind, type RouteMode } from './lib/route-server
 
 const ROUNDS = Number(argValue('rounds', '5'));
 const CALLS = Number(argValue('calls', '2000'));
-const SECONDS = Number(argValue('seconds', '0.5'));
+const SECONDS = Number(argValue('seconds', '1'));
 const HTTP_ROUNDS = Number(argValue('http-rounds', '40'));
-const INSTANCES = Number(argValue('instances', '2'));
+const INSTANCES = Number(argValue('instances', '3'));
 /** Section 0b: rounds of in-memory blocks (several per process, since each process has its own luck). */
 const ROUTE_ROUNDS = 4 * ROUNDS;
 const ROUTE_BLOCK = 2000;
@@ -126,7 +127,15 @@ function medians(blocks: Block[]): Block {
   };
 }
 
-/** Every route compared, each in its own processes; the control is the floor again, in other processes. */
+/** Section 3's pairs: each strategy beside a bare-SDK twin; the control pairs two bare-SDK routes. */
+const PAIRED: [string, RouteKind][] = [
+  [CONTROL, 'bare'],
+  [ROUTE_LABELS.ours, 'ours'],
+  [ROUTE_LABELS.langchain, 'langchain'],
+  [ROUTE_LABELS['ai-sdk'], 'ai-sdk'],
+];
+
+/** Section 0b's routes, each in its own processes; the control is the floor again, in other processes. */
 const ROUTES: [string, RouteKind][] = [
   [FLOOR, 'bare'],
   [CONTROL, 'bare'],
@@ -283,60 +292,92 @@ async function main(): Promise<void> {
   json.cacheHit = hit;
   out.push('## 2. Cache hit (in process, concurrency 1)', '', table(['calls/s', 'p50 µs', 'p99 µs', 'CPU µs/call'], [[fmt(hit.perSec), fmt(hit.p50, 1), fmt(hit.p99, 1), fmt(hit.cpuUs, 1)]]), '');
 
-  // 3. Over HTTP: each route alone in its own server process, as an app runs it.
-  const routes = await startRoutes(cfg, 'http');
-  const gen = await startLoadGenerator();
+  // 3. Over HTTP, in simultaneous pairs: each strategy's route and a bare-SDK twin, each alone in its own server
+  // process, loaded at the same time (one autocannon each) while they share core 0. Whatever the machine does
+  // during a block, both sides of the pair live through it, so the ratio keeps only what the routes cost.
+  const pairs: { name: string; floors: RouteServer[]; routes: RouteServer[] }[] = [];
+  for (const [name, kind] of PAIRED) {
+    const floors: RouteServer[] = [];
+    const routes: RouteServer[] = [];
+    for (let i = 0; i < INSTANCES; i++) {
+      floors.push(await startRouteServer('bare', cfg, 'http'));
+      routes.push(await startRouteServer(kind, cfg, 'http'));
+    }
+    pairs.push({ name, floors, routes });
+  }
+  const gens = [await startLoadGenerator(), await startLoadGenerator()];
   const pinNote = pin(
-    routes.flatMap((r) => r.instances.map((s) => s.pid)),
-    [gen.pid, up.pid],
+    pairs.flatMap((p) => [...p.floors, ...p.routes].map((s) => s.pid)),
+    [...gens.map((g) => g.pid), up.pid],
   );
   out.push(
-    `## 3. Over HTTP (the Koa route, each strategy alone in its own server process, ${INSTANCES} processes each; one persistent autocannon in its own process; ${HTTP_ROUNDS} rounds of ${SECONDS} s blocks, a shuffled order each round, round r loads each strategy's process r mod ${INSTANCES}; ${pinNote}; CPU = the server process per request)`,
+    `## 3. Over HTTP, in simultaneous pairs (the Koa route of each strategy and a bare-SDK twin, each alone in its own server process, ${INSTANCES} pairs per strategy; both sides of a pair loaded at the same time for ${SECONDS} s, one persistent autocannon each; ${HTTP_ROUNDS} rounds, the pairs in a shuffled order each round, round r loads pair r mod ${INSTANCES}; ${pinNote}; CPU = each server process per request)`,
     '',
-    `The second bare-SDK row is a control: the same route as the floor, in other processes. Its distance from 1.00 is what this rig cannot tell apart from noise on this machine.`,
+    'Both sides of a pair share core 0 at the same moment, so whatever the machine does during a block, both live through it; the ratio is how many requests the route served for each one its twin served. req/s are per side, each side having about half of core 0. The control pairs are two bare-SDK routes: their distance from 1.00 is what this rig cannot tell apart.',
     '',
   );
-  const overHttp: Record<string, unknown> = { pinning: pinNote, instances: INSTANCES, rounds: HTTP_ROUNDS, seconds: SECONDS };
+  const overHttp: Record<string, unknown> = { design: 'simultaneous pairs', pinning: pinNote, instances: INSTANCES, rounds: HTTP_ROUNDS, seconds: SECONDS };
   for (const connections of [1, 50]) {
-    const per: Record<string, { rps: number; p50: number; p99: number; cpuUs: number; bad: number }[]> = {};
-    for (const r of routes) for (const s of r.instances) await gen.run(s.url, connections, 2); // warm-up (JIT, pools)
+    type Side = { rps: number; p50: number; p99: number; cpuUs: number; bad: number };
+    const per: Record<string, { route: Side; floor: Side }[]> = {};
+    const side = async (s: RouteServer, gen: (typeof gens)[number]): Promise<() => Promise<Side>> => {
+      const cpu0 = await s.cpuUs();
+      const res = await gen.run(s.url, connections, SECONDS);
+      if (res.error) throw new Error(`load generator: ${res.error}`);
+      return async () => ({ rps: res.total / res.seconds, p50: res.p50, p99: res.p99, cpuUs: ((await s.cpuUs()) - cpu0) / Math.max(1, res.total), bad: res.bad });
+    };
+    for (const p of pairs) for (let i = 0; i < INSTANCES; i++) await Promise.all([gens[0].run(p.floors[i].url, connections, 2), gens[1].run(p.routes[i].url, connections, 2)]); // warm-up (JIT, pools)
     const random = seeded(connections);
     for (let round = 0; round < HTTP_ROUNDS; round++) {
       up.resetRequests(); // the fake provider logs every request it serves; keep its heap (and GC pauses) flat
-      for (const r of shuffle(routes, random)) {
-        const s = r.instances[round % INSTANCES];
-        const cpu0 = await s.cpuUs();
-        const res = await gen.run(s.url, connections, SECONDS);
-        const cpu = (await s.cpuUs()) - cpu0;
-        if (res.error) throw new Error(`load generator: ${res.error}`);
-        (per[r.name] ??= []).push({ rps: res.total / res.seconds, p50: res.p50, p99: res.p99, cpuUs: cpu / Math.max(1, res.total), bad: res.bad });
+      const i = round % INSTANCES;
+      const [gFloor, gRoute] = round % 2 === 0 ? gens : [gens[1], gens[0]];
+      for (const p of shuffle(pairs, random)) {
+        const [floorDone, routeDone] = await Promise.all([side(p.floors[i], gFloor), side(p.routes[i], gRoute)]);
+        (per[p.name] ??= []).push({ floor: await floorDone(), route: await routeDone() });
       }
     }
     const m = Object.fromEntries(
-      routes.map(({ name: n }) => {
+      pairs.map(({ name: n }) => {
         const bs = per[n];
+        const ratios = bs.map((b) => b.route.rps / b.floor.rps);
         return [
           n,
           {
-            rps: median(bs.map((b) => b.rps)),
-            ratio: paired(bs, per[FLOOR], (x, f) => x.rps / f.rps),
-            ratioIqr: quartiles(bs.map((x, i) => x.rps / per[FLOOR][i].rps)),
-            rounds: bs.map((x) => Math.round(x.rps)),
-            p50: median(bs.map((b) => b.p50)),
-            p99: median(bs.map((b) => b.p99)),
-            cpuUs: median(bs.map((b) => b.cpuUs)),
-            addedCpuUs: paired(bs, per[FLOOR], (x, f) => x.cpuUs - f.cpuUs),
-            bad: bs.reduce((a, b) => a + b.bad, 0),
+            rps: median(bs.map((b) => b.route.rps)),
+            floorRps: median(bs.map((b) => b.floor.rps)),
+            ratio: median(ratios),
+            ratioIqr: quartiles(ratios),
+            perPair: Array.from({ length: INSTANCES }, (_, k) => median(ratios.filter((_, r) => r % INSTANCES === k))),
+            p50: median(bs.map((b) => b.route.p50)),
+            p99: median(bs.map((b) => b.route.p99)),
+            cpuUs: median(bs.map((b) => b.route.cpuUs)),
+            addedCpuUs: median(bs.map((b) => b.route.cpuUs - b.floor.cpuUs)),
+            cpuRatio: median(bs.map((b) => b.route.cpuUs / b.floor.cpuUs)),
+            bad: bs.reduce((a, b) => a + b.route.bad + b.floor.bad, 0),
           },
         ];
       }),
     );
     overHttp[`c${connections}`] = m;
-    out.push(`### ${connections} connection${connections === 1 ? '' : 's'}`, '');
+    out.push(`### ${connections} connection${connections === 1 ? '' : 's'} per side`, '');
     out.push(
       table(
-        ['route', 'req/s', 'throughput vs bare', 'middle half of the per-round ratios', 'p50 ms', 'p99 ms', 'CPU µs/req', 'added CPU µs/req', 'non-2xx + errors'],
-        Object.entries(m).map(([n, b]) => [n, fmt(b.rps), fmt(b.ratio, 2), `${fmt(b.ratioIqr[0], 2)}–${fmt(b.ratioIqr[1], 2)}`, fmt(b.p50, 2), fmt(b.p99, 2), fmt(b.cpuUs), fmt(b.addedCpuUs), b.bad]),
+        ['route (vs its bare-SDK twin)', 'req/s', 'twin req/s', 'throughput vs bare', 'middle half of the per-block ratios', 'per pair of processes', 'p50 ms', 'p99 ms', 'CPU µs/req', 'added CPU µs/req', 'CPU vs bare', 'non-2xx + errors (both sides)'],
+        Object.entries(m).map(([n, b]) => [
+          n,
+          fmt(b.rps),
+          fmt(b.floorRps),
+          fmt(b.ratio, 2),
+          `${fmt(b.ratioIqr[0], 2)}–${fmt(b.ratioIqr[1], 2)}`,
+          b.perPair.map((x) => fmt(x, 2)).join(' · '),
+          fmt(b.p50, 2),
+          fmt(b.p99, 2),
+          fmt(b.cpuUs),
+          fmt(b.addedCpuUs),
+          fmt(b.cpuRatio, 2),
+          b.bad,
+        ]),
       ),
       '',
     );
@@ -347,8 +388,8 @@ async function main(): Promise<void> {
     '',
   );
 
-  await gen.close();
-  for (const r of routes) for (const s of r.instances) await s.close();
+  for (const g of gens) await g.close();
+  for (const p of pairs) for (const s of [...p.floors, ...p.routes]) await s.close();
   await engine.close();
   await cached.close();
   await up.close();
