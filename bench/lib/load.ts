@@ -1,6 +1,7 @@
 /**
  * The processes of bench:overhead and bench:instructions: every route in its own server process (optionally
- * under a wrapper such as valgrind), one persistent load generator, and core pinning.
+ * under a wrapper such as valgrind), persistent load generators (autocannon in a process of its own), and core
+ * pinning.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';

@@ -1,7 +1,7 @@
 /**
  * Child process: one strategy's Koa route (`chatApp`), as an app would run it — alone in its process, so no
  * strategy shares a heap, a JIT profile or an event loop with another.
- *  - mode `http`: on a loopback port (bench:overhead loads one such process at a time);
+ *  - mode `http`: on a loopback port (bench:overhead loads it beside a bare-SDK twin; bench:instructions alone);
  *  - mode `stub`: no socket at all: the stub `fetch`, and in-memory requests run in blocks on request.
  * IPC: `{ type: 'cpu', id }` → `{ id, us }` (user + system µs so far);
  * `{ type: 'block', id, n }` (stub mode) → `{ id, us, ms }` for n sequential requests.
