@@ -7,11 +7,13 @@
  *   2. a cache hit
  *   3. over HTTP, in simultaneous pairs: each strategy's Koa route and a bare-SDK twin, each alone in its own
  *      server process, loaded at the same time (one persistent autocannon each, own processes) while they share
- *      a core, concurrency 1 and 50 per side; control pairs (bare beside bare) show the rig's resolution
+ *      a core, concurrency 1 and 50 per side; control pairs (bare beside bare) show the rig's resolution, and
+ *      calibration pairs (bare beside bare + a fixed amount of JS work, whose hot cost 0b measures) show what
+ *      the rig charges for a known cost
  * Run with --expose-gc (npm run bench:overhead does): each in-process block starts from a collected heap.
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds S per HTTP block
  * (default 1), --http-rounds N (default 40), --instances N processes per strategy in 0b, pairs per strategy
- * in 3 (default 3).
+ * in 3 (default 3), --work-rounds N of fixed JS work per request on the calibration route (default 60).
  * Ratios and added costs are medians of per-round pairs.
  */
 import { writeFileSync } from 'node:fs';
@@ -34,6 +36,7 @@ const CALLS = Number(argValue('calls', '2000'));
 const SECONDS = Number(argValue('seconds', '1'));
 const HTTP_ROUNDS = Number(argValue('http-rounds', '40'));
 const INSTANCES = Number(argValue('instances', '3'));
+const WORK_ROUNDS = Number(argValue('work-rounds', '60'));
 /** Section 0b: rounds of in-memory blocks (several per process, since each process has its own luck). */
 const ROUTE_ROUNDS = 4 * ROUNDS;
 const ROUTE_BLOCK = 2000;
@@ -133,6 +136,7 @@ const PAIRED: [string, RouteKind][] = [
   [ROUTE_LABELS.ours, 'ours'],
   [ROUTE_LABELS.langchain, 'langchain'],
   [ROUTE_LABELS['ai-sdk'], 'ai-sdk'],
+  [ROUTE_LABELS.calibration, 'calibration'],
 ];
 
 /** Section 0b's routes, each in its own processes; the control is the floor again, in other processes. */
@@ -142,6 +146,7 @@ const ROUTES: [string, RouteKind][] = [
   [ROUTE_LABELS.ours, 'ours'],
   [ROUTE_LABELS.langchain, 'langchain'],
   [ROUTE_LABELS['ai-sdk'], 'ai-sdk'],
+  [ROUTE_LABELS.calibration, 'calibration'],
 ];
 
 async function startRoutes(cfg: StrategyConfig, mode: RouteMode): Promise<{ name: string; instances: RouteServer[] }[]> {
@@ -156,7 +161,7 @@ async function startRoutes(cfg: StrategyConfig, mode: RouteMode): Promise<{ name
 
 async function main(): Promise<void> {
   const up = await startUpstream();
-  const cfg: StrategyConfig = { url: up.url, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000 };
+  const cfg: StrategyConfig = { url: up.url, primary: 'primary', fallback: 'fallback', timeoutMs: 2000, resetMs: 60_000, workRounds: WORK_ROUNDS };
   const out: string[] = [`# Overhead benchmark`, '', `Machine: ${machine()}  `, `Run: ${new Date().toISOString()}. Variants interleaved (in process: A B C D …, each block from a collected heap; in processes of their own: a shuffled order each round); ratios and added costs are medians of per-round pairs with the floor.`, ''];
   const json: Record<string, unknown> = { machine: machine(), date: new Date().toISOString() };
 
@@ -313,7 +318,7 @@ async function main(): Promise<void> {
   out.push(
     `## 3. Over HTTP, in simultaneous pairs (the Koa route of each strategy and a bare-SDK twin, each alone in its own server process, ${INSTANCES} pairs per strategy; both sides of a pair loaded at the same time for ${SECONDS} s, one persistent autocannon each; ${HTTP_ROUNDS} rounds, the pairs in a shuffled order each round, round r loads pair r mod ${INSTANCES}; ${pinNote}; CPU = each server process per request)`,
     '',
-    'Both sides of a pair share core 0 at the same moment, so whatever the machine does during a block, both live through it; the ratio is how many requests the route served for each one its twin served. req/s are per side, each side having about half of core 0. The control pairs are two bare-SDK routes: their distance from 1.00 is what this rig cannot tell apart.',
+    `Both sides of a pair share core 0 at the same moment, so whatever the machine does during a block, both live through it; the ratio is how many requests the route served for each one its twin served. req/s are per side, each side having about half of core 0. The control pairs are two bare-SDK routes: their distance from 1.00 is what this rig cannot tell apart. The calibration pairs add a fixed amount of JS work to one side (${WORK_ROUNDS} rounds; its hot cost is its added CPU in section 0b): what the rig charges for a known cost.`,
     '',
   );
   const overHttp: Record<string, unknown> = { design: 'simultaneous pairs', pinning: pinNote, instances: INSTANCES, rounds: HTTP_ROUNDS, seconds: SECONDS };

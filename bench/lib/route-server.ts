@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { aiSdk, bareSdk, chatApp, langchain, ours, type Strategy, type StrategyConfig } from './strategies';
 import { inMemoryRequest, STUB_URL, stubFetch } from './stub';
 
-export type RouteKind = 'bare' | 'ours' | 'langchain' | 'ai-sdk';
+export type RouteKind = 'bare' | 'ours' | 'langchain' | 'ai-sdk' | 'calibration';
 export type RouteMode = 'http' | 'stub';
 
 /** How the benches' tables name each route. */
@@ -20,13 +20,34 @@ export const ROUTE_LABELS: Record<RouteKind, string> = {
   ours: 'koa-llm-resilience (cache off)',
   langchain: 'LangChain.js withFallbacks',
   'ai-sdk': 'AI SDK + ai-fallback',
+  calibration: 'calibration: bare route + fixed JS work',
 };
+
+/**
+ * The calibration route's extra work: the kind a library does per request (small objects, Map updates, one
+ * awaited promise per round), a fixed amount of it. Section 0b measures what it costs hot; section 3 shows
+ * what the HTTP rig charges for that known cost, in the same run.
+ */
+const workState = new Map<string, { n: number; at: number }>();
+export async function fixedWork(rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    const key = `k${i & 15}`;
+    const rec = workState.get(key) ?? { n: 0, at: 0 };
+    workState.set(key, { n: rec.n + 1, at: performance.now() });
+    await Promise.resolve(key);
+  }
+}
 
 const make: Record<RouteKind, (c: StrategyConfig) => Strategy> = {
   bare: bareSdk,
   ours: (c) => ours(c, 'ours', { cache: false }),
   langchain: (c) => langchain(c, false),
   'ai-sdk': aiSdk,
+  calibration: (c) => {
+    const bare = bareSdk(c);
+    const rounds = c.workRounds ?? 60;
+    return { ...bare, name: ROUTE_LABELS.calibration, call: (ctx, text) => fixedWork(rounds).then(() => bare.call(ctx, text)) };
+  },
 };
 
 const cpuNow = (): number => {

@@ -31,6 +31,8 @@ export interface StrategyConfig {
   timeoutMs: number;
   /** Breaker cool-down / ai-fallback's modelResetInterval. */
   resetMs: number;
+  /** bench:overhead's calibration route: rounds of fixed JS work per request (default 60). */
+  workRounds?: number;
   /** A stub `fetch` for every client (bench:overhead's no-network section); default: the global one. */
   fetch?: typeof fetch;
 }
