@@ -101,7 +101,7 @@ describe('adaptive timeouts', () => {
     const lat = app.llm.status().models[0].latency;
     expect(lat.code.p50).toBeGreaterThanOrEqual(190);
     expect(lat.summarize.p50).toBeLessThan(100);
-    fake.setBehavior('big', { latencyMs: 120 });
+    fake.setBehavior('big', { latencyMs: 150 });
     // the route's default task (llmTask('summarize')) applies when the request names none
     const summary = await request(app.server).post('/complete-summarize').send(ask());
     const code = await post(ask({ task: 'code' }));
@@ -113,9 +113,11 @@ describe('adaptive timeouts', () => {
     app = await startApp(opts({ adaptiveTimeout: adaptive }));
     fake.setBehavior('big', { latencyMs: 20 });
     for (let i = 0; i < 5; i++) await post(ask({ maxTokens: 100 }));
-    fake.setBehavior('big', { latencyMs: 110 });
+    // learnt p95 ≈ 20–30 ms: a usual request gets ~40 ms, one asking for 16× the tokens ~16× that. The gaps are
+    // wide, so a loaded machine (slower samples) still puts 300 ms above the first timeout and below the second.
+    fake.setBehavior('big', { latencyMs: 300 });
     const usual = await post(ask({ maxTokens: 100 }));
-    const longer = await post(ask({ maxTokens: 800 }));
+    const longer = await post(ask({ maxTokens: 1600 }));
     expect(usual.body.attempts[0].outcome).toBe('timeout');
     expect(longer.body).toMatchObject({ model: 'smart', fallback: false });
   });
