@@ -29,7 +29,7 @@ export const ROUTE_LABELS: Record<RouteKind, string> = {
  * what the HTTP rig charges for that known cost, in the same run.
  */
 const workState = new Map<string, { n: number; at: number }>();
-export async function fixedWork(rounds: number): Promise<void> {
+async function fixedWork(rounds: number): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     const key = `k${i & 15}`;
     const rec = workState.get(key) ?? { n: 0, at: 0 };
