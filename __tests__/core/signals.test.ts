@@ -32,6 +32,21 @@ describe('AbortLatch', () => {
     expect(() => latch.abort()).not.toThrow();
     expect(heard).toEqual([1]);
   });
+
+  it('takes listener objects (handleEvent), as an AbortSignal does, and removes them by identity', () => {
+    const heard: string[] = [];
+    const listener = { handleEvent: () => heard.push('object') };
+    const other = { handleEvent: () => heard.push('removed') };
+    const latch = new AbortLatch();
+    latch.addEventListener('abort', listener);
+    latch.addEventListener('abort', other);
+    latch.removeEventListener('abort', other);
+    latch.abort();
+    const controller = new AbortController();
+    controller.signal.addEventListener('abort', listener);
+    controller.abort();
+    expect(heard).toEqual(['object', 'object']);
+  });
 });
 
 describe('linkSignals', () => {
@@ -39,7 +54,7 @@ describe('linkSignals', () => {
     const target = new AbortLatch();
     const controller = new AbortController();
     const source = new AbortLatch();
-    const unlink = linkSignals(target, [undefined, controller.signal], source);
+    const unlink = linkSignals(target, [undefined, controller.signal, source]);
     source.abort();
     expect(target.aborted).toBe(true);
 

@@ -1,8 +1,10 @@
 import http from 'node:http';
+import Koa from 'koa';
 import request from 'supertest';
+import { llmResilience } from '../../lib';
 import type { FakeLlm } from '../../lib/testing';
 import type { LlmResilienceOptions } from '../../lib/types';
-import { sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../helpers/app';
+import { listen, sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../helpers/app';
 
 let fake: FakeLlm;
 let app: TestApp | undefined;
@@ -387,5 +389,36 @@ describe('bad requests', () => {
     expect(details).toMatch(/\/temperature/);
     expect(details).toMatch(/unknown model "nope"/);
     expect(fake.stats().requests).toBe(0);
+  });
+});
+
+describe('ctx.llm', () => {
+  it('its functions work detached from it, each bound to its own request', async () => {
+    const llm = llmResilience(options());
+    const koa = new Koa();
+    koa.use(llm);
+    koa.use(async (ctx) => {
+      const { complete, status } = ctx.llm; // destructured: no `this`
+      const content = ctx.get('x-ask');
+      const r = await complete(ask(content));
+      ctx.body = { text: r.text, model: r.model, models: status().models.length, same: ctx.llm.complete === complete };
+    });
+    const served = await listen(koa);
+    try {
+      const [a, b] = await Promise.all([
+        request(served.server).post('/').set('x-ask', 'first').send(),
+        request(served.server).post('/').set('x-ask', 'second').send(),
+      ]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      expect(a.body).toMatchObject({ model: 'smart', models: 2, same: true });
+      expect(b.body).toMatchObject({ model: 'smart', models: 2, same: true });
+      expect(fake.stats('big-model').requests).toBe(2);
+      // each request's own prompt reached the provider (the fake echoes it)
+      expect(a.body.text).toContain('first');
+      expect(b.body.text).toContain('second');
+    } finally {
+      await llm.close();
+      await served.close();
+    }
   });
 });

@@ -44,40 +44,31 @@ export function complete(
   call: CallContext = {},
 ): Promise<CompletionResult> {
   const requestId = call.requestId ?? nextRequestId();
-  if (!events.mayWantRequest()) return completeInner(chain, layers, request, call, requestId);
   const started = performance.now();
-  // .then rather than an async wrapper: one promise fewer on every request. A summary is built only when a
-  // listener wants this request (the review log alone wants only fallbacks and invalid answers).
-  return completeInner(chain, layers, request, call, requestId).then(
-    (r) => {
-      if (events.wantsRequest(r)) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
-      return r;
-    },
-    (err: unknown) => {
-      if (events.wantsRequest(errorOutline(err))) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
-      throw err;
-    },
-  );
-}
-
-function completeInner(
-  chain: FallbackChain,
-  layers: Layers,
-  request: CompletionRequest,
-  call: CallContext,
-  requestId: string,
-): Promise<CompletionResult> {
-  const started = performance.now();
+  // A summary is built only when a listener wants this request (the review log alone wants only fallbacks and
+  // invalid answers). One `.then` for the whole request, not one per layer: a request in flight keeps each alive.
+  const report = events.mayWantRequest();
+  const answered = (r: CompletionResult): CompletionResult => {
+    if (report && events.wantsRequest(r)) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
+    return r;
+  };
+  const failed = (err: unknown): never => {
+    if (report && events.wantsRequest(errorOutline(err))) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
+    throw err;
+  };
   let req: NormalizedRequest;
   try {
     req = normalizeRequest(request, chain.models, chain.policy, call.task);
   } catch (err) {
-    return Promise.reject(err);
+    return Promise.reject(err).then(undefined, failed);
   }
   const cache = req.useCache ? layers.cache : null;
   // Without a cache: straight to the chain, no async frame of its own.
-  if (!cache) return chain.run(req, layers.breakers, [req.signal, call.signal], requestId).then((s) => toResult(s, started, false));
-  return completeCached(chain, layers, cache, req, call, requestId, started);
+  if (!cache) {
+    return chain.run(req, layers.breakers, [req.signal, call.signal], requestId).then((s) => answered(toResult(s, started, false)), failed);
+  }
+  const cached = completeCached(chain, layers, cache, req, call, requestId, started);
+  return report ? cached.then(answered, failed) : cached;
 }
 
 /** The cache path: exact and semantic lookups, then one chain run per key (single-flight), then the fill. */

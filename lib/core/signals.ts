@@ -4,9 +4,15 @@
  */
 export interface AbortSource {
   readonly aborted: boolean;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
 }
+
+/**
+ * A function, or an object with `handleEvent` (as `EventTarget` accepts): an attempt listens to its caller's
+ * signals as itself, so linking them costs no closure per attempt.
+ */
+export type AbortListener = (() => void) | { handleEvent(): void };
 
 /**
  * A cancellation source the library fires itself: one per attempt (timeout, caller gone, lost hedge), per
@@ -18,7 +24,8 @@ export interface AbortSource {
  */
 export class AbortLatch implements AbortSource {
   #aborted = false;
-  #listeners: (() => void)[] | null = null;
+  /** One listener as itself (the common case: an attempt on its caller's latch, the SDK on an attempt), else a list. */
+  #listeners: AbortListener | AbortListener[] | null = null;
   reason: unknown = undefined;
 
   get aborted(): boolean {
@@ -30,26 +37,35 @@ export class AbortLatch implements AbortSource {
     return this as unknown as AbortSignal;
   }
 
-  addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.#aborted) (this.#listeners ??= []).push(listener);
+  addEventListener(_type: 'abort', listener: AbortListener): void {
+    if (this.#aborted) return;
+    const l = this.#listeners;
+    if (l === null) this.#listeners = listener;
+    else if (Array.isArray(l)) l.push(listener);
+    else this.#listeners = [l, listener];
   }
 
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const list = this.#listeners;
-    const i = list ? list.indexOf(listener) : -1;
-    if (i !== -1) list!.splice(i, 1);
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
+    const l = this.#listeners;
+    if (l === listener) {
+      this.#listeners = null;
+    } else if (Array.isArray(l)) {
+      const i = l.indexOf(listener);
+      if (i !== -1) l.splice(i, 1);
+    }
   }
 
   abort(): void {
     if (this.#aborted) return;
     this.#aborted = true;
     this.reason = new DOMException('This operation was aborted', 'AbortError');
-    const list = this.#listeners;
+    const l = this.#listeners;
     this.#listeners = null;
-    if (!list) return;
-    for (const fn of list) {
+    if (l === null) return;
+    for (const fn of Array.isArray(l) ? l : [l]) {
       try {
-        fn.call(this);
+        if (typeof fn === 'function') fn.call(this);
+        else fn.handleEvent();
       } catch {
         // one listener failing does not keep the others from hearing the abort
       }
@@ -57,13 +73,11 @@ export class AbortLatch implements AbortSource {
   }
 }
 
-/** Makes `target` abort when any of `sources` (or `extra`) aborts. Returns the function that unlinks them. */
-export function linkSignals(target: { abort(): void }, sources: readonly (AbortSource | undefined)[], extra?: AbortSource): () => void {
+/** Makes `target` abort when any of `sources` aborts. Returns the function that unlinks them. */
+export function linkSignals(target: { abort(): void }, sources: readonly (AbortSource | undefined)[]): () => void {
   const onAbort = (): void => target.abort();
   const linked: AbortSource[] = [];
-  const n = sources.length;
-  for (let i = 0; i <= n; i++) {
-    const s = i < n ? sources[i] : extra;
+  for (const s of sources) {
     if (!s) continue;
     if (s.aborted) {
       target.abort();

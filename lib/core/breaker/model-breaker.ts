@@ -4,7 +4,9 @@ import type { EventBus } from '../events/event-bus';
 import type { ResolvedBreaker } from '../options/resolve-options';
 import { AttemptFailure } from '../fallback/attempt-failure';
 
-type Thunk = () => Promise<unknown>;
+/** What a breaker runs: a function, or an object whose `run` starts the call (an attempt, without a closure). */
+export type BreakerJob<T> = (() => Promise<T>) | { run(): Promise<T> };
+type Job = BreakerJob<unknown>;
 
 /**
  * One opossum breaker for one model, for the app's lifetime.
@@ -12,14 +14,14 @@ type Thunk = () => Promise<unknown>;
  */
 export class ModelBreaker {
   readonly name: string;
-  readonly #breaker: CircuitBreaker<[Thunk], unknown>;
+  readonly #breaker: CircuitBreaker<[Job], unknown>;
   readonly #resetTimeoutMs: number;
   #halfOpenAt: number | null = null;
 
   constructor(name: string, options: ResolvedBreaker, events: EventBus) {
     this.name = name;
     this.#resetTimeoutMs = options.resetTimeoutMs;
-    this.#breaker = new CircuitBreaker<[Thunk], unknown>((fn: Thunk) => fn(), {
+    this.#breaker = new CircuitBreaker<[Job], unknown>((job: Job) => (typeof job === 'function' ? job() : job.run()), {
       name,
       timeout: false,
       resetTimeout: options.resetTimeoutMs,
@@ -52,8 +54,8 @@ export class ModelBreaker {
   }
 
   /** Runs one attempt through the breaker. Rejects with opossum's `EOPENBREAKER` if it lost the probe race. */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#breaker.fire(fn) as Promise<T>;
+  run<T>(job: BreakerJob<T>): Promise<T> {
+    return this.#breaker.fire(job) as Promise<T>;
   }
 
   get state(): BreakerState {

@@ -19,7 +19,7 @@ import { Cooldowns } from './cooldowns';
 import { costUsd, estimateCostUsd, SpendTracker } from '../cost/spend-tracker';
 import { promptTokens } from '../request/prompt-size';
 import { HedgeBudget } from './hedge-budget';
-import { type AttemptAnswer, runAttempt } from './run-attempt';
+import { Attempt, type AttemptAnswer } from './run-attempt';
 
 export interface ChainSuccess {
   answer: UpstreamAnswer;
@@ -65,12 +65,19 @@ interface Running {
   started: number;
   /** Only when hedging is on: aborts a contender that lost the race. */
   cancel: AbortLatch | null;
-  promise: Promise<Settled>;
+  req: NormalizedRequest;
+  /** The attempt's own promise (through the breaker, when there is one). */
+  raw: Promise<AttemptAnswer>;
   done: boolean;
   /** How it ended, once it has. */
   settled: Settled | null;
   deadlineBound: boolean;
   prepared: Extract<Prepared, { ok: true }>;
+}
+
+/** An attempt the walk awaits: how it ends, as a value. */
+interface Contender extends Running {
+  promise: Promise<Settled>;
 }
 
 /**
@@ -130,22 +137,28 @@ export class FallbackChain {
     const chain = req.chain;
     const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
     const context = this.contextPlan(req);
-    const state: WalkState = { tooLongFor: undefined };
     this.#hedgeBudget?.deposit();
     // The common case, without the async frame of the full walk: no hedging, no fleet, no deadline, and the first
     // model may be called. Its answer ends the request; a failure continues the walk from the next model.
     if (!this.#hedge && !this.fleet && deadlineAt === Infinity && chain.length > 0 && !anyAborted(signals)) {
       const prepared = this.prepare(chain[0], req, breakers, context, undefined);
       if (prepared.ok) {
-        const c = this.#start(chain[0], 0, prepared, req, breakers, signals, Infinity, false);
-        return c.promise.then((settled) => {
+        // one promise layer, from the attempt's answer to the chain's: what a request in flight keeps alive
+        const c = this.#launch(chain[0], 0, prepared, req, breakers, signals, Infinity, false);
+        const then = (settled: Settled): ChainSuccess | Promise<ChainSuccess> => {
           const attempts: AttemptRecord[] = [];
+          const state: WalkState = { tooLongFor: undefined };
           if (this.#conclude(c, settled, attempts, requestId, state)) return this.#success(c, attempts, false);
           this.emitFallback(requestId, c.model, chain[1], attempts[attempts.length - 1]?.outcome ?? 'error');
           return this.#walk(req, breakers, signals, requestId, 1, attempts, state, context, deadlineAt);
-        });
+        };
+        return c.raw.then(
+          (value) => then(this.#answered(c, value)),
+          (error: unknown) => then(this.#failed(c, error)),
+        );
       }
     }
+    const state: WalkState = { tooLongFor: undefined };
     return this.#walk(req, breakers, signals, requestId, 0, [], state, context, deadlineAt);
   }
 
@@ -318,7 +331,27 @@ export class FallbackChain {
     return { ok: true, messages: req.messages, droppedIndexes: [], promptTokens: -1 };
   }
 
+  /** Starts an attempt whose end the walk awaits as a `Settled` value. */
   #start(
+    model: ResolvedModel,
+    index: number,
+    prepared: Extract<Prepared, { ok: true }>,
+    req: NormalizedRequest,
+    breakers: BreakerRegistry | null,
+    signals: readonly (AbortSource | undefined)[],
+    leftMs: number,
+    hedged: boolean,
+  ): Contender {
+    const c = this.#launch(model, index, prepared, req, breakers, signals, leftMs, hedged) as Contender;
+    c.promise = c.raw.then(
+      (value) => this.#answered(c, value),
+      (error: unknown) => this.#failed(c, error),
+    );
+    return c;
+  }
+
+  /** Starts one attempt on `model`, through its breaker, bounded by its timeout and what is left of the deadline. */
+  #launch(
     model: ResolvedModel,
     index: number,
     prepared: Extract<Prepared, { ok: true }>,
@@ -338,21 +371,23 @@ export class FallbackChain {
     const cancel = this.#hedge ? new AbortLatch() : null;
     this.trackInFlight(model.name, 1);
     const started = performance.now();
-    const attempt = () => runAttempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs);
-    const promise: Promise<Settled> = (breaker ? breaker.run(attempt) : attempt()).then(
-      (value) => {
-        this.trackInFlight(model.name, -1);
-        const latencyMs = elapsed(started);
-        this.latency.record(model.name, req.task, latencyMs, req.maxTokens);
-        this.recordSpend(model, value.answer.usage);
-        return { ok: true as const, value, latencyMs };
-      },
-      (error: unknown) => {
-        this.trackInFlight(model.name, -1);
-        return { ok: false as const, failure: toFailure(error), latencyMs: elapsed(started), error };
-      },
-    );
-    return { model, index, hedged, started, cancel, promise, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
+    const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs);
+    const raw = breaker ? breaker.run(attempt) : attempt.run();
+    return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
+  }
+
+  /** An attempt answered: its latency and spend are recorded. */
+  #answered(c: Running, value: AttemptAnswer): Settled {
+    this.trackInFlight(c.model.name, -1);
+    const latencyMs = elapsed(c.started);
+    this.latency.record(c.model.name, c.req.task, latencyMs, c.req.maxTokens);
+    this.recordSpend(c.model, value.answer.usage);
+    return { ok: true, value, latencyMs };
+  }
+
+  #failed(c: Running, error: unknown): Settled {
+    this.trackInFlight(c.model.name, -1);
+    return { ok: false, failure: toFailure(error), latencyMs: elapsed(c.started), error };
   }
 
   /**
@@ -360,7 +395,7 @@ export class FallbackChain {
    * fail. Rejects for the caller's cancellation or the caller's own bad request.
    */
   #settle(
-    contenders: Running[],
+    contenders: Contender[],
     attempts: AttemptRecord[],
     requestId: string,
     state: WalkState,

@@ -1,9 +1,9 @@
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { AbortLatch, type AbortSource, anyAborted, linkSignals } from '../signals';
+import { AbortLatch, type AbortSource, anyAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
-import { type AnswerRules, checkAnswer, checkAnswerShape } from '../validation/answer-check';
+import { checkAnswer, checkAnswerShape } from '../validation/answer-check';
 import { AttemptFailure } from './attempt-failure';
 
 export interface AttemptAnswer {
@@ -15,64 +15,110 @@ export interface AttemptAnswer {
  * One attempt on one model: one HTTP request, really cancelled (the socket is closed) when it exceeds
  * `timeoutMs`, when a caller signal fires, or when `cancelSignal` fires (a hedge that lost). The answer is
  * checked before it counts as a success. Failures are thrown as `AttemptFailure`.
+ *
+ * One object per attempt, because every request in flight keeps its attempt alive: the attempt is itself the
+ * cancellation signal handed to the SDK (an `AbortLatch`), the listener on the caller's signals
+ * (`handleEvent`), and the holder of its timer, instead of a latch, a timer closure and a linking closure each.
  */
-export function runAttempt(
-  upstream: OpenAIUpstream,
-  model: ResolvedModel,
-  req: NormalizedRequest,
-  messages: NormalizedRequest['messages'],
-  callerSignals: readonly (AbortSource | undefined)[],
-  cancelSignal: AbortSource | undefined,
-  timeoutMs: number,
-): Promise<AttemptAnswer> {
-  const controller = new AbortLatch();
-  let timedOut = false;
-  let grace: NodeJS.Immediate | undefined;
+export class Attempt extends AbortLatch {
+  #timedOut = false;
+  #timer: NodeJS.Timeout | undefined;
+  #grace: NodeJS.Immediate | undefined;
+  /** Whether it listens to the caller's signals (and the hedge's cancel signal), until it ends. */
+  #listening = false;
+
+  constructor(
+    readonly upstream: OpenAIUpstream,
+    readonly model: ResolvedModel,
+    readonly req: NormalizedRequest,
+    readonly messages: NormalizedRequest['messages'],
+    readonly callerSignals: readonly (AbortSource | undefined)[],
+    readonly cancelSignal: AbortSource | undefined,
+    readonly timeoutMs: number,
+  ) {
+    super();
+  }
+
+  /** Starts the call. Resolves with a checked answer; rejects with an `AttemptFailure`. */
+  run(): Promise<AttemptAnswer> {
+    this.#timer = setTimeout(Attempt.#onTimer, this.timeoutMs, this);
+    this.#listening = true;
+    for (const s of this.callerSignals) this.#listen(s);
+    this.#listen(this.cancelSignal);
+    let call: Promise<UpstreamAnswer>;
+    try {
+      call = this.upstream.complete(this.model, this.req, this.messages, this.signal);
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    // A promise chain rather than an async method: this runs for every attempt, and an async frame costs more.
+    return call.then(
+      (answer) => this.#accept(answer),
+      (err: unknown) => this.#fail(err),
+    );
+  }
+
+  /** A caller signal (or the hedge's cancel signal) fired. */
+  handleEvent(): void {
+    this.abort();
+  }
+
   // The timer phase runs before I/O in each turn of the event loop: after a stall of this process (a long GC
   // pause, a busy loop), every overdue timer would fire before the answers already waiting in the sockets are
   // read. So the abort waits for that turn's I/O (setImmediate runs after it): a late timer no longer cancels
   // an answer that arrived in time, and an answer still missing is cancelled at most one loop turn later.
-  const timer = setTimeout(() => {
-    grace = setImmediate(() => {
-      timedOut = true;
-      controller.abort();
-    });
-  }, timeoutMs);
-  const unlink = linkSignals(controller, callerSignals, cancelSignal);
-  const release = (): void => {
-    clearTimeout(timer);
-    clearImmediate(grace);
-    unlink();
-  };
-  const fail = (err: unknown): never => {
-    const callerAborted = !timedOut && anyAborted(callerSignals);
-    const cancelled = !timedOut && !callerAborted && cancelSignal?.aborted === true;
-    release();
-    throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs }), { cause: err });
-  };
-  // A promise chain rather than an async function: this runs for every attempt, and each async frame costs.
-  let call: Promise<UpstreamAnswer>;
-  try {
-    call = upstream.complete(model, req, messages, controller.signal);
-  } catch (err) {
-    call = Promise.reject(err);
+  static #onTimer(a: Attempt): void {
+    a.#grace = setImmediate(Attempt.#onGrace, a);
   }
-  return call.then((answer) => {
-    const rules: AnswerRules = { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate };
+
+  static #onGrace(a: Attempt): void {
+    a.#timedOut = true;
+    a.abort();
+  }
+
+  #listen(s: AbortSource | undefined): void {
+    if (!s) return;
+    if (s.aborted) this.abort();
+    else s.addEventListener('abort', this, { once: true });
+  }
+
+  /** Stops the timer and the listening (removing a listener a source does not hold is a no-op, for both kinds). */
+  #release(): void {
+    clearTimeout(this.#timer);
+    if (this.#grace) clearImmediate(this.#grace);
+    if (!this.#listening) return;
+    this.#listening = false;
+    for (const s of this.callerSignals) s?.removeEventListener('abort', this);
+    this.cancelSignal?.removeEventListener('abort', this);
+  }
+
+  #accept(answer: UpstreamAnswer): AttemptAnswer | Promise<AttemptAnswer> {
+    const req = this.req;
     // only a user `validate` hook needs an extra turn of the event loop (the timeout still runs meanwhile)
-    if (rules.validate) {
-      return checkAnswer(answer, model.name, rules).then(({ json }) => {
-        release();
-        return { answer, json };
-      }, fail);
+    if (req.validate) {
+      return checkAnswer(answer, this.model.name, req).then(
+        ({ json }) => {
+          this.#release();
+          return { answer, json };
+        },
+        (err: unknown) => this.#fail(err),
+      );
     }
     let json: unknown;
     try {
-      json = checkAnswerShape(answer, rules).json;
+      json = checkAnswerShape(answer, req).json;
     } catch (err) {
-      return fail(err);
+      return this.#fail(err);
     }
-    release();
+    this.#release();
     return { answer, json };
-  }, fail);
+  }
+
+  #fail(err: unknown): never {
+    const timedOut = this.#timedOut;
+    const callerAborted = !timedOut && anyAborted(this.callerSignals);
+    const cancelled = !timedOut && !callerAborted && this.cancelSignal?.aborted === true;
+    this.#release();
+    throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs }), { cause: err });
+  }
 }

@@ -77,7 +77,7 @@ export async function runStreamAttempt(
     if (finishReason === undefined) throw new InvalidAnswerError('stream ended without a finish reason');
     if (text.trim() === '') throw new InvalidAnswerError('response content is empty');
     const answer: UpstreamAnswer = { text, finishReason, providerModel, usage: usage ?? countedUsage(messages, text) };
-    const { json } = await checkAnswer(answer, model.name, { acceptTruncated: req.acceptTruncated, schema: req.schemaFn, validate: req.validate });
+    const { json } = await checkAnswer(answer, model.name, req);
     return { answer, json, firstTokenMs: firstTokenMs ?? 0 };
   } catch (err) {
     const why: 'first_token' | 'idle' | 'deadline' | null = stalled;

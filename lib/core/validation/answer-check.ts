@@ -25,7 +25,7 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
 
 export interface AnswerRules {
   acceptTruncated: boolean;
-  schema: ValidateFunction | undefined;
+  schemaFn: ValidateFunction | undefined;
   validate: CompletionRequest['validate'];
 }
 
@@ -39,30 +39,30 @@ export async function checkAnswer(answer: UpstreamAnswer, modelName: string, rul
   if (rules.validate) {
     let ok: boolean;
     try {
-      ok = await rules.validate(rules.schema ? { text: answer.text, json, model: modelName } : { text: answer.text, model: modelName });
+      ok = await rules.validate(rules.schemaFn ? { text: answer.text, json, model: modelName } : { text: answer.text, model: modelName });
     } catch (err) {
       throw new InvalidAnswerError(`validate() threw: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`);
     }
     if (ok !== true) throw new InvalidAnswerError('validate() rejected the answer');
   }
-  return rules.schema ? { json } : {};
+  return rules.schemaFn ? { json } : {};
 }
 
 /** The synchronous checks (finish reason, schema); the hot path when there is no `validate` hook. */
-export function checkAnswerShape(answer: UpstreamAnswer, rules: Pick<AnswerRules, 'acceptTruncated' | 'schema'>): { json?: unknown } {
+export function checkAnswerShape(answer: UpstreamAnswer, rules: Pick<AnswerRules, 'acceptTruncated' | 'schemaFn'>): { json?: unknown } {
   if (answer.finishReason === 'length' && !rules.acceptTruncated) throw new InvalidAnswerError('answer cut by the token limit (finish_reason: length)');
   if (answer.finishReason === 'content_filter') throw new InvalidAnswerError('answer withheld by the provider\'s content filter');
   let json: unknown;
-  if (rules.schema) {
+  if (rules.schemaFn) {
     try {
       json = JSON.parse(answer.text);
     } catch {
       throw new InvalidAnswerError('answer is not valid JSON');
     }
-    if (!rules.schema(json)) {
-      const why = (rules.schema.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`);
+    if (!rules.schemaFn(json)) {
+      const why = (rules.schemaFn.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`);
       throw new InvalidAnswerError(`answer does not match the schema: ${why.join('; ')}`);
     }
   }
-  return rules.schema ? { json } : {};
+  return rules.schemaFn ? { json } : {};
 }
