@@ -3,7 +3,7 @@ import Koa from 'koa';
 import request from 'supertest';
 import { llmResilience } from '../../lib';
 import type { FakeLlm } from '../../lib/testing';
-import type { LlmResilienceOptions } from '../../lib/types';
+import type { CompletionRequest, LlmResilienceOptions } from '../../lib/types';
 import { listen, sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../helpers/app';
 
 let fake: FakeLlm;
@@ -400,7 +400,7 @@ describe('ctx.llm', () => {
     koa.use(async (ctx) => {
       const { complete, status } = ctx.llm; // destructured: no `this`
       const content = ctx.get('x-ask');
-      const r = await complete(ask(content));
+      const r = await complete(ask(content) as CompletionRequest);
       ctx.body = { text: r.text, model: r.model, models: status().models.length, same: ctx.llm.complete === complete };
     });
     const served = await listen(koa);

@@ -3,7 +3,7 @@ import type { BreakerRegistry } from './breaker/breaker-registry';
 import { cacheKey } from './cache/cache-key';
 import type { CachedAnswer, ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
-import type { ChainSuccess, FallbackChain } from './fallback/fallback-chain';
+import type { ChainSuccess, FallbackChain, RunEnd } from './fallback/fallback-chain';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
 import { AbortLatch, type AbortSource, linkSignals } from './signals';
 import { costUsd } from './cost/spend-tracker';
@@ -43,32 +43,56 @@ export function complete(
   request: CompletionRequest,
   call: CallContext = {},
 ): Promise<CompletionResult> {
-  const requestId = call.requestId ?? nextRequestId();
-  const started = performance.now();
-  // A summary is built only when a listener wants this request (the review log alone wants only fallbacks and
-  // invalid answers). One `.then` for the whole request, not one per layer: a request in flight keeps each alive.
-  const report = events.mayWantRequest();
-  const answered = (r: CompletionResult): CompletionResult => {
-    if (report && events.wantsRequest(r)) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, r, null));
-    return r;
-  };
-  const failed = (err: unknown): never => {
-    if (report && events.wantsRequest(errorOutline(err))) events.emit('request', summarize('complete', requestId, request, call.task, chain, started, null, err));
-    throw err;
-  };
+  const end = new RequestEnd(chain, events, request, call, call.requestId ?? nextRequestId());
   let req: NormalizedRequest;
   try {
     req = normalizeRequest(request, chain.models, chain.policy, call.task);
   } catch (err) {
-    return Promise.reject(err).then(undefined, failed);
+    return Promise.reject(err).then(undefined, (e: unknown) => end.failed(e));
   }
   const cache = req.useCache ? layers.cache : null;
-  // Without a cache: straight to the chain, no async frame of its own.
-  if (!cache) {
-    return chain.run(req, layers.breakers, [req.signal, call.signal], requestId).then((s) => answered(toResult(s, started, false)), failed);
+  // Without a cache: straight to the chain, which ends the request in the same step as its own answer.
+  if (!cache) return chain.run(req, layers.breakers, [req.signal, call.signal], end.requestId, end);
+  const cached = completeCached(chain, layers, cache, req, call, end.requestId, end.started);
+  return end.report ? cached.then((r) => end.answered(r), (err: unknown) => end.failed(err)) : cached;
+}
+
+/**
+ * How a request ends: its result, and the `request` event when a listener wants it (the review log alone wants
+ * only fallbacks and invalid answers, so most requests get no summary built). One object a request, handed to
+ * the chain so that a request in flight keeps no promise layer or closure of its own here.
+ */
+class RequestEnd implements RunEnd<CompletionResult> {
+  readonly started = performance.now();
+  readonly report: boolean;
+
+  constructor(
+    readonly chain: FallbackChain,
+    readonly events: EventBus,
+    readonly request: CompletionRequest,
+    readonly call: CallContext,
+    readonly requestId: string,
+  ) {
+    this.report = events.mayWantRequest();
   }
-  const cached = completeCached(chain, layers, cache, req, call, requestId, started);
-  return report ? cached.then(answered, failed) : cached;
+
+  done(s: ChainSuccess): CompletionResult {
+    return this.answered(toResult(s, this.started, false));
+  }
+
+  answered(r: CompletionResult): CompletionResult {
+    if (this.report && this.events.wantsRequest(r)) this.#emit(r, null);
+    return r;
+  }
+
+  failed(err: unknown): never {
+    if (this.report && this.events.wantsRequest(errorOutline(err))) this.#emit(null, err);
+    throw err;
+  }
+
+  #emit(r: CompletionResult | null, err: unknown): void {
+    this.events.emit('request', summarize('complete', this.requestId, this.request, this.call.task, this.chain, this.started, r, err));
+  }
 }
 
 /** The cache path: exact and semantic lookups, then one chain run per key (single-flight), then the fill. */

@@ -32,6 +32,22 @@ export interface ChainSuccess {
   contextTruncation?: CompletionResult['contextTruncation'];
 }
 
+/**
+ * What a run ends with: the caller's own last step, taken in the same `.then` as the chain's answer (so a request
+ * in flight keeps no promise layer per caller). `failed` rethrows, after whatever the caller does with the error.
+ */
+export interface RunEnd<T> {
+  done(s: ChainSuccess): T;
+  failed(err: unknown): never;
+}
+
+const AS_IS: RunEnd<ChainSuccess> = {
+  done: (s) => s,
+  failed: (err) => {
+    throw err;
+  },
+};
+
 type ChainOptions = Pick<
   ResolvedOptions,
   | 'models'
@@ -128,29 +144,40 @@ export class FallbackChain {
     this.#hedgeBudget = options.hedge ? new HedgeBudget(options.hedge.maxExtraLoad) : null;
   }
 
-  run(
+  run<T = ChainSuccess>(
     req: NormalizedRequest,
     breakers: BreakerRegistry | null,
     signals: readonly (AbortSource | undefined)[],
     requestId: string,
-  ): Promise<ChainSuccess> {
+    end: RunEnd<T> = AS_IS as unknown as RunEnd<T>,
+  ): Promise<T> {
     const chain = req.chain;
     const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
     const context = this.contextPlan(req);
     this.#hedgeBudget?.deposit();
+    const walk = (from: number, attempts: AttemptRecord[], state: WalkState): Promise<T> => {
+      const walked = this.#walk(req, breakers, signals, requestId, from, attempts, state, context, deadlineAt);
+      return end === (AS_IS as unknown) ? (walked as Promise<T>) : walked.then((s) => end.done(s), (err: unknown) => end.failed(err));
+    };
     // The common case, without the async frame of the full walk: no hedging, no fleet, no deadline, and the first
     // model may be called. Its answer ends the request; a failure continues the walk from the next model.
     if (!this.#hedge && !this.fleet && deadlineAt === Infinity && chain.length > 0 && !anyAborted(signals)) {
       const prepared = this.prepare(chain[0], req, breakers, context, undefined);
       if (prepared.ok) {
-        // one promise layer, from the attempt's answer to the chain's: what a request in flight keeps alive
+        // one promise layer, from the attempt's answer to the caller's result: what a request in flight keeps alive
         const c = this.#launch(chain[0], 0, prepared, req, breakers, signals, Infinity, false);
-        const then = (settled: Settled): ChainSuccess | Promise<ChainSuccess> => {
+        const then = (settled: Settled): T | Promise<T> => {
           const attempts: AttemptRecord[] = [];
           const state: WalkState = { tooLongFor: undefined };
-          if (this.#conclude(c, settled, attempts, requestId, state)) return this.#success(c, attempts, false);
+          let answered: boolean;
+          try {
+            answered = this.#conclude(c, settled, attempts, requestId, state);
+          } catch (err) {
+            return end.failed(err);
+          }
+          if (answered) return end.done(this.#success(c, attempts, false));
           this.emitFallback(requestId, c.model, chain[1], attempts[attempts.length - 1]?.outcome ?? 'error');
-          return this.#walk(req, breakers, signals, requestId, 1, attempts, state, context, deadlineAt);
+          return walk(1, attempts, state);
         };
         return c.raw.then(
           (value) => then(this.#answered(c, value)),
@@ -158,8 +185,7 @@ export class FallbackChain {
         );
       }
     }
-    const state: WalkState = { tooLongFor: undefined };
-    return this.#walk(req, breakers, signals, requestId, 0, [], state, context, deadlineAt);
+    return walk(0, [], { tooLongFor: undefined });
   }
 
   /** The chain from model `from` on: skips, hedges, falls through; rejects with `AllModelsFailedError` at the end. */

@@ -2,7 +2,7 @@ import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
-import type { OpenAIUpstream, UpstreamAnswer } from '../upstream/openai-upstream';
+import { answerOf, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer, checkAnswerShape } from '../validation/answer-check';
 import { AttemptFailure } from './attempt-failure';
 
@@ -45,15 +45,16 @@ export class Attempt extends AbortLatch {
     this.#listening = true;
     for (const s of this.callerSignals) this.#listen(s);
     this.#listen(this.cancelSignal);
-    let call: Promise<UpstreamAnswer>;
+    let call: Promise<unknown>;
     try {
-      call = this.upstream.complete(this.model, this.req, this.messages, this.signal);
+      call = this.upstream.create(this.model, this.req, this.messages, this.signal);
     } catch (err) {
       call = Promise.reject(err);
     }
-    // A promise chain rather than an async method: this runs for every attempt, and an async frame costs more.
+    // One `.then` from the SDK's promise to the checked answer (a promise chain rather than an async method: this
+    // runs for every attempt, and an async frame costs more).
     return call.then(
-      (answer) => this.#accept(answer),
+      (completion) => this.#accept(completion),
       (err: unknown) => this.#fail(err),
     );
   }
@@ -92,7 +93,13 @@ export class Attempt extends AbortLatch {
     this.cancelSignal?.removeEventListener('abort', this);
   }
 
-  #accept(answer: UpstreamAnswer): AttemptAnswer | Promise<AttemptAnswer> {
+  #accept(completion: unknown): AttemptAnswer | Promise<AttemptAnswer> {
+    let answer: UpstreamAnswer;
+    try {
+      answer = answerOf(completion, this.model, this.messages);
+    } catch (err) {
+      return this.#fail(err);
+    }
     const req = this.req;
     // only a user `validate` hook needs an extra turn of the event loop (the timeout still runs meanwhile)
     if (req.validate) {

@@ -45,23 +45,15 @@ export class OpenAIUpstream {
     }
   }
 
-  /** One call; rejects with the SDK's error or an `InvalidAnswerError` (callers also guard a synchronous throw). */
-  complete(
-    model: ResolvedModel,
-    req: NormalizedRequest,
-    messages: NormalizedRequest['messages'],
-    signal: AbortSignal,
-  ): Promise<UpstreamAnswer> {
+  /**
+   * One call: the SDK's own promise of the parsed completion (rejects with the SDK's typed errors; callers also
+   * guard a synchronous throw). `answerOf` turns what it resolves with into an answer, in the caller's `.then`:
+   * one promise layer fewer for every request in flight.
+   */
+  create(model: ResolvedModel, req: NormalizedRequest, messages: NormalizedRequest['messages'], signal: AbortSignal): Promise<unknown> {
     const body: ChatCompletionCreateParamsNonStreaming = buildBody(model, req, messages);
     // No per-call `timeout`: the client's backstop (one duration per model) keeps the SDK's timers in one list.
-    // `.then` on the SDK's promise, as `await` would: parsed body, typed errors.
-    return this.#client(model)
-      .chat.completions.create(body, { signal, maxRetries: 0 })
-      .then((completion) => {
-        const answer = readAnswer(completion, model.model);
-        if (answer.usage.totalTokens === 0) answer.usage = countedUsage(messages, answer.text);
-        return answer;
-      });
+    return this.#client(model).chat.completions.create(body, { signal, maxRetries: 0 });
   }
 
   /**
@@ -133,6 +125,16 @@ function buildBody(model: ResolvedModel, req: NormalizedRequest, messages: Norma
 export function capTokens(requested: number | undefined, cap: number | undefined): number | undefined {
   if (cap === undefined) return requested;
   return requested === undefined ? cap : Math.min(requested, cap);
+}
+
+/**
+ * A usable answer from what the provider sent, or an `InvalidAnswerError` (a failed attempt). Usage the provider
+ * did not report is counted with the tokenizer.
+ */
+export function answerOf(completion: unknown, model: ResolvedModel, messages: NormalizedRequest['messages']): UpstreamAnswer {
+  const answer = readAnswer(completion, model.model);
+  if (answer.usage.totalTokens === 0) answer.usage = countedUsage(messages, answer.text);
+  return answer;
 }
 
 /** Checks the shape of a completion; anything unusable is an `InvalidAnswerError` (a failed attempt). */
