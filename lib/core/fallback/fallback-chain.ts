@@ -41,6 +41,9 @@ export interface RunEnd<T> {
   failed(err: unknown): never;
 }
 
+/** No message dropped to fit a context window (shared, never written to). */
+const NO_DROPS: number[] = [];
+
 const AS_IS: RunEnd<ChainSuccess> = {
   done: (s) => s,
   failed: (err) => {
@@ -155,10 +158,6 @@ export class FallbackChain {
     const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
     const context = this.contextPlan(req);
     this.#hedgeBudget?.deposit();
-    const walk = (from: number, attempts: AttemptRecord[], state: WalkState): Promise<T> => {
-      const walked = this.#walk(req, breakers, signals, requestId, from, attempts, state, context, deadlineAt);
-      return end === (AS_IS as unknown) ? (walked as Promise<T>) : walked.then((s) => end.done(s), (err: unknown) => end.failed(err));
-    };
     // The common case, without the async frame of the full walk: no hedging, no fleet, no deadline, and the first
     // model may be called. Its answer ends the request; a failure continues the walk from the next model.
     if (!this.#hedge && !this.fleet && deadlineAt === Infinity && chain.length > 0 && !anyAborted(signals)) {
@@ -177,7 +176,7 @@ export class FallbackChain {
           }
           if (answered) return end.done(this.#success(c, attempts, false));
           this.emitFallback(requestId, c.model, chain[1], attempts[attempts.length - 1]?.outcome ?? 'error');
-          return walk(1, attempts, state);
+          return this.#walkTo(end, this.#walk(req, breakers, signals, requestId, 1, attempts, state, context, deadlineAt));
         };
         return c.raw.then(
           (value) => then(this.#answered(c, value)),
@@ -185,7 +184,16 @@ export class FallbackChain {
         );
       }
     }
-    return walk(0, [], { tooLongFor: undefined });
+    return this.#walkTo(end, this.#walk(req, breakers, signals, requestId, 0, [], { tooLongFor: undefined }, context, deadlineAt));
+  }
+
+  /** The walk's outcome, ended by the caller's `end`. */
+  #walkTo<T>(end: RunEnd<T>, walked: Promise<ChainSuccess>): Promise<T> {
+    if (end === (AS_IS as unknown)) return walked as Promise<T>;
+    return walked.then(
+      (s) => end.done(s),
+      (err: unknown) => end.failed(err),
+    );
   }
 
   /** The chain from model `from` on: skips, hedges, falls through; rejects with `AllModelsFailedError` at the end. */
@@ -354,7 +362,7 @@ export class FallbackChain {
       if (!fit.fits) return skip('skipped_context', `needs ${fit.needed} tokens; the context window is ${model.contextWindow}`);
       return { ok: true, messages: fit.messages, droppedIndexes: fit.droppedIndexes, promptTokens: fit.promptTokens };
     }
-    return { ok: true, messages: req.messages, droppedIndexes: [], promptTokens: -1 };
+    return { ok: true, messages: req.messages, droppedIndexes: NO_DROPS, promptTokens: -1 };
   }
 
   /** Starts an attempt whose end the walk awaits as a `Settled` value. */
