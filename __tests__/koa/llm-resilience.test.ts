@@ -161,6 +161,24 @@ describe('circuit breaker per model', () => {
     expect(fake.stats('big-model').requests).toBe(4);
   });
 
+  it('counts each call when it ends: calls still in flight neither dilute the failure rate nor lose their answer when it opens', async () => {
+    const slow = options({ breaker: { volumeThreshold: 4, errorThresholdPercentage: 50, resetTimeoutMs: 60_000, rollingWindowMs: 10_000 } });
+    app = await startApp({ ...slow, models: slow.models.map((m) => ({ ...m, timeoutMs: 5000 })), adaptiveTimeout: false });
+    fake.setBehavior('big-model', { latencyMs: 1500 });
+    const inFlight = [0, 1, 2, 3, 4, 5].map((i) => request(app!.server).post('/complete').send(ask(`slow${i}`)).then((r) => r));
+    await waitFor(() => fake.stats('big-model').requests === 6);
+    fake.setBehavior('big-model', { mode: 'error' });
+    for (let i = 0; i < 4; i++) await request(app.server).post('/complete').send(ask(`fail${i}`));
+    // 4 failures out of the 4 calls that have ended: open, though 6 more calls to the model are still in flight
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'open', failures: 4, successes: 0 });
+    expect(fake.stats('big-model').requests).toBe(10);
+    const answers = await Promise.all(inFlight);
+    // the calls in flight when it opened still answer their callers from the model they called
+    expect(answers.map((r) => [r.status, r.body.model])).toEqual(Array(6).fill([200, 'smart']));
+    expect(answers.every((r) => r.body.attempts.length === 1 && r.body.attempts[0].outcome === 'success')).toBe(true);
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'open', failures: 4 });
+  });
+
   it('timeouts count as failures', async () => {
     fake.setBehavior('big-model', { mode: 'hang' });
     app = await startApp(options({ breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 } }));

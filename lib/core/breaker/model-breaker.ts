@@ -4,15 +4,26 @@ import type { EventBus } from '../events/event-bus';
 import type { ResolvedBreaker } from '../options/resolve-options';
 import { AttemptFailure } from '../fallback/attempt-failure';
 
-/** What a breaker runs: a function, or an object whose `run` starts the call (an attempt, without a closure). */
-export type BreakerJob<T> = (() => Promise<T>) | { run(): Promise<T> };
+/** How an attempt that started on a closed breaker hands it its outcome, once it has one. */
+export interface OutcomeRecorder {
+  /** Counts a success; resolves with `value`. */
+  succeeded<T>(value: T): T | Promise<T>;
+  /** Counts a failure (or not, per the error filter); rejects with `err`. */
+  failed(err: unknown): Promise<never>;
+}
+
+/**
+ * What a breaker runs: a function (fired at its start), or an object whose `run` starts the call and, when given
+ * a recorder, reports its own outcome to it.
+ */
+export type BreakerJob<T> = (() => Promise<T>) | { run(recorder?: OutcomeRecorder): Promise<T> };
 type Job = BreakerJob<unknown>;
 
 /**
  * One opossum breaker for one model, for the app's lifetime.
  * Our own AbortSignal owns timeouts (opossum's `timeout` is off); this class decides what counts as a failure.
  */
-export class ModelBreaker {
+export class ModelBreaker implements OutcomeRecorder {
   readonly name: string;
   readonly #breaker: CircuitBreaker<[Job], unknown>;
   readonly #resetTimeoutMs: number;
@@ -53,9 +64,34 @@ export class ModelBreaker {
     return this.#breaker.closed || this.#breaker.pendingClose;
   }
 
-  /** Runs one attempt through the breaker. Rejects with opossum's `EOPENBREAKER` if it lost the probe race. */
+  /**
+   * Runs one attempt through the breaker. Rejects with opossum's `EOPENBREAKER` if it lost the probe race.
+   *
+   * On a closed breaker an attempt object is started at once and fired through opossum when it has ended, with
+   * its outcome (`succeeded` / `failed`): opossum counts it then, and keeps nothing alive while the call is in
+   * flight (its promises and closures were about a quarter of what each request in flight kept). Every
+   * decision opossum makes is unchanged: the same counts feed the same error rate over the same window, counted
+   * when the outcome is known. On a half-open breaker the attempt is fired at its start, as a function is, so
+   * opossum hands its one probe slot to exactly one attempt and judges that probe itself.
+   */
   run<T>(job: BreakerJob<T>): Promise<T> {
+    if (typeof job !== 'function' && this.#breaker.closed) return job.run(this);
     return this.#breaker.fire(job) as Promise<T>;
+  }
+
+  /**
+   * An attempt started while closed has answered. If the breaker opened or went half-open meanwhile, the answer
+   * still counts for the caller but not for the breaker (it would not let a call through now).
+   */
+  succeeded<T>(value: T): T | Promise<T> {
+    if (!this.#breaker.closed) return value;
+    return this.#breaker.fire(() => Promise.resolve(value)) as Promise<T>;
+  }
+
+  /** An attempt started while closed has failed: counted while the breaker is still closed, as `succeeded`. */
+  failed(err: unknown): Promise<never> {
+    if (!this.#breaker.closed) return Promise.reject(err);
+    return this.#breaker.fire(() => Promise.reject(err)) as Promise<never>;
   }
 
   get state(): BreakerState {

@@ -1,3 +1,4 @@
+import type { OutcomeRecorder } from '../breaker/model-breaker';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
@@ -24,6 +25,8 @@ export class Attempt extends AbortLatch {
   #timedOut = false;
   #timer: NodeJS.Timeout | undefined;
   #grace: NodeJS.Immediate | undefined;
+  /** The breaker that counts this attempt's outcome when it has one (see `ModelBreaker.run`). */
+  #recorder: OutcomeRecorder | undefined;
   /** Whether it listens to the caller's signals (and the hedge's cancel signal), until it ends. */
   #listening = false;
 
@@ -39,8 +42,9 @@ export class Attempt extends AbortLatch {
     super();
   }
 
-  /** Starts the call. Resolves with a checked answer; rejects with an `AttemptFailure`. */
-  run(): Promise<AttemptAnswer> {
+  /** Starts the call. Resolves with a checked answer; rejects with an `AttemptFailure`. Reports both to `recorder`. */
+  run(recorder?: OutcomeRecorder): Promise<AttemptAnswer> {
+    this.#recorder = recorder;
     this.#timer = setTimeout(Attempt.#onTimer, this.timeoutMs, this);
     this.#listening = true;
     for (const s of this.callerSignals) this.#listen(s);
@@ -104,10 +108,7 @@ export class Attempt extends AbortLatch {
     // only a user `validate` hook needs an extra turn of the event loop (the timeout still runs meanwhile)
     if (req.validate) {
       return checkAnswer(answer, this.model.name, req).then(
-        ({ json }) => {
-          this.#release();
-          return { answer, json };
-        },
+        ({ json }) => this.#succeed({ answer, json }),
         (err: unknown) => this.#fail(err),
       );
     }
@@ -117,15 +118,20 @@ export class Attempt extends AbortLatch {
     } catch (err) {
       return this.#fail(err);
     }
-    this.#release();
-    return { answer, json };
+    return this.#succeed({ answer, json });
   }
 
-  #fail(err: unknown): never {
+  #succeed(done: AttemptAnswer): AttemptAnswer | Promise<AttemptAnswer> {
+    this.#release();
+    return this.#recorder ? this.#recorder.succeeded(done) : done;
+  }
+
+  #fail(err: unknown): Promise<never> {
     const timedOut = this.#timedOut;
     const callerAborted = !timedOut && anyAborted(this.callerSignals);
     const cancelled = !timedOut && !callerAborted && this.cancelSignal?.aborted === true;
     this.#release();
-    throw new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs }), { cause: err });
+    const failure = new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs }), { cause: err });
+    return this.#recorder ? this.#recorder.failed(failure) : Promise.reject(failure);
   }
 }
