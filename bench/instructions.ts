@@ -1,12 +1,15 @@
 /**
  * npm run bench:instructions — what each route costs in instructions, which do not depend on how busy the
  * machine is (the HTTP section of bench:overhead does). Each strategy's Koa route runs alone in its own
- * process under `valgrind --tool=callgrind`, instrumentation off; after a warm-up of sequential HTTP requests
+ * process under `valgrind --tool=callgrind`, instrumentation off; after a warm-up of HTTP requests
  * (the JIT settles), instructions are counted over a fixed number of further requests. All the process's
  * threads count (the SDK's, Koa's, V8's compiler and GC threads included); the fake provider runs in its own
  * process and is not counted. Needs valgrind (Debian: valgrind).
  * Options: --warm N (default 6000), --requests N (default 300), --rounds N (default 1), --routes a,b (default
- * bare,ours,langchain,ai-sdk); --render rebuilds the results page from the committed instructions.json.
+ * bare,ours,langchain,ai-sdk), --concurrency N connections, each sending its next request when its last one
+ * ends (default 1: sequential; results of another N go to instructions-cN.md/json, so what grows with the
+ * requests in flight, such as the GC helper threads' work, shows); --render rebuilds the results page from the
+ * committed json (of --concurrency N).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,10 +25,11 @@ const WARM = Number(argValue('warm', '6000'));
 const REQUESTS = Number(argValue('requests', '300'));
 const ROUNDS = Number(argValue('rounds', '1'));
 const ROUTES = argValue('routes', 'bare,ours,langchain,ai-sdk').split(',') as RouteKind[];
+const CONCURRENCY = Number(argValue('concurrency', '1'));
 
-/** n sequential POST /chat on one keep-alive connection. */
-async function requests(url: string, n: number): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+/** n POST /chat on `concurrency` keep-alive connections, each sending its next request when its last one ends. */
+async function requests(url: string, n: number, concurrency = CONCURRENCY): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const body = JSON.stringify({ text: 'hello' });
   const one = () =>
     new Promise<void>((resolve, reject) => {
@@ -36,8 +40,15 @@ async function requests(url: string, n: number): Promise<void> {
       req.on('error', reject);
       req.end(body);
     });
+  let sent = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < n) {
+      sent++;
+      await one();
+    }
+  };
   try {
-    for (let i = 0; i < n; i++) await one();
+    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   } finally {
     agent.destroy();
   }
@@ -91,14 +102,14 @@ function rows(per: PerRoute): (string | number)[][] {
 }
 
 /** The results page: the mean over rounds (each round a new process) and each round's count. */
-function render(total: PerRoute, main: PerRoute | undefined, date: string, warm: number, requests: number): string[] {
+function render(total: PerRoute, main: PerRoute | undefined, date: string, warm: number, requests: number, concurrency: number): string[] {
   const rounds = Math.max(...Object.values(total).map((xs) => xs.length));
   const header = ['route', 'instructions/request (mean of rounds)', 'each round', 'vs bare', 'predicted throughput vs bare'];
   return [
     '# Instructions per request (callgrind)',
     '',
     `Machine: ${machine()}  `,
-    `Run: ${date}. Each route alone in its own process under \`valgrind --tool=callgrind\`; ${warm} sequential HTTP requests of warm-up uncounted, then ${requests} counted; ${rounds} round${rounds === 1 ? '' : 's'} (a new process each). The fake provider is not counted.`,
+    `Run: ${date}. Each route alone in its own process under \`valgrind --tool=callgrind\`; ${warm} HTTP requests of warm-up uncounted, then ${requests} counted, ${concurrency === 1 ? 'sequential (one connection)' : `on ${concurrency} connections at once (each sends its next request when its last one ends)`}; ${rounds} round${rounds === 1 ? '' : 's'} (a new process each). The fake provider is not counted.`,
     '',
     "Instruction counts do not depend on how busy the machine is. They still differ from one process to the next, by several per cent, the event loop's thread alone too: V8's optimizing compiler, still at work after the warm-up (about a tenth of all instructions in the runs broken down by function), runs on its own schedule, and what it has compiled by when differs per process. Compare the rounds of a route before reading a difference between routes. They are not time: on a route bound by its own CPU, the inverse ratio predicts its throughput vs the bare route.",
     '',
@@ -113,10 +124,11 @@ function render(total: PerRoute, main: PerRoute | undefined, date: string, warm:
 }
 
 async function main(): Promise<void> {
+  const results = path.join(__dirname, 'results', CONCURRENCY === 1 ? 'instructions' : `instructions-c${CONCURRENCY}`);
   if (process.argv.includes('--render')) {
     // Rebuild the results page from the committed raw counts (no measuring).
-    const saved = JSON.parse(readFileSync(path.join(__dirname, 'results', 'instructions.json'), 'utf8')) as { date: string; warm: number; requests: number; perRequest: PerRoute; mainThread?: PerRoute };
-    writeFileSync(path.join(__dirname, 'results', 'instructions.md'), render(saved.perRequest, saved.mainThread, saved.date, saved.warm, saved.requests).join('\n'));
+    const saved = JSON.parse(readFileSync(`${results}.json`, 'utf8')) as { date: string; warm: number; requests: number; concurrency?: number; perRequest: PerRoute; mainThread?: PerRoute };
+    writeFileSync(`${results}.md`, render(saved.perRequest, saved.mainThread, saved.date, saved.warm, saved.requests, saved.concurrency ?? 1).join('\n'));
     return;
   }
   if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('bench:instructions needs valgrind (apt-get install valgrind)');
@@ -137,9 +149,9 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     await up.close();
   }
-  const out = render(total, mainThread, new Date().toISOString(), WARM, REQUESTS);
-  writeFileSync(path.join(__dirname, 'results', 'instructions.md'), out.join('\n'));
-  writeFileSync(path.join(__dirname, 'results', 'instructions.json'), JSON.stringify({ machine: machine(), date: new Date().toISOString(), warm: WARM, requests: REQUESTS, perRequest: total, mainThread }, null, 2));
+  const out = render(total, mainThread, new Date().toISOString(), WARM, REQUESTS, CONCURRENCY);
+  writeFileSync(`${results}.md`, out.join('\n'));
+  writeFileSync(`${results}.json`, JSON.stringify({ machine: machine(), date: new Date().toISOString(), warm: WARM, requests: REQUESTS, concurrency: CONCURRENCY, perRequest: total, mainThread }, null, 2));
   console.log(out.join('\n'));
 }
 
