@@ -11,7 +11,7 @@ import { respondWithError } from './error-response';
 import { disconnectSignal } from './disconnect-signal';
 import { layersOf, type RequestLayers } from './request-layers';
 import { sendSSE } from './sse';
-import type { LlmContext, LlmMiddleware } from './types';
+import type { LlmMiddleware } from './types';
 
 /** What every request's `ctx.llm` shares: the chain and its event bus, made once per middleware. */
 class Mount {
@@ -47,40 +47,6 @@ function callContext(ctx: ParameterizedContext, layers: RequestLayers): CallCont
   return { signal: disconnectSignal(ctx), scope: layers.scope?.(), task: layers.task };
 }
 
-/**
- * `ctx.llm`: one object per request, kept alive while its calls are in flight, so it holds no more than the
- * request and the shared mount. Each function is made the first time it is read, already bound to the request,
- * so `const { complete } = ctx.llm` works as well as `ctx.llm.complete(...)`.
- */
-class RequestLlm implements LlmContext {
-  readonly #mount: Mount;
-  readonly #ctx: ParameterizedContext;
-  #complete: LlmContext['complete'] | undefined;
-  #stream: LlmContext['stream'] | undefined;
-  #sse: LlmContext['sse'] | undefined;
-
-  constructor(mount: Mount, ctx: ParameterizedContext) {
-    this.#mount = mount;
-    this.#ctx = ctx;
-  }
-
-  get complete(): LlmContext['complete'] {
-    return (this.#complete ??= (request) => this.#mount.complete(this.#ctx, request));
-  }
-
-  get stream(): LlmContext['stream'] {
-    return (this.#stream ??= (request) => this.#mount.stream(this.#ctx, request));
-  }
-
-  get sse(): LlmContext['sse'] {
-    return (this.#sse ??= (request) => sendSSE(this.#ctx, this.#mount.stream(this.#ctx, request)));
-  }
-
-  get status(): LlmContext['status'] {
-    return this.#mount.status;
-  }
-}
-
 /** Mounts an existing chain (used by `llmResilience`). */
 export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus, exposeHeaders = false): Middleware {
   const mount = new Mount(chain, events, status, exposeHeaders);
@@ -88,7 +54,16 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
     if (!respondWithError(ctx, err)) throw err;
   };
   return (ctx, next) => {
-    ctx.llm = new RequestLlm(mount, ctx);
+    // A plain object with its functions made at once, each bound to the request (so `const { complete } = ctx.llm`
+    // works too). Not a class instance with functions made when first read: that kept ~150 bytes less alive per
+    // request, but garbage collection then cost 2.5 times as much per request (24-27 µs against 9-10 µs of GC per
+    // sequential in-memory request, measured with a `gc` PerformanceObserver; why, V8 did not say).
+    ctx.llm = {
+      complete: (request) => mount.complete(ctx, request),
+      stream: (request) => mount.stream(ctx, request),
+      sse: (request) => sendSSE(ctx, mount.stream(ctx, request)),
+      status: mount.status,
+    };
     return next().then(undefined, (err: unknown) => onError(ctx, err));
   };
 }
