@@ -227,7 +227,7 @@ export class FallbackChain {
         i++;
         continue;
       }
-      const contenders = [this.#start(chain[i], i, prepared, req, breakers, signals, left, false)];
+      const contenders = [this.#contend(this.#launch(chain[i], i, prepared, req, breakers, signals, left, false))];
       let next = i + 1;
 
       const hedgeAfter = this.#hedgeDelay(chain[i], req.task);
@@ -245,7 +245,7 @@ export class FallbackChain {
           const leftNow = deadlineAt - performance.now();
           if (prepJ?.ok && leftNow >= 1 && this.#hedgeBudget.tryTake()) {
             this.events.emit('hedge', { requestId, from: chain[i].name, to: chain[j].name, afterMs: Math.round(hedgeAfter) });
-            contenders.push(this.#start(chain[j], j, prepJ, req, breakers, signals, leftNow, true));
+            contenders.push(this.#contend(this.#launch(chain[j], j, prepJ, req, breakers, signals, leftNow, true)));
           } else if (prepJ?.ok) {
             next = j; // not hedged after all: it stays next in line
           }
@@ -365,18 +365,9 @@ export class FallbackChain {
     return { ok: true, messages: req.messages, droppedIndexes: NO_DROPS, promptTokens: -1 };
   }
 
-  /** Starts an attempt whose end the walk awaits as a `Settled` value. */
-  #start(
-    model: ResolvedModel,
-    index: number,
-    prepared: Extract<Prepared, { ok: true }>,
-    req: NormalizedRequest,
-    breakers: BreakerRegistry | null,
-    signals: readonly (AbortSource | undefined)[],
-    leftMs: number,
-    hedged: boolean,
-  ): Contender {
-    const c = this.#launch(model, index, prepared, req, breakers, signals, leftMs, hedged) as Contender;
+  /** An attempt the walk awaits: how it ends, as a `Settled` value. */
+  #contend(running: Running): Contender {
+    const c = running as Contender;
     c.promise = c.raw.then(
       (value) => this.#answered(c, value),
       (error: unknown) => this.#failed(c, error),
