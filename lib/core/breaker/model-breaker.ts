@@ -69,10 +69,11 @@ export class ModelBreaker implements OutcomeRecorder {
    *
    * On a closed breaker an attempt object is started at once and fired through opossum when it has ended, with
    * its outcome (`succeeded` / `failed`): opossum counts it then, and keeps nothing alive while the call is in
-   * flight (its promises and closures were about a quarter of what each request in flight kept). Every
-   * decision opossum makes is unchanged: the same counts feed the same error rate over the same window, counted
-   * when the outcome is known. On a half-open breaker the attempt is fired at its start, as a function is, so
-   * opossum hands its one probe slot to exactly one attempt and judges that probe itself.
+   * flight (its promises and closures were about a quarter of what each request in flight kept). opossum still
+   * makes every decision (the error rate over its window, the thresholds, the cool-down), on calls counted when
+   * their outcome is known: calls still in flight no longer dilute the rate. On a half-open breaker the attempt
+   * is fired at its start, as a function is, so opossum hands its one probe slot to exactly one attempt and
+   * judges that probe itself.
    */
   run<T>(job: BreakerJob<T>): Promise<T> {
     if (typeof job !== 'function' && this.#breaker.closed) return job.run(this);

@@ -15,7 +15,7 @@ export interface AttemptAnswer {
 /**
  * One attempt on one model: one HTTP request, really cancelled (the socket is closed) when it exceeds
  * `timeoutMs`, when a caller signal fires, or when `cancelSignal` fires (a hedge that lost). The answer is
- * checked before it counts as a success. Failures are thrown as `AttemptFailure`.
+ * checked before it counts as a success. Failures reject with an `AttemptFailure`.
  *
  * One object per attempt, because every request in flight keeps its attempt alive: the attempt is itself the
  * cancellation signal handed to the SDK (an `AbortLatch`), the listener on the caller's signals
