@@ -50,9 +50,6 @@ function callContext(ctx: ParameterizedContext, layers: RequestLayers): CallCont
 /** Mounts an existing chain (used by `llmResilience`). */
 export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus, exposeHeaders = false): Middleware {
   const mount = new Mount(chain, events, status, exposeHeaders);
-  const onError = (ctx: ParameterizedContext, err: unknown): void => {
-    if (!respondWithError(ctx, err)) throw err;
-  };
   return (ctx, next) => {
     // A plain object with its functions made at once, each bound to the request (so `const { complete } = ctx.llm`
     // works too). Not a class instance with functions made when first read: that kept ~150 bytes less alive per
@@ -64,7 +61,9 @@ export function mountFallback(chain: FallbackChain, events: EventBus, status: ()
       sse: (request) => sendSSE(ctx, mount.stream(ctx, request)),
       status: mount.status,
     };
-    return next().then(undefined, (err: unknown) => onError(ctx, err));
+    return next().then(undefined, (err: unknown) => {
+      if (!respondWithError(ctx, err)) throw err;
+    });
   };
 }
 
