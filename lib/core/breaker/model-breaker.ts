@@ -19,6 +19,11 @@ export interface OutcomeRecorder {
 export type BreakerJob<T> = (() => Promise<T>) | { run(recorder?: OutcomeRecorder): Promise<T> };
 type Job = BreakerJob<unknown>;
 
+/** What opossum's rolling window (`breaker.status`) exposes to count an event (untyped in @types/opossum). */
+interface OpossumStatus {
+  increment(property: 'fires' | 'successes', latencyMs?: number): void;
+}
+
 /**
  * One opossum breaker for one model, for the app's lifetime.
  * Our own AbortSignal owns timeouts (opossum's `timeout` is off); this class decides what counts as a failure.
@@ -85,8 +90,16 @@ export class ModelBreaker implements OutcomeRecorder {
    * still counts for the caller but not for the breaker (it would not let a call through now).
    */
   succeeded<T>(value: T): T | Promise<T> {
+    // A success on a closed breaker decides nothing: opossum's `fire` would only count it, in its rolling window
+    // (its `Status`: one 'fires' and one 'successes', which is all its own listeners on 'fire' and 'success' do
+    // on a closed breaker). Counted here directly, it costs no promise chain and no events: `fire` was half of
+    // what the library added to a request's CPU (7 of 14 µs per in-memory Koa request). Failures still go through
+    // `fire`, where opossum decides whether to open.
     if (!this.#breaker.closed) return value;
-    return this.#breaker.fire(() => Promise.resolve(value)) as Promise<T>;
+    const status = this.#breaker.status as unknown as OpossumStatus;
+    status.increment('fires');
+    status.increment('successes', 0);
+    return value;
   }
 
   /** An attempt started while closed has failed: counted while the breaker is still closed, as `succeeded`. */
