@@ -72,9 +72,10 @@ export class ModelBreaker implements OutcomeRecorder {
   /**
    * Runs one attempt through the breaker. Rejects with opossum's `EOPENBREAKER` if it lost the probe race.
    *
-   * On a closed breaker an attempt object is started at once and fired through opossum when it has ended, with
-   * its outcome (`succeeded` / `failed`): opossum counts it then, and keeps nothing alive while the call is in
-   * flight (its promises and closures were about a quarter of what each request in flight kept). opossum still
+   * On a closed breaker an attempt object is started at once and reports its outcome when it has ended
+   * (`succeeded` / `failed`): opossum counts it then, and keeps nothing alive while the call is in flight (its
+   * promises and closures were about a quarter of what each request in flight kept). A failure is fired through
+   * opossum; a success is counted straight into its window (see `succeeded`). opossum still
    * makes every decision (the error rate over its window, the thresholds, the cool-down), on calls counted when
    * their outcome is known: calls still in flight no longer dilute the rate. On a half-open breaker the attempt
    * is fired at its start, as a function is, so opossum hands its one probe slot to exactly one attempt and
