@@ -30,6 +30,26 @@ describe('LatencyWindow', () => {
     );
   });
 
+  it('the median maxTokens matches a from-scratch sort of the last `size` samples that had one, across wrap-around', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined })), { maxLength: 60 }),
+        (size, samples) => {
+          const w = new LatencyWindow(size);
+          const seen: (number | undefined)[] = [];
+          for (const [latency, maxTokens] of samples) {
+            w.add(latency, maxTokens);
+            seen.push(maxTokens);
+            const withTokens = seen.slice(-size).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+            expect(w.medianMaxTokens()).toBe(withTokens.length === 0 ? undefined : withTokens[Math.floor(withTokens.length / 2)]);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('is empty until the first sample', () => {
     const w = new LatencyWindow(3);
     expect(w.percentile(50)).toBeUndefined();

@@ -1,6 +1,8 @@
 /**
  * A ring buffer of the last `size` successful latencies (with the request's maxTokens), kept sorted as well
- * (one binary search and one shift per sample), so a percentile is a lookup on the hot path.
+ * (one binary search and one shift per sample), so a percentile is a lookup on the hot path. The samples'
+ * `maxTokens` (those that had one) are kept sorted the same way, so their median is a lookup too: the adaptive
+ * timeout asks for it on every attempt of a request with `maxTokens`.
  */
 export class LatencyWindow {
   readonly #latency: Float64Array;
@@ -8,11 +10,15 @@ export class LatencyWindow {
   #count = 0;
   #next = 0;
   readonly #sorted: Float64Array;
+  /** The samples' positive `maxTokens`, ascending; `#tokenCount` of them. */
+  readonly #sortedTokens: Float64Array;
+  #tokenCount = 0;
 
   constructor(size: number) {
     this.#latency = new Float64Array(size);
     this.#maxTokens = new Float64Array(size);
     this.#sorted = new Float64Array(size);
+    this.#sortedTokens = new Float64Array(size);
   }
 
   get count(): number {
@@ -23,18 +29,19 @@ export class LatencyWindow {
     const sorted = this.#sorted;
     let n = this.#count;
     if (n === this.#latency.length) {
-      // full: the oldest sample leaves the sorted view first
-      const at = lowerBound(sorted, n, this.#latency[this.#next]);
-      sorted.copyWithin(at, at + 1, n);
+      // full: the oldest sample leaves the sorted views first
+      remove(sorted, n, this.#latency[this.#next]);
       n--;
+      const oldTokens = this.#maxTokens[this.#next];
+      if (oldTokens > 0) remove(this.#sortedTokens, this.#tokenCount--, oldTokens);
     } else {
       this.#count++;
     }
-    const at = lowerBound(sorted, n, latencyMs);
-    sorted.copyWithin(at + 1, at, n);
-    sorted[at] = latencyMs;
+    insert(sorted, n, latencyMs);
+    const tokens = maxTokens !== undefined && maxTokens > 0 ? maxTokens : 0;
+    if (tokens > 0) insert(this.#sortedTokens, this.#tokenCount++, tokens);
     this.#latency[this.#next] = latencyMs;
-    this.#maxTokens[this.#next] = maxTokens ?? 0;
+    this.#maxTokens[this.#next] = tokens;
     this.#next = (this.#next + 1) % this.#latency.length;
   }
 
@@ -47,12 +54,22 @@ export class LatencyWindow {
 
   /** Median `maxTokens` of the samples that had one; undefined when none had. */
   medianMaxTokens(): number | undefined {
-    const withTokens: number[] = [];
-    for (let i = 0; i < this.#count; i++) if (this.#maxTokens[i] > 0) withTokens.push(this.#maxTokens[i]);
-    if (withTokens.length === 0) return undefined;
-    withTokens.sort((a, b) => a - b);
-    return withTokens[Math.floor(withTokens.length / 2)];
+    const n = this.#tokenCount;
+    return n === 0 ? undefined : this.#sortedTokens[n >> 1];
   }
+}
+
+/** Inserts x into the ascending a[0..n) (a has room for one more). */
+function insert(a: Float64Array, n: number, x: number): void {
+  const at = lowerBound(a, n, x);
+  a.copyWithin(at + 1, at, n);
+  a[at] = x;
+}
+
+/** Removes one x (present) from the ascending a[0..n). */
+function remove(a: Float64Array, n: number, x: number): void {
+  const at = lowerBound(a, n, x);
+  a.copyWithin(at, at + 1, n);
 }
 
 /** First index in `a[0..n)` (ascending) whose value is >= x. */
