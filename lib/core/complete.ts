@@ -1,7 +1,7 @@
 import type { CompletionRequest, CompletionResult, Usage } from '../types';
 import type { BreakerRegistry } from './breaker/breaker-registry';
 import { cacheKey } from './cache/cache-key';
-import type { CachedAnswer, ResponseCache } from './cache/response-cache';
+import type { CachedAnswer, FleetFill, ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain, RunEnd } from './fallback/fallback-chain';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
@@ -137,7 +137,8 @@ async function completeCached(
   const { value, joined } = await cache.flights.run(
     key,
     async (flightSignal): Promise<ChainSuccess | { shared: CachedAnswer }> => {
-      const fleet = await cache.fleetFill(key, flightSignal);
+      // (no shared store: nothing to wait for, so no await either)
+      const fleet = cache.store ? await cache.fleetFill(key, flightSignal) : LOCAL_FILL;
       if ('answer' in fleet) return { shared: fleet.answer };
       try {
         const success = await chain.run(req, layers.breakers, [flightSignal], requestId);
@@ -211,6 +212,7 @@ function since(started: number): number {
 }
 
 const noop = (): void => undefined;
+const LOCAL_FILL: FleetFill = { release: noop };
 
 /** One source that fires when either fires (without AbortSignal.any, which retains signals on Node 20). */
 function oneSignal(a: AbortSource | undefined, b: AbortSource | undefined): { signal: AbortSource | undefined; release: () => void } {

@@ -1,4 +1,5 @@
-import { cacheKey } from '../../../lib/core/cache/cache-key';
+import fc from 'fast-check';
+import { answerParameters, cacheKey, hashOf } from '../../../lib/core/cache/cache-key';
 import { stableStringify } from '../../../lib/core/cache/stable-stringify';
 import { resolveOptions } from '../../../lib/core/options/resolve-options';
 import { normalizeRequest } from '../../../lib/core/request/normalize-request';
@@ -47,6 +48,39 @@ describe('cacheKey', () => {
 
   it('changes with the tenant scope', () => {
     expect(key(base, 'tenant-a')).not.toBe(key(base, 'tenant-b'));
+  });
+
+  it('is the hash of the stable JSON of its definition (the direct serializer writes exactly that), for arbitrary requests', () => {
+    const text = fc.string({ maxLength: 12 });
+    const message = fc.oneof(
+      fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: text }),
+      fc.record({ role: fc.constant('user'), content: text, name: text }, { requiredKeys: ['role', 'content'] }),
+      fc.record({ content: fc.oneof(text, fc.constant(null)), role: fc.constant('tool'), tool_call_id: text }, { requiredKeys: ['role'] }),
+      fc.record({ role: fc.constant('user'), content: fc.array(fc.record({ type: fc.constant('text'), text })) }),
+      fc.constant(JSON.parse('{"role":"user","content":"x","__proto__":{"a":1}}') as Record<string, unknown>),
+      fc.record({ role: fc.constant('assistant'), content: text, name: fc.constant(undefined) }),
+    );
+    const request = fc.record(
+      {
+        messages: fc.array(message, { minLength: 1, maxLength: 4 }),
+        temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+        topP: fc.double({ min: 0, max: 1, noNaN: true }),
+        maxTokens: fc.integer({ min: 1, max: 4096 }),
+        seed: fc.integer(),
+        stop: fc.oneof(text, fc.array(text, { maxLength: 4 })),
+        responseFormat: fc.constantFrom({ type: 'json_object' as const }, { type: 'text' as const }),
+        schema: fc.dictionary(text, fc.jsonValue(), { maxKeys: 3 }),
+        models: fc.shuffledSubarray(['a', 'b'], { minLength: 1 }),
+      },
+      { requiredKeys: ['messages'] },
+    );
+    fc.assert(
+      fc.property(request, text, (r, scope) => {
+        const req = normalizeRequest(r as CompletionRequest, models);
+        expect(cacheKey(req, scope)).toBe(hashOf({ v: 1, scope, messages: req.messages, ...answerParameters(req) }));
+      }),
+      { numRuns: 400 },
+    );
   });
 
   it('contains no prompt text', () => {
