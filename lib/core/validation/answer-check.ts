@@ -1,4 +1,6 @@
 import Ajv, { type ValidateFunction } from 'ajv';
+import { LRUCache } from 'lru-cache';
+import { stableStringify } from '../cache/stable-stringify';
 import { RequestError } from '../../errors/request-error';
 import type { CompletionRequest } from '../../types';
 import { InvalidAnswerError } from '../upstream/classify-error';
@@ -6,21 +8,45 @@ import type { UpstreamAnswer } from '../upstream/openai-upstream';
 
 // One ajv for user schemas, separate from our own options/request schemas.
 const ajv = new Ajv({ allErrors: true, strict: false });
-const compiled = new WeakMap<object, ValidateFunction>();
+/** The same schema object again: no lookup by content. */
+const byObject = new WeakMap<object, ValidateFunction>();
+/**
+ * Validators by the schema's content, for the common case of a schema written inline in a route handler (a new
+ * object on every request): compiling costs hundreds of µs, so it happens once per distinct schema. Bounded.
+ */
+const byContent = new LRUCache<string, ValidateFunction>({ max: 256 });
 
-/** Compiles a response schema once per schema object; a schema ajv cannot compile is the caller's 400. */
+/**
+ * Compiles a response schema once per distinct schema; a schema ajv cannot compile is the caller's 400. ajv's own
+ * cache is left empty: it keeps every schema object it compiled (a leak when each request brings a new one) and
+ * refuses a `$id` it has seen (so a schema with an `$id`, written inline, would fail from its second request on).
+ */
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  let fn = compiled.get(schema);
+  let fn = byObject.get(schema);
+  if (fn) return fn;
+  const content = stableStringify(schema);
+  fn = byContent.get(content);
   if (!fn) {
     try {
       fn = ajv.compile(schema);
     } catch (err) {
       const detail = `/schema: ${err instanceof Error ? err.message : 'is not a valid JSON Schema'}`;
       throw new RequestError(`Invalid LLM request: ${detail}`, [detail]);
+    } finally {
+      forget(schema);
     }
-    compiled.set(schema, fn);
+    byContent.set(content, fn);
   }
+  byObject.set(schema, fn);
   return fn;
+}
+
+function forget(schema: Record<string, unknown>): void {
+  try {
+    ajv.removeSchema(schema);
+  } catch {
+    // nothing was added
+  }
 }
 
 export interface AnswerRules {

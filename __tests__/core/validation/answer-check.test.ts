@@ -1,0 +1,34 @@
+import { compileSchema } from '../../../lib/core/validation/answer-check';
+import { RequestError } from '../../../lib/errors/request-error';
+
+/** A schema as a route handler writes it inline: a new object on every request. */
+const inline = () => ({ type: 'object', properties: { title: { type: 'string' } }, required: ['title'] });
+
+describe('compileSchema', () => {
+  it('compiles a schema written inline once: a new object with the same content gets the same validator', () => {
+    const first = compileSchema(inline());
+    expect(compileSchema(inline())).toBe(first);
+    expect(compileSchema({ required: ['title'], properties: { title: { type: 'string' } }, type: 'object' })).toBe(first);
+    expect(first({ title: 'x' })).toBe(true);
+    expect(first({})).toBe(false);
+  });
+
+  it('gives another validator for other content', () => {
+    const other = compileSchema({ type: 'object', required: ['summary'] });
+    expect(other).not.toBe(compileSchema(inline()));
+    expect(other({ title: 'x' })).toBe(false);
+  });
+
+  it('accepts a schema with an $id on every request, not only the first', () => {
+    for (let i = 0; i < 3; i++) {
+      const fn = compileSchema({ $id: 'https://example.com/answer.json', type: 'object', required: ['a'] });
+      expect(fn({ a: 1 })).toBe(true);
+    }
+    // the same $id with other content is another schema, not a clash
+    expect(compileSchema({ $id: 'https://example.com/answer.json', type: 'object', required: ['b'] })({ a: 1 })).toBe(false);
+  });
+
+  it('turns a schema ajv cannot compile into a RequestError, every time', () => {
+    for (let i = 0; i < 2; i++) expect(() => compileSchema({ type: 'no-such-type' })).toThrow(RequestError);
+  });
+});
