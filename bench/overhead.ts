@@ -3,6 +3,7 @@
  * pick instead, in one interleaved run against a fake provider (own process) that answers instantly.
  *   0. pure CPU: every variant with the same stub `fetch` (no network), so only SDK + library work is measured
  *   0b. the same for the whole Koa route, in memory (no socket), each strategy alone in its own processes
+ *   0c. pure CPU for a typical request (system prompt, maxTokens, temperature, task) with the library's defaults
  *   1. in process: engine.complete() (cache off) vs the bare SDK (and LangChain / AI SDK), concurrency 1 and 50
  *   2. a cache hit
  *   3. over HTTP, in simultaneous pairs: each strategy's Koa route and a bare-SDK twin, each alone in its own
@@ -44,6 +45,11 @@ const KEY = 'bench-key';
 const FLOOR = ROUTE_LABELS.bare;
 const CONTROL = 'control: the same bare-SDK route, other processes';
 const msgs = [{ role: 'user' as const, content: 'Summarize: the quick brown fox jumps over the lazy dog.' }];
+/** Section 0c's system prompt: about 400 characters, the same on every request, as an app's usually is. */
+const TYPICAL_SYSTEM =
+  'You are the support assistant of an online shop. Answer in at most three sentences, in the language of the question. ' +
+  'Never invent order numbers, prices or delivery dates; when the ticket lacks them, say what is missing. ' +
+  'Summaries start with the customer\'s problem, then what was tried, then the next step. Do not include personal data.';
 
 type Fn = () => Promise<unknown>;
 interface Block {
@@ -203,6 +209,46 @@ async function main(): Promise<void> {
       '',
     );
     await stubEngine.close();
+  }
+
+  // 0c. The same, for a request as an app sends it (a system prompt, a per-request user message, maxTokens,
+  // temperature, a task label) and with the library's defaults: the narrow request of section 0 skips paths that
+  // real requests take (the adaptive timeout's maxTokens scaling, the cache key, token counting).
+  {
+    const models = [
+      { name: 'primary', model: 'primary', baseURL: STUB_URL, apiKey: KEY },
+      { name: 'fallback', model: 'fallback', baseURL: STUB_URL, apiKey: KEY },
+    ];
+    const offEngine = createEngine({ models, cache: false, fetch: stubFetch });
+    const onEngine = createEngine({ models, fetch: stubFetch });
+    const tokenEngine = createEngine({ models: models.map((m) => ({ ...m, contextWindow: 128_000 })), cache: false, fetch: stubFetch });
+    let n = 0;
+    const typical = () => [
+      { role: 'system' as const, content: TYPICAL_SYSTEM },
+      { role: 'user' as const, content: `Summarize ticket #${++n}: the customer cannot log in after the update.` },
+    ];
+    const variants: [string, Fn][] = [
+      ['bare openai SDK, the same request (max_tokens, temperature)', () => stubClient.chat.completions.create({ model: 'primary', messages: typical(), max_tokens: 256, temperature: 0.2 })],
+      ['engine.complete, cache off', () => offEngine.complete({ messages: typical(), maxTokens: 256, temperature: 0.2, task: 'summary' })],
+      ['engine.complete, defaults (cache on; every call a miss)', () => onEngine.complete({ messages: typical(), maxTokens: 256, temperature: 0.2, task: 'summary' })],
+      ['engine.complete, cache off, models with a contextWindow (tokens counted)', () => tokenEngine.complete({ messages: typical(), maxTokens: 256, temperature: 0.2, task: 'summary' })],
+    ];
+    const per: Record<string, Block[]> = Object.fromEntries(variants.map(([name]) => [name, []]));
+    for (const [, fn] of variants) await block(fn, 5000, 1); // warm-up
+    for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of variants) per[name].push(await block(fn, 10_000, 1));
+    const m = Object.fromEntries(Object.entries(per).map(([name, b]) => [name, medians(b)]));
+    json.typicalRequest = m;
+    const base = m[variants[0][0]];
+    out.push('## 0c. Pure CPU per call for a typical request (system prompt, a new user message each call, maxTokens, temperature, task; stub `fetch`, concurrency 1)', '');
+    out.push('Section 0 sends the narrowest request; this one takes the paths an app\'s requests take, with the library\'s defaults.', '');
+    out.push(
+      table(
+        ['variant', 'CPU µs/call', 'added CPU µs/call', 'p50 µs', 'p99 µs', 'calls/s', 'ratio vs bare'],
+        Object.entries(m).map(([name, b]) => [name, fmt(b.cpuUs, 1), fmt(b.cpuUs - base.cpuUs, 1), fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.perSec), fmt(b.perSec / base.perSec, 2)]),
+      ),
+      '',
+    );
+    for (const e of [offEngine, onEngine, tokenEngine]) await e.close();
   }
 
   // 0b. The whole Koa route (body parsing, middleware, the call, the JSON response), still without a socket,
