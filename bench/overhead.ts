@@ -136,6 +136,27 @@ function medians(blocks: Block[]): Block {
   };
 }
 
+/**
+ * Sections 0 and 0c: pure-CPU blocks of every variant (stub `fetch`, concurrency 1), interleaved round by round;
+ * pushes the section to `out` (the first variant is the floor) and returns each variant's medians.
+ */
+async function pureCpu(variants: [string, Fn][], out: string[], heading: string, note: string): Promise<Record<string, Block>> {
+  const per: Record<string, Block[]> = Object.fromEntries(variants.map(([name]) => [name, []]));
+  for (const [, fn] of variants) await block(fn, 5000, 1); // warm-up
+  for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of variants) per[name].push(await block(fn, 10_000, 1));
+  const m = Object.fromEntries(Object.entries(per).map(([name, b]) => [name, medians(b)]));
+  const base = m[variants[0][0]];
+  out.push(heading, '', note, '');
+  out.push(
+    table(
+      ['variant', 'CPU µs/call', 'added CPU µs/call', 'p50 µs', 'p99 µs', 'calls/s', 'ratio vs bare'],
+      Object.entries(m).map(([name, b]) => [name, fmt(b.cpuUs, 1), fmt(b.cpuUs - base.cpuUs, 1), fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.perSec), fmt(b.perSec / base.perSec, 2)]),
+    ),
+    '',
+  );
+  return m;
+}
+
 /** Section 3's pairs: each strategy beside a bare-SDK twin; the control pairs two bare-SDK routes. */
 const PAIRED: [string, RouteKind][] = [
   [CONTROL, 'bare'],
@@ -193,20 +214,11 @@ async function main(): Promise<void> {
     [ROUTE_LABELS['ai-sdk'], () => generateText({ model: stubAi, messages: msgs, maxRetries: 0 })],
   ];
   {
-    const per: Record<string, Block[]> = Object.fromEntries(stubVariants.map(([n]) => [n, []]));
-    for (const [, fn] of stubVariants) await block(fn, 5000, 1); // warm-up
-    for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of stubVariants) per[name].push(await block(fn, 10_000, 1));
-    const m = Object.fromEntries(Object.entries(per).map(([n, b]) => [n, medians(b)]));
-    json.pureCpu = m;
-    const base = m[FLOOR];
-    out.push('## 0. Pure CPU per call: the same stub `fetch` under every variant (no network, concurrency 1)', '');
-    out.push('The most precise figure of what each layer costs: no socket, no other process, only SDK and library code.', '');
-    out.push(
-      table(
-        ['variant', 'CPU µs/call', 'added CPU µs/call', 'p50 µs', 'p99 µs', 'calls/s', 'ratio vs bare'],
-        Object.entries(m).map(([n, b]) => [n, fmt(b.cpuUs, 1), fmt(b.cpuUs - base.cpuUs, 1), fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.perSec), fmt(b.perSec / base.perSec, 2)]),
-      ),
-      '',
+    json.pureCpu = await pureCpu(
+      stubVariants,
+      out,
+      '## 0. Pure CPU per call: the same stub `fetch` under every variant (no network, concurrency 1)',
+      'The most precise figure of what each layer costs: no socket, no other process, only SDK and library code.',
     );
     await stubEngine.close();
   }
@@ -233,20 +245,11 @@ async function main(): Promise<void> {
       ['engine.complete, defaults (cache on; every call a miss)', () => onEngine.complete({ messages: typical(), maxTokens: 256, temperature: 0.2, task: 'summary' })],
       ['engine.complete, cache off, models with a contextWindow (tokens counted)', () => tokenEngine.complete({ messages: typical(), maxTokens: 256, temperature: 0.2, task: 'summary' })],
     ];
-    const per: Record<string, Block[]> = Object.fromEntries(variants.map(([name]) => [name, []]));
-    for (const [, fn] of variants) await block(fn, 5000, 1); // warm-up
-    for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of variants) per[name].push(await block(fn, 10_000, 1));
-    const m = Object.fromEntries(Object.entries(per).map(([name, b]) => [name, medians(b)]));
-    json.typicalRequest = m;
-    const base = m[variants[0][0]];
-    out.push('## 0c. Pure CPU per call for a typical request (system prompt, a new user message each call, maxTokens, temperature, task; stub `fetch`, concurrency 1)', '');
-    out.push('Section 0 sends the narrowest request; this one takes the paths an app\'s requests take, with the library\'s defaults.', '');
-    out.push(
-      table(
-        ['variant', 'CPU µs/call', 'added CPU µs/call', 'p50 µs', 'p99 µs', 'calls/s', 'ratio vs bare'],
-        Object.entries(m).map(([name, b]) => [name, fmt(b.cpuUs, 1), fmt(b.cpuUs - base.cpuUs, 1), fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.perSec), fmt(b.perSec / base.perSec, 2)]),
-      ),
-      '',
+    json.typicalRequest = await pureCpu(
+      variants,
+      out,
+      '## 0c. Pure CPU per call for a typical request (system prompt, a new user message each call, maxTokens, temperature, task; stub `fetch`, concurrency 1)',
+      "Section 0 sends the narrowest request; this one takes the paths an app's requests take, with the library's defaults.",
     );
     for (const e of [offEngine, onEngine, tokenEngine]) await e.close();
   }
