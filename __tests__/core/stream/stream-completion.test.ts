@@ -70,6 +70,33 @@ describe('engine.stream', () => {
     await engine.close();
   });
 
+  it('a slow but steady stream outlives its idle timeout: every chunk restarts it', async () => {
+    fake.setBehavior('big', { chunkDelayMs: 40 });
+    const engine = createEngine(opts());
+    const started = performance.now();
+    const s = engine.stream(ask());
+    const deltas = await collect(s);
+    const r = await s.result;
+    // longer in all than the 150 ms idle timeout, with no gap as long as it
+    expect(performance.now() - started).toBeGreaterThan(200);
+    expect(deltas.join('')).toBe(r.text);
+    expect(r).toMatchObject({ model: 'smart', fallback: false });
+    expect(r.attempts).toEqual([expect.objectContaining({ model: 'smart', outcome: 'success' })]);
+    expect(fake.stats('small').requests).toBe(0);
+    await engine.close();
+  });
+
+  it('a stall after the first token is cut at the idle timeout, not at the longer first-token one', async () => {
+    fake.setBehavior('big', { mode: 'stall', failAfterChunks: 1 });
+    const engine = createEngine(opts({ models: [m('smart', 'big', { firstTokenTimeoutMs: 1500, idleTimeoutMs: 60 }), m('fast', 'small')] }));
+    const s = engine.stream(ask());
+    const started = performance.now();
+    await expect(collect(s)).rejects.toBeInstanceOf(StreamInterruptedError);
+    // 60 ms after the chunk, with a wide margin, and far from the 1500 ms of the first-token stage
+    expect(performance.now() - started).toBeLessThan(1000);
+    await engine.close();
+  });
+
   it('after the first token, a stall ends the stream with an explicit error (midStream: error)', async () => {
     fake.setBehavior('big', { mode: 'stall', failAfterChunks: 2 });
     const engine = createEngine(opts());

@@ -39,20 +39,37 @@ export async function runStreamAttempt(
   const controller = new AbortLatch();
   const started = performance.now();
   let stalled: 'first_token' | 'idle' | 'deadline' | null = null;
+  // One timer for the whole stream, checked lazily: a chunk only moves `dueAt` (no timer and no closures made
+  // per chunk); when the timer fires early because chunks came meanwhile, it waits for the rest.
   let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
   let grace: NodeJS.Immediate | undefined;
-  const arm = (ms: number, why: 'first_token' | 'idle'): void => {
+  let dueAt = Infinity;
+  let reason: 'first_token' | 'idle' | 'deadline' = 'first_token';
+  const schedule = (): void => {
     clearTimeout(timer);
-    clearImmediate(grace);
-    const left = timers.deadlineAt - performance.now();
-    const reason = left < ms ? 'deadline' : why;
-    // as in runAttempt: the abort waits for this turn's I/O, so a stall of this process alone cancels nothing
-    timer = setTimeout(() => {
-      grace = setImmediate(() => {
-        stalled = reason;
-        controller.abort();
-      });
-    }, Math.max(1, Math.min(ms, left)));
+    timerAt = dueAt;
+    timer = setTimeout(onTimer, Math.max(1, Math.ceil(dueAt - performance.now())));
+  };
+  // as in runAttempt: the abort waits for this turn's I/O, so a stall of this process alone cancels nothing
+  const onTimer = (): void => {
+    timer = undefined;
+    timerAt = Infinity;
+    if (performance.now() < dueAt) schedule();
+    else grace = setImmediate(onGrace);
+  };
+  const onGrace = (): void => {
+    grace = undefined;
+    if (performance.now() < dueAt) return schedule(); // a chunk came in this turn's I/O
+    stalled = reason;
+    controller.abort();
+  };
+  const arm = (ms: number, why: 'first_token' | 'idle'): void => {
+    const now = performance.now();
+    const left = timers.deadlineAt - now;
+    reason = left < ms ? 'deadline' : why;
+    dueAt = now + Math.max(1, Math.min(ms, left));
+    if (grace === undefined && dueAt < timerAt) schedule();
   };
   arm(timers.firstTokenMs, 'first_token');
   const unlink = linkSignals(controller, callerSignals);
