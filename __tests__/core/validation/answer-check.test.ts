@@ -31,4 +31,10 @@ describe('compileSchema', () => {
   it('turns a schema ajv cannot compile into a RequestError, every time', () => {
     for (let i = 0; i < 2; i++) expect(() => compileSchema({ type: 'no-such-type' })).toThrow(RequestError);
   });
+
+  it('turns a cyclic schema object (a direct caller’s mistake) into a RequestError, not a crash', () => {
+    const cyclic: Record<string, unknown> = { type: 'object' };
+    cyclic.properties = { self: cyclic };
+    expect(() => compileSchema(cyclic)).toThrow(RequestError);
+  });
 });

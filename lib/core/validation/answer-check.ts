@@ -24,18 +24,20 @@ const byContent = new LRUCache<string, ValidateFunction>({ max: 256 });
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
   let fn = byObject.get(schema);
   if (fn) return fn;
-  const content = stableStringify(schema);
-  fn = byContent.get(content);
-  if (!fn) {
-    try {
-      fn = ajv.compile(schema);
-    } catch (err) {
-      const detail = `/schema: ${err instanceof Error ? err.message : 'is not a valid JSON Schema'}`;
-      throw new RequestError(`Invalid LLM request: ${detail}`, [detail]);
-    } finally {
-      forget(schema);
+  try {
+    const content = stableStringify(schema); // throws on a cyclic object, as ajv would
+    fn = byContent.get(content);
+    if (!fn) {
+      try {
+        fn = ajv.compile(schema);
+      } finally {
+        forget(schema);
+      }
+      byContent.set(content, fn);
     }
-    byContent.set(content, fn);
+  } catch (err) {
+    const detail = `/schema: ${err instanceof Error ? err.message : 'is not a valid JSON Schema'}`;
+    throw new RequestError(`Invalid LLM request: ${detail}`, [detail]);
   }
   byObject.set(schema, fn);
   return fn;
