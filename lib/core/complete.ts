@@ -26,6 +26,17 @@ export interface CallContext {
   /** Default task label (e.g. the route's), used when the request has none. */
   task?: string;
   requestId?: string;
+  /** Streams: who answers, told just before the first piece is handed out (the Koa adapter sets its headers then). */
+  onStreamStart?: (start: StreamStart) => void;
+}
+
+/** Who is streaming, at the first piece: the model, whether it is a fallback or a cache replay, attempts so far. */
+export interface StreamStart {
+  model: string;
+  fallback: boolean;
+  cached: boolean;
+  /** Attempts recorded so far, the streaming one included (0 for a cache replay). */
+  attempts: number;
 }
 
 let sequence = 0;

@@ -27,20 +27,31 @@ class Mount {
     const done = complete(this.chain, layers, this.events, request, callContext(ctx, layers));
     if (!this.exposeHeaders) return done;
     return done.then((r) => {
-      ctx.set({
-        'x-llm-model': r.model,
-        'x-llm-fallback': String(r.fallback),
-        'x-llm-cache': r.cached === 'semantic' ? 'semantic' : r.cached ? 'hit' : 'miss',
-        'x-llm-attempts': String(r.attempts.length),
-      });
+      setLlmHeaders(ctx, r.model, r.fallback, r.cached, r.attempts.length);
       return r;
     });
   }
 
+  /** With `exposeHeaders`, the headers say who streams, set at the first piece (if the response has not started). */
   stream(ctx: ParameterizedContext, request: CompletionRequest): LlmStream {
     const layers = layersOf(ctx);
-    return new LlmStream(streamCompletion(this.chain, layers, this.events, request, callContext(ctx, layers)));
+    const call = callContext(ctx, layers);
+    if (this.exposeHeaders) {
+      call.onStreamStart = (s) => {
+        if (!ctx.headerSent) setLlmHeaders(ctx, s.model, s.fallback, s.cached, s.attempts);
+      };
+    }
+    return new LlmStream(streamCompletion(this.chain, layers, this.events, request, call));
   }
+}
+
+function setLlmHeaders(ctx: ParameterizedContext, model: string, fallback: boolean, cached: CompletionResult['cached'], attempts: number): void {
+  ctx.set({
+    'x-llm-model': model,
+    'x-llm-fallback': String(fallback),
+    'x-llm-cache': cached === 'semantic' ? 'semantic' : cached ? 'hit' : 'miss',
+    'x-llm-attempts': String(attempts),
+  });
 }
 
 function callContext(ctx: ParameterizedContext, layers: RequestLayers): CallContext {

@@ -218,6 +218,7 @@ describe('ctx.llm.sse over HTTP', () => {
     await start(opts());
     const res = await fetch(url, { method: 'POST', body: JSON.stringify(ask()) });
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(res.headers.get('x-llm-model')).toBeNull(); // exposeHeaders is off by default
     const reader = res.body!.getReader();
     const firstChunkAt: number[] = [];
     let raw = '';
@@ -234,6 +235,23 @@ describe('ctx.llm.sse over HTTP', () => {
     expect(ev.filter((e) => e.event === 'delta').map((e) => e.data.text).join('')).toBe('alpha beta gamma delta');
     expect(ev.at(-1)).toMatchObject({ event: 'done', data: { model: 'fast', fallback: true, resumed: false, attempts: [{ model: 'smart', outcome: 'error' }, { model: 'fast', outcome: 'success' }] } });
     expect((ev.at(-1)!.data.usage as { totalTokens: number }).totalTokens).toBeGreaterThan(0);
+  });
+
+  it('with exposeHeaders, the x-llm-* headers say who streams, set at the first token: a fallback, then its cache replay', async () => {
+    fake.setBehavior('big', { mode: 'error' });
+    fake.setBehavior('small', { text: 'alpha beta gamma' });
+    await start(opts({ exposeHeaders: true, cache: {} }));
+    const names = ['x-llm-model', 'x-llm-fallback', 'x-llm-cache', 'x-llm-attempts'];
+    const headers = (res: Response) => Object.fromEntries(names.map((h) => [h, res.headers.get(h)]));
+    const q = ask();
+    const res = await fetch(url, { method: 'POST', body: JSON.stringify(q) });
+    expect(res.status).toBe(200);
+    expect(headers(res)).toEqual({ 'x-llm-model': 'fast', 'x-llm-fallback': 'true', 'x-llm-cache': 'miss', 'x-llm-attempts': '2' });
+    expect(events(await res.text()).at(-1)).toMatchObject({ event: 'done', data: { model: 'fast', fallback: true } });
+    const again = await fetch(url, { method: 'POST', body: JSON.stringify(q) });
+    expect(headers(again)).toEqual({ 'x-llm-model': 'fast', 'x-llm-fallback': 'true', 'x-llm-cache': 'hit', 'x-llm-attempts': '0' });
+    expect(events(await again.text()).at(-1)).toMatchObject({ event: 'done', data: { cached: true } });
+    expect(fake.stats('small').requests).toBe(1);
   });
 
   it('fails before the first token as a plain 503, and mid-stream with an error event, never a clean end', async () => {

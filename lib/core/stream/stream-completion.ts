@@ -71,6 +71,7 @@ async function* streamInner(
     const hit = cache ? (cache.store ? await cache.lookup(key) : cache.get(key)) : undefined;
     if (cache && hit) {
       cache.events.emit('cache:hit', { requestId, key, latencyMs: Math.round((performance.now() - started) * 100) / 100 });
+      call.onStreamStart?.({ model: hit.model, fallback: hit.fallback, cached: true, attempts: 0 });
       for (const piece of hit.text.match(/\S+\s*|\s+/g) ?? [hit.text]) yield piece;
       finished = true;
       const replay: StreamResult = {
@@ -141,6 +142,7 @@ async function* streamInner(
       try {
         for await (const delta of queue) {
           if (firstTokenMs === null) firstTokenMs = Math.round(performance.now() - started);
+          if (!committed) call.onStreamStart?.({ model: model.name, fallback: i > 0, cached: false, attempts: attempts.length + 1 });
           committed = true;
           text += delta;
           yield delta;
