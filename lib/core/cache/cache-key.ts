@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
+import { sha256 } from '../sha256';
 import { stableStringify } from './stable-stringify';
 
 /**
@@ -15,10 +15,10 @@ import { stableStringify } from './stable-stringify';
 export function cacheKey(req: NormalizedRequest, scope: string): string {
   // the keys of that object, sorted: chain maxTokens messages responseFormat schema scope seed stop temperature topP v
   const json =
-    `{"chain":${chainJson(req.chain)},"maxTokens":${numberJson(req.maxTokens)},"messages":${messagesJson(req.messages)}` +
+    `{"chain":${chainJson(req.chain)},"maxTokens":${orNull(req.maxTokens)},"messages":${messagesJson(req.messages)}` +
     `,"responseFormat":${orNull(req.responseFormat)},"schema":${orNull(req.schema)},"scope":${JSON.stringify(scope)}` +
-    `,"seed":${numberJson(req.seed)},"stop":${orNull(req.stop)},"temperature":${numberJson(req.temperature)}` +
-    `,"topP":${numberJson(req.topP)},"v":1}`;
+    `,"seed":${orNull(req.seed)},"stop":${orNull(req.stop)},"temperature":${orNull(req.temperature)}` +
+    `,"topP":${orNull(req.topP)},"v":1}`;
   return sha256(json);
 }
 
@@ -41,12 +41,6 @@ export function hashOf(value: unknown): string {
   return sha256(stableStringify(value));
 }
 
-// `crypto.hash` (Node ≥ 20.12) hashes a short string in about a third of the time of a `createHash` object.
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
-const sha256 = oneShot
-  ? (s: string): string => oneShot('sha256', s, 'base64url')
-  : (s: string): string => crypto.createHash('sha256').update(s).digest('base64url');
-
 const chainEntry = (m: ResolvedModel): string => `${m.name}\u0000${m.model}`;
 
 /** Each configured model lives as long as the app: its entry's JSON is made once. */
@@ -64,7 +58,6 @@ function chainJson(chain: readonly ResolvedModel[]): string {
   return `${out}]`;
 }
 
-const numberJson = (n: number | undefined): string => (n === undefined ? 'null' : stableStringify(n));
 const orNull = (v: unknown): string => (v === undefined ? 'null' : stableStringify(v));
 
 /** The messages' stable JSON; a message of only `role`, string `content` and `name` is written out directly. */

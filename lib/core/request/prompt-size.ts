@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ChatMessage } from '../../types';
+import { sha256 } from '../sha256';
 
 type CountTokens = (text: string) => number;
 let counter: CountTokens | undefined;
@@ -42,7 +42,7 @@ const remembered = new LRUCache<string, number>({ max: 5000 });
 export function textTokens(text: string): number {
   const count = loadTokenizer();
   if (text.length < REMEMBER_FROM) return count(text);
-  const key = crypto.createHash('sha256').update(text).digest('base64');
+  const key = sha256(text);
   let n = remembered.get(key);
   if (n === undefined) {
     n = count(text);
