@@ -97,3 +97,39 @@ describe('LlmEngine without Koa', () => {
     await engine.close();
   });
 });
+
+describe('requests JSON cannot carry', () => {
+  const cyclicPart = () => {
+    const part: Record<string, unknown> = { type: 'text', text: 'hi' };
+    part.self = part;
+    return part;
+  };
+  const deep = () => {
+    let v: unknown = 'x';
+    for (let i = 0; i < 10_000; i++) v = [v];
+    return v;
+  };
+
+  it.each([
+    ['a cyclic content part', () => ({ messages: [{ role: 'user', content: [cyclicPart()] }] }), /\/messages\/0\/content\/0\/self: .*cycle/],
+    ['content nested 10 000 deep', () => ({ messages: [{ role: 'user', content: deep() }] }), /\/messages\/0\/content\/0\/.*nests more than 64 levels/],
+    ['a BigInt in a message', () => ({ messages: [{ role: 'user', content: 'x', n: 1n }] }), /\/messages\/0\/n: is a BigInt/],
+    ['a cyclic responseFormat', () => {
+      const rf: Record<string, unknown> = { type: 'json_object' };
+      rf.me = rf;
+      return { prompt: 'x', responseFormat: rf };
+    }, /\/responseFormat\/me: .*cycle/],
+  ])('%s: a 400 RequestError before any upstream call, cache on or off, and no breaker counts it', async (_name, request, detail) => {
+    for (const cache of [undefined, false]) {
+      const engine = engineFor(fake, cache === undefined ? { cache: undefined } : {});
+      const err = await engine.complete(request() as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RequestError);
+      expect(err).toMatchObject({ status: 400, code: 'REQUEST_INVALID' });
+      expect((err as RequestError).details.join('\n')).toMatch(detail);
+      const s = engine.status();
+      expect(s.models.map((m) => m.failures)).toEqual([0, 0]);
+      await engine.close();
+    }
+    expect(fake.requests().length).toBe(0);
+  });
+});

@@ -408,6 +408,17 @@ describe('bad requests', () => {
     expect(details).toMatch(/unknown model "nope"/);
     expect(fake.stats().requests).toBe(0);
   });
+
+  it('answers 400, not 500, for content nested deeper than a JSON body can be stringified back', async () => {
+    app = await startApp(options());
+    const depth = 50_000; // JSON.parse takes it; a recursive stringify (the cache key, the SDK's body) overflows
+    const body = `{"messages":[{"role":"user","content":${'['.repeat(depth)}"x"${']'.repeat(depth)}}]}`;
+    const res = await request(app.server).post('/complete').set('content-type', 'application/json').send(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.join('\n')).toMatch(/\/messages\/0\/content\/0\/.*nests more than 64 levels deep/);
+    expect(fake.stats().requests).toBe(0);
+    expect(app.llm.status().models.map((m) => m.failures)).toEqual([0, 0]);
+  });
 });
 
 describe('ctx.llm', () => {

@@ -3,6 +3,7 @@ import { RequestError } from '../../errors/request-error';
 import type { ChatMessage, CompletionRequest, ResponseFormat } from '../../types';
 import type { ResolvedModel } from '../options/resolve-options';
 import { compileSchema } from '../validation/answer-check';
+import { jsonProblem } from './json-problem';
 import { promptChars, promptTokens } from './prompt-size';
 import { requestSchema } from './request-schema';
 
@@ -89,6 +90,7 @@ export function normalizeRequest(
     }
     chain = picked;
   }
+  if (details.length === 0) jsonProblems(request, details);
   if (details.length > 0) {
     throw new RequestError(`Invalid LLM request: ${details.join('; ')}`, details);
   }
@@ -120,6 +122,21 @@ export function normalizeRequest(
     semanticOptOut: request.semanticCache === false,
     maxCostUsd: request.maxCostUsd,
   };
+}
+
+/** What the request sends that JSON cannot carry (see `jsonProblem`), one detail per field. */
+function jsonProblems(request: CompletionRequest, details: string[]): void {
+  const messages = request.messages;
+  if (messages) {
+    for (let i = 0; i < messages.length; i++) {
+      const problem = jsonProblem(messages[i], '/messages', i);
+      if (problem) details.push(problem);
+    }
+  }
+  const format = jsonProblem(request.responseFormat, '/responseFormat');
+  if (format) details.push(format);
+  const schema = jsonProblem(request.schema, '/schema');
+  if (schema) details.push(schema);
 }
 
 function checkSize(messages: readonly ChatMessage[], limits: RequestPolicy): void {
