@@ -12,7 +12,7 @@ let llm: LlmResilienceMiddleware;
 let server: http.Server;
 let base: string;
 
-async function start(viaCtx: boolean): Promise<void> {
+async function start(viaCtx: boolean, exposeHeaders = false): Promise<void> {
   // the fake provider demands its own key: proves the client's key is never forwarded
   fake = await startFakeLlm({ apiKey: 'provider-secret-key' });
   llm = llmResilience({
@@ -21,6 +21,7 @@ async function start(viaCtx: boolean): Promise<void> {
       { name: 'fast', model: 'small', baseURL: fake.url, apiKey: 'provider-secret-key', timeoutMs: 300 },
     ],
     cache: false,
+    exposeHeaders,
   });
   const app = new Koa();
   app.silent = true;
@@ -117,6 +118,38 @@ describe.each([
   it('never forwards the client\'s key upstream (the provider only accepts its own)', async () => {
     await client().chat.completions.create({ model: 'default', messages: user('x') });
     expect(fake.stats('big')).toMatchObject({ requests: 1, completed: 1 });
+  });
+});
+
+describe.each([
+  ['behind ctx.llm', true],
+  ['with its own engine', false],
+])('openAICompatibleRouter %s, and the middleware\'s exposeHeaders', (_label, viaCtx) => {
+  const llmHeaders = (h: Headers) => ['x-llm-model', 'x-llm-fallback', 'x-llm-cache', 'x-llm-attempts'].map((k) => h.get(k));
+
+  it('on: a completion and a stream both say which model answered, after a fallback', async () => {
+    await start(viaCtx, true);
+    fake.setBehavior('big', { mode: 'error' });
+    const done = await client().chat.completions.create({ model: 'default', messages: user('x') }).withResponse();
+    expect(done.data.model).toBe('small');
+    expect(llmHeaders(done.response.headers)).toEqual(['fast', 'true', 'miss', '2']);
+    const { data: stream, response } = await client().chat.completions.create({ model: 'default', messages: user('stream'), stream: true }).withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text).toBe('small answer: stream');
+    expect(llmHeaders(response.headers)).toEqual(['fast', 'true', 'miss', '2']);
+    expect(fake.stats('big').requests).toBe(2);
+  });
+
+  it('off (the default): no x-llm-* header, streamed or not', async () => {
+    await start(viaCtx);
+    const done = await client().chat.completions.create({ model: 'default', messages: user('x') }).withResponse();
+    const streamed = await client().chat.completions.create({ model: 'default', messages: user('y'), stream: true }).withResponse();
+    for await (const _chunk of streamed.data) {
+      // drain
+    }
+    expect(llmHeaders(done.response.headers)).toEqual([null, null, null, null]);
+    expect(llmHeaders(streamed.response.headers)).toEqual([null, null, null, null]);
   });
 });
 

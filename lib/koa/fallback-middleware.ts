@@ -9,6 +9,7 @@ import { buildStatus } from '../core/status';
 import type { CompletionRequest, CompletionResult, LlmResilienceOptions, LlmStatus } from '../types';
 import { respondWithError } from './error-response';
 import { disconnectSignal } from './disconnect-signal';
+import { setResultHeaders, setStreamHeaders } from './llm-headers';
 import { layersOf, type RequestLayers } from './request-layers';
 import { sendSSE } from './sse';
 import type { LlmMiddleware } from './types';
@@ -27,7 +28,7 @@ class Mount {
     const done = complete(this.chain, layers, this.events, request, callContext(ctx, layers));
     if (!this.exposeHeaders) return done;
     return done.then((r) => {
-      setLlmHeaders(ctx, r.model, r.fallback, r.cached, r.attempts.length);
+      setResultHeaders(ctx, r);
       return r;
     });
   }
@@ -36,22 +37,9 @@ class Mount {
   stream(ctx: ParameterizedContext, request: CompletionRequest): LlmStream {
     const layers = layersOf(ctx);
     const call = callContext(ctx, layers);
-    if (this.exposeHeaders) {
-      call.onStreamStart = (s) => {
-        if (!ctx.headerSent) setLlmHeaders(ctx, s.model, s.fallback, s.cached, s.attempts);
-      };
-    }
+    if (this.exposeHeaders) call.onStreamStart = (s) => setStreamHeaders(ctx, s);
     return new LlmStream(streamCompletion(this.chain, layers, this.events, request, call));
   }
-}
-
-function setLlmHeaders(ctx: ParameterizedContext, model: string, fallback: boolean, cached: CompletionResult['cached'], attempts: number): void {
-  ctx.set({
-    'x-llm-model': model,
-    'x-llm-fallback': String(fallback),
-    'x-llm-cache': cached === 'semantic' ? 'semantic' : cached ? 'hit' : 'miss',
-    'x-llm-attempts': String(attempts),
-  });
 }
 
 function callContext(ctx: ParameterizedContext, layers: RequestLayers): CallContext {

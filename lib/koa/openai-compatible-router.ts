@@ -8,8 +8,10 @@ import { isAllModelsFailedError } from '../errors/all-models-failed-error';
 import { isRequestAbortedError } from '../errors/request-aborted-error';
 import { isRequestError } from '../errors/request-error';
 import type { ChatMessage, CompletionRequest, CompletionResult, ResponseFormat } from '../types';
+import type { CallContext } from '../core/complete';
 import type { AbortSource } from '../core/signals';
 import { disconnectSignal } from './disconnect-signal';
+import { setResultHeaders, setStreamHeaders } from './llm-headers';
 import { openEventStream, safeError } from './sse';
 
 /** Options of `openAICompatibleRouter()`. */
@@ -76,9 +78,22 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
   const clientFor = (ctx: ParameterizedContext): Client | null => {
     if (options.llm) {
       const engine = options.llm.engine;
+      const expose = engine.options.exposeHeaders;
       let signal: AbortSource | undefined;
-      const call = () => ({ signal: (signal ??= disconnectSignal(ctx)) });
-      return { complete: (r) => engine.complete(r, call()), stream: (r) => engine.stream(r, call()), models: engine.options.models.map((m) => m.name) };
+      const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)) });
+      return {
+        // the engine's `exposeHeaders`, as `ctx.llm` follows its middleware's
+        complete: (r) => {
+          const done = engine.complete(r, call());
+          if (!expose) return done;
+          return done.then((res) => {
+            setResultHeaders(ctx, res);
+            return res;
+          });
+        },
+        stream: (r) => engine.stream(r, expose ? { ...call(), onStreamStart: (s) => setStreamHeaders(ctx, s) } : call()),
+        models: engine.options.models.map((m) => m.name),
+      };
     }
     const llm = (ctx as unknown as { llm?: ParameterizedContext['llm'] }).llm;
     if (!llm) return null;
