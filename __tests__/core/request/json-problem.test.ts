@@ -28,6 +28,14 @@ describe('jsonProblem', () => {
     expect(jsonProblem(nested(100_000), '/m')).toMatch(/nests more than/);
   });
 
+  it('does not list the bytes of a typed array one key at a time', () => {
+    const bytes = new Uint8Array(4_000_000);
+    const spy = jest.spyOn(Object, 'keys');
+    expect(jsonProblem({ content: [{ type: 'bytes', data: bytes }] }, '/m')).toBeUndefined();
+    expect(spy.mock.calls.some(([o]) => o === bytes)).toBe(false);
+    spy.mockRestore();
+  });
+
   it('names a BigInt, which JSON.stringify would throw on', () => {
     expect(jsonProblem({ content: [{ n: 1n }] }, '/messages', 2)).toBe('/messages/2/content/0/n: is a BigInt, which JSON cannot carry');
   });

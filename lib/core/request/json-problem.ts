@@ -26,6 +26,7 @@ function walk(value: unknown, depth: number): { keys: (string | number)[]; reaso
   if (value === null || typeof value !== 'object') return undefined;
   if (ancestors.includes(value)) return { keys: [], reason: 'refers back to an object that contains it (a cycle)' };
   if (depth >= MAX_JSON_DEPTH) return { keys: [], reason: `nests more than ${MAX_JSON_DEPTH} levels deep` };
+  if (ArrayBuffer.isView(value)) return undefined; // bytes hold no objects (and a key per byte would be slow to list)
   ancestors.push(value);
   try {
     if (Array.isArray(value)) {
