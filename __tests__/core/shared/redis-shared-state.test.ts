@@ -198,6 +198,66 @@ describe('Redis is never a point of failure', () => {
   });
 });
 
+describe('the subscriber connection', () => {
+  it('subscribes again after a reconnection, and closing with that SUBSCRIBE still queued is no unhandled rejection', async () => {
+    // A TCP proxy in front of the real Redis that can cut every connection; once told to, it cuts the next
+    // SUBSCRIBE before Redis sees it and refuses every connection after that, so the re-subscription stays queued.
+    const sockets = new Set<net.Socket>();
+    let subscribes = 0;
+    let cutNextSubscribe = false;
+    let refuse = false;
+    const proxy = net.createServer((client) => {
+      client.on('error', () => undefined);
+      if (refuse) return void client.destroy();
+      const upstream = net.connect(6379, '127.0.0.1');
+      upstream.on('error', () => undefined);
+      sockets.add(client).add(upstream);
+      client.on('data', (d) => {
+        if (/subscribe/i.test(d.toString('latin1'))) {
+          subscribes++;
+          if (cutNextSubscribe) {
+            refuse = true;
+            client.destroy();
+            return;
+          }
+        }
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => client.write(d));
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const store = redisStore({ url: `redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, prefix });
+    const publisher = redisStore({ url: REDIS, prefix });
+    try {
+      const got: string[] = [];
+      await store.subscribe('ch', (m) => got.push(m));
+      // every connection lost: the subscriber reconnects and subscribes again by itself
+      for (const c of sockets) c.destroy();
+      for (const end = Date.now() + 5000; !got.includes('after') && Date.now() < end; await sleep(50)) await publisher.publish('ch', 'after');
+      expect(got).toContain('after');
+      // lost again, and this time the SUBSCRIBE sent after reconnecting is cut in flight and Redis stays away
+      cutNextSubscribe = true;
+      const before = subscribes;
+      for (const c of sockets) c.destroy();
+      await waitFor(() => refuse && subscribes > before, 5000);
+      await store.close(); // rejects what the subscriber still had queued
+      await sleep(50);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await store.close();
+      await publisher.close();
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+});
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer();

@@ -104,9 +104,15 @@ class RedisSharedStore implements SharedStore {
     if (this.#closed) return;
     this.#handlers.set(this.prefix + channel, handler);
     if (!this.#subscriber) {
-      // The subscriber may queue its SUBSCRIBE until connected; ioredis re-subscribes after reconnections.
-      const sub = this.#client.duplicate({ ...clientOptions(this.#timeoutMs), maxRetriesPerRequest: null });
+      // The subscriber may queue its SUBSCRIBE until connected. After a reconnection it subscribes again itself:
+      // ioredis's own re-subscription sends its SUBSCRIBE without a catch, so a connection lost before the reply
+      // (a Redis that flaps) became an unhandled rejection, which ends a Node process by default.
+      const sub = this.#client.duplicate({ ...clientOptions(this.#timeoutMs), maxRetriesPerRequest: null, autoResubscribe: false });
       sub.on('error', () => undefined); // the main connection reports health
+      sub.on('ready', () => {
+        const channels = [...this.#handlers.keys()];
+        if (channels.length > 0) void this.#call(() => sub.subscribe(...channels), 0, this.#timeoutMs * 20);
+      });
       sub.on('message', (ch: string, msg: string) => {
         try {
           this.#handlers.get(ch)?.(msg);
