@@ -9,7 +9,7 @@ import { buildStatus } from '../core/status';
 import type { CompletionRequest, CompletionResult, LlmResilienceOptions, LlmStatus } from '../types';
 import { respondWithError } from './error-response';
 import { disconnectSignal } from './disconnect-signal';
-import { setResultHeaders, setStreamHeaders } from './llm-headers';
+import { withResultHeaders, withStreamHeaders } from './llm-headers';
 import { layersOf, type RequestLayers } from './request-layers';
 import { sendSSE } from './sse';
 import type { LlmMiddleware } from './types';
@@ -26,19 +26,14 @@ class Mount {
   complete(ctx: ParameterizedContext, request: CompletionRequest): Promise<CompletionResult> {
     const layers = layersOf(ctx);
     const done = complete(this.chain, layers, this.events, request, callContext(ctx, layers));
-    if (!this.exposeHeaders) return done;
-    return done.then((r) => {
-      setResultHeaders(ctx, r);
-      return r;
-    });
+    return this.exposeHeaders ? withResultHeaders(ctx, done) : done;
   }
 
   /** With `exposeHeaders`, the headers say who streams, set at the first piece (if the response has not started). */
   stream(ctx: ParameterizedContext, request: CompletionRequest): LlmStream {
     const layers = layersOf(ctx);
     const call = callContext(ctx, layers);
-    if (this.exposeHeaders) call.onStreamStart = (s) => setStreamHeaders(ctx, s);
-    return new LlmStream(streamCompletion(this.chain, layers, this.events, request, call));
+    return new LlmStream(streamCompletion(this.chain, layers, this.events, request, this.exposeHeaders ? withStreamHeaders(ctx, call) : call));
   }
 }
 

@@ -1,15 +1,21 @@
 import type { ParameterizedContext } from 'koa';
-import type { StreamStart } from '../core/complete';
+import type { CallContext } from '../core/complete';
 import type { CompletionResult } from '../types';
 
-/** `exposeHeaders`: who answered a `complete()`, on the response. */
-export function setResultHeaders(ctx: ParameterizedContext, r: CompletionResult): void {
-  setLlmHeaders(ctx, r.model, r.fallback, r.cached, r.attempts.length);
+/** `exposeHeaders`: a `complete()` whose answer, once there, says on the response who answered. */
+export function withResultHeaders(ctx: ParameterizedContext, done: Promise<CompletionResult>): Promise<CompletionResult> {
+  return done.then((r) => {
+    setLlmHeaders(ctx, r.model, r.fallback, r.cached, r.attempts.length);
+    return r;
+  });
 }
 
-/** `exposeHeaders`: who streams, at the first piece, if the response has not started. */
-export function setStreamHeaders(ctx: ParameterizedContext, s: StreamStart): void {
-  if (!ctx.headerSent) setLlmHeaders(ctx, s.model, s.fallback, s.cached, s.attempts);
+/** `exposeHeaders`: the stream's call context, told to set who streams at the first piece (if the response has not started). */
+export function withStreamHeaders(ctx: ParameterizedContext, call: CallContext): CallContext {
+  call.onStreamStart = (s) => {
+    if (!ctx.headerSent) setLlmHeaders(ctx, s.model, s.fallback, s.cached, s.attempts);
+  };
+  return call;
 }
 
 function setLlmHeaders(ctx: ParameterizedContext, model: string, fallback: boolean, cached: CompletionResult['cached'], attempts: number): void {

@@ -11,7 +11,7 @@ import type { ChatMessage, CompletionRequest, CompletionResult, ResponseFormat }
 import type { CallContext } from '../core/complete';
 import type { AbortSource } from '../core/signals';
 import { disconnectSignal } from './disconnect-signal';
-import { setResultHeaders, setStreamHeaders } from './llm-headers';
+import { withResultHeaders, withStreamHeaders } from './llm-headers';
 import { openEventStream, safeError } from './sse';
 
 /** Options of `openAICompatibleRouter()`. */
@@ -83,15 +83,8 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
       const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)) });
       return {
         // the engine's `exposeHeaders`, as `ctx.llm` follows its middleware's
-        complete: (r) => {
-          const done = engine.complete(r, call());
-          if (!expose) return done;
-          return done.then((res) => {
-            setResultHeaders(ctx, res);
-            return res;
-          });
-        },
-        stream: (r) => engine.stream(r, expose ? { ...call(), onStreamStart: (s) => setStreamHeaders(ctx, s) } : call()),
+        complete: (r) => (expose ? withResultHeaders(ctx, engine.complete(r, call())) : engine.complete(r, call())),
+        stream: (r) => engine.stream(r, expose ? withStreamHeaders(ctx, call()) : call()),
         models: engine.options.models.map((m) => m.name),
       };
     }
