@@ -5,6 +5,7 @@ import type { AttemptRecord, CompletionResult } from '../../types';
 import type { BreakerRegistry } from '../breaker/breaker-registry';
 import { isOpenBreakerRejection } from '../breaker/model-breaker';
 import { ContextPlan } from '../context/context-plan';
+import { DeadlineQueue } from '../deadline-queue';
 import type { EventBus } from '../events/event-bus';
 import { attemptTimeout } from '../latency/adaptive-timeout';
 import { LatencyTracker } from '../latency/latency-tracker';
@@ -120,6 +121,8 @@ export class FallbackChain {
   /** Fleet-wide breaker state, when a shared store is configured: one process probes for all. */
   fleet: FleetSync | null = null;
   readonly #usesContext: boolean;
+  /** Every attempt's timeout, on one timer (see `DeadlineQueue`). */
+  readonly deadlines = new DeadlineQueue();
 
   constructor(
     options: ChainOptions,
@@ -337,6 +340,7 @@ export class FallbackChain {
   }
 
   close(): void {
+    this.deadlines.close();
     this.upstream.close();
   }
 
@@ -396,7 +400,7 @@ export class FallbackChain {
     const cancel = this.#hedge ? new AbortLatch() : null;
     this.trackInFlight(model.name, 1);
     const started = performance.now();
-    const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs);
+    const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs, this.deadlines);
     const raw = breaker ? breaker.run(attempt) : attempt.run();
     return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
   }

@@ -1,4 +1,5 @@
 import type { OutcomeRecorder } from '../breaker/model-breaker';
+import type { DeadlineEntry, DeadlineQueue } from '../deadline-queue';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
@@ -19,11 +20,14 @@ export interface AttemptAnswer {
  *
  * One object per attempt, because every request in flight keeps its attempt alive: the attempt is itself the
  * cancellation signal handed to the SDK (an `AbortLatch`), the listener on the caller's signals
- * (`handleEvent`), and the holder of its timer, instead of a latch, a timer closure and a linking closure each.
+ * (`handleEvent`), and its own entry in the chain's deadline queue, instead of a latch, a timer and a linking
+ * closure each.
  */
-export class Attempt extends AbortLatch {
+export class Attempt extends AbortLatch implements DeadlineEntry {
+  /** Its place in the deadline queue (see `DeadlineQueue`). */
+  deadlineSlot = -1;
+  deadlineAt = 0;
   #timedOut = false;
-  #timer: NodeJS.Timeout | undefined;
   #grace: NodeJS.Immediate | undefined;
   /** The breaker that counts this attempt's outcome when it has one (see `ModelBreaker.run`). */
   #recorder: OutcomeRecorder | undefined;
@@ -38,6 +42,7 @@ export class Attempt extends AbortLatch {
     readonly callerSignals: readonly (AbortSource | undefined)[],
     readonly cancelSignal: AbortSource | undefined,
     readonly timeoutMs: number,
+    readonly deadlines: DeadlineQueue,
   ) {
     super();
   }
@@ -45,7 +50,7 @@ export class Attempt extends AbortLatch {
   /** Starts the call. Resolves with a checked answer; rejects with an `AttemptFailure`. Reports both to `recorder`. */
   run(recorder?: OutcomeRecorder): Promise<AttemptAnswer> {
     this.#recorder = recorder;
-    this.#timer = setTimeout(Attempt.#onTimer, this.timeoutMs, this);
+    this.deadlines.add(this, this.timeoutMs);
     this.#listening = true;
     for (const s of this.callerSignals) this.#listen(s);
     this.#listen(this.cancelSignal);
@@ -72,8 +77,8 @@ export class Attempt extends AbortLatch {
   // pause, a busy loop), every overdue timer would fire before the answers already waiting in the sockets are
   // read. So the abort waits for that turn's I/O (setImmediate runs after it): a late timer no longer cancels
   // an answer that arrived in time, and an answer still missing is cancelled at most one loop turn later.
-  static #onTimer(a: Attempt): void {
-    a.#grace = setImmediate(Attempt.#onGrace, a);
+  onDeadline(): void {
+    this.#grace = setImmediate(Attempt.#onGrace, this);
   }
 
   static #onGrace(a: Attempt): void {
@@ -89,7 +94,7 @@ export class Attempt extends AbortLatch {
 
   /** Stops the timer and the listening (removing a listener a source does not hold is a no-op, for both kinds). */
   #release(): void {
-    clearTimeout(this.#timer);
+    this.deadlines.remove(this);
     if (this.#grace) clearImmediate(this.#grace);
     if (!this.#listening) return;
     this.#listening = false;
