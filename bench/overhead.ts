@@ -14,7 +14,8 @@
  * Run with --expose-gc (npm run bench:overhead does): each in-process block starts from a collected heap.
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds S per HTTP block
  * (default 1), --http-rounds N (default 40), --instances N processes per strategy in 0b, pairs per strategy
- * in 3 (default 3), --work-rounds N of fixed JS work per request on the calibration route (default 60).
+ * in 3 (default 3), --work-rounds N of fixed JS work per request on the calibration route (default 60),
+ * --warm-requests N each server process of section 3 serves before it is measured (default 15000).
  * Ratios and added costs are medians of per-round pairs.
  */
 import { writeFileSync } from 'node:fs';
@@ -38,6 +39,9 @@ const SECONDS = Number(argValue('seconds', '1'));
 const HTTP_ROUNDS = Number(argValue('http-rounds', '40'));
 const INSTANCES = Number(argValue('instances', '3'));
 const WORK_ROUNDS = Number(argValue('work-rounds', '60'));
+/** Section 3: requests each server process serves before anything is measured (its JIT's warm-up). */
+const WARM_REQUESTS = Number(argValue('warm-requests', '15000'));
+const WARM_BLOCK = 2500;
 /** Section 0b: rounds of in-memory blocks (several per process, since each process has its own luck). */
 const ROUTE_ROUNDS = 4 * ROUNDS;
 const ROUTE_BLOCK = 2000;
@@ -360,6 +364,26 @@ async function main(): Promise<void> {
     pairs.push({ name, floors, routes });
   }
   const gens = [await startLoadGenerator(), await startLoadGenerator()];
+  // Warm-up: a route process serves its first few thousand requests several times slower than it will for the
+  // rest of its life (V8 is still compiling it: the bare route's CPU per request falls from about 1.5 ms to
+  // 0.6–0.9 ms here), and a route with more code takes longer to get there. Throughput is what a server sustains,
+  // so every process serves WARM_REQUESTS first, both sides of a pair at once, in blocks whose CPU per request
+  // the results show (first block, last block: the plateau). Before any core is pinned, so it uses both.
+  const warm: Record<string, { first: number[]; last: number[] }> = {};
+  for (const p of pairs) {
+    for (let i = 0; i < INSTANCES; i++) {
+      for (let sent = 0, k = 0; sent < WARM_REQUESTS; sent += WARM_BLOCK, k++) {
+        const n = Math.min(WARM_BLOCK, WARM_REQUESTS - sent);
+        const cpu0 = await p.routes[i].cpuUs();
+        const [, r] = await Promise.all([gens[0].send(p.floors[i].url, 50, n), gens[1].send(p.routes[i].url, 50, n)]);
+        if (r.error || r.bad > 0) throw new Error(`warm-up of ${p.name}: ${r.error ?? `${r.bad} bad responses`}`);
+        const us = ((await p.routes[i].cpuUs()) - cpu0) / Math.max(1, r.total);
+        const w = (warm[p.name] ??= { first: [], last: [] });
+        if (k === 0) w.first.push(us);
+        if (sent + n >= WARM_REQUESTS) w.last.push(us);
+      }
+    }
+  }
   const pinNote = pin(
     pairs.flatMap((p) => [...p.floors, ...p.routes].map((s) => s.pid)),
     [...gens.map((g) => g.pid), up.pid],
@@ -367,10 +391,16 @@ async function main(): Promise<void> {
   out.push(
     `## 3. Over HTTP, in simultaneous pairs (the Koa route of each strategy and a bare-SDK twin, each alone in its own server process, ${INSTANCES} pairs per strategy; both sides of a pair loaded at the same time for ${SECONDS} s, one persistent autocannon each; ${HTTP_ROUNDS} rounds, the pairs in a shuffled order each round, round r loads pair r mod ${INSTANCES}; ${pinNote}; CPU = each server process per request)`,
     '',
+    `Before anything is measured, each server process serves ${WARM_REQUESTS} requests (50 connections, both sides of a pair at once, cores not yet pinned): a process's first few thousand requests cost several times what it costs for the rest of its life, while V8 compiles it, and a route with more code takes longer to get there. Earlier runs (before 2026-11-25) measured processes that had served a few hundred requests each; the README keeps them. The route's CPU per request in the first and last block of ${WARM_BLOCK} warm-up requests (median over its processes), µs: ${Object.entries(
+      warm,
+    )
+      .map(([n, w]) => `${n} ${fmt(median(w.first))} → ${fmt(median(w.last))}`)
+      .join('; ')}.`,
+    '',
     `Both sides of a pair share core 0 at the same moment, so whatever the machine does during a block, both live through it; the ratio is how many requests the route served for each one its twin served. req/s are per side, each side having about half of core 0. The control pairs are two bare-SDK routes: their distance from 1.00 is what this rig cannot tell apart. The calibration pairs add a fixed amount of JS work to one side (${WORK_ROUNDS} rounds; its hot cost is its added CPU in section 0b): what the rig charges for a known cost.`,
     '',
   );
-  const overHttp: Record<string, unknown> = { design: 'simultaneous pairs', pinning: pinNote, instances: INSTANCES, rounds: HTTP_ROUNDS, seconds: SECONDS };
+  const overHttp: Record<string, unknown> = { design: 'simultaneous pairs', pinning: pinNote, instances: INSTANCES, rounds: HTTP_ROUNDS, seconds: SECONDS, warmRequests: WARM_REQUESTS, warmCpuUs: warm };
   for (const connections of [1, 50]) {
     type Side = { rps: number; p50: number; p99: number; cpuUs: number; bad: number };
     const per: Record<string, { route: Side; floor: Side }[]> = {};

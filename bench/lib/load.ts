@@ -84,6 +84,8 @@ export async function startRouteServer(kind: RouteKind, cfg: StrategyConfig, mod
 export interface LoadGenerator {
   pid: number;
   run(url: string, connections: number, seconds: number): Promise<LoadResult>;
+  /** Exactly `amount` requests over `connections` connections. */
+  send(url: string, connections: number, amount: number): Promise<LoadResult>;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,7 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
   return {
     pid: child.process.pid ?? 0,
     run: (url, connections, seconds) => child.ask<LoadResult>({ url, connections, seconds } satisfies Omit<LoadBlock, 'id'>),
+    send: (url, connections, amount) => child.ask<LoadResult>({ url, connections, seconds: 0, amount } satisfies Omit<LoadBlock, 'id'>),
     close: () => child.close(),
   };
 }
