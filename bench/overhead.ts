@@ -8,13 +8,13 @@
  *   2. a cache hit
  *   3. over HTTP, in simultaneous pairs: each strategy's Koa route and a bare-SDK twin, each alone in its own
  *      server process, loaded at the same time (one persistent autocannon each, own processes) while they share
- *      a core, concurrency 1 and 50 per side; control pairs (bare beside bare) show the rig's resolution, and
+ *      a core, concurrency 1 and 50 per side, one warmed pair at a time; control pairs (bare beside bare) show the rig's resolution, and
  *      calibration pairs (bare beside bare + a fixed amount of JS work, whose hot cost 0b measures) show what
  *      the rig charges for a known cost
  * Run with --expose-gc (npm run bench:overhead does): each in-process block starts from a collected heap.
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds S per HTTP block
- * (default 1), --http-rounds N (default 40), --instances N processes per strategy in 0b, pairs per strategy
- * in 3 (default 3), --work-rounds N of fixed JS work per request on the calibration route (default 60),
+ * (default 1), --http-rounds N blocks per strategy and connection count in 3, split over its pairs (default 40),
+ * --instances N processes per strategy in 0b, pairs per strategy in 3 (default 3), --work-rounds N of fixed JS work per request on the calibration route (default 60),
  * --warm-requests N each server process of section 3 serves before it is measured (default 15000).
  * Ratios and added costs are medians of per-round pairs.
  */
@@ -353,45 +353,62 @@ async function main(): Promise<void> {
   // 3. Over HTTP, in simultaneous pairs: each strategy's route and a bare-SDK twin, each alone in its own server
   // process, loaded at the same time (one autocannon each) while they share core 0. Whatever the machine does
   // during a block, both sides of the pair live through it, so the ratio keeps only what the routes cost.
-  const pairs: { name: string; floors: RouteServer[]; routes: RouteServer[] }[] = [];
-  for (const [name, kind] of PAIRED) {
-    const floors: RouteServer[] = [];
-    const routes: RouteServer[] = [];
-    for (let i = 0; i < INSTANCES; i++) {
-      floors.push(await startRouteServer('bare', cfg, 'http'));
-      routes.push(await startRouteServer(kind, cfg, 'http'));
-    }
-    pairs.push({ name, floors, routes });
-  }
+  // One pair at a time, start to finish: started, warmed, pinned, measured (its blocks at 1 and at 50 connections,
+  // alternating), closed. A route process left idle between its blocks (a minute and more, when the rounds went
+  // round 8 pairs of 5 strategies) spent twice the CPU per request when loaded again, for seconds: it no longer
+  // measured the warm process the warm-up had made.
   const gens = [await startLoadGenerator(), await startLoadGenerator()];
-  // Warm-up: a route process serves its first few thousand requests several times slower than it will for the
-  // rest of its life (V8 is still compiling it: the bare route's CPU per request falls from about 1.5 ms to
-  // 0.6–0.9 ms here), and a route with more code takes longer to get there. Throughput is what a server sustains,
-  // so every process serves WARM_REQUESTS first, both sides of a pair at once, in blocks whose CPU per request
-  // the results show (first block, last block: the plateau). Before any core is pinned, so it uses both.
+  const BLOCKS = Math.max(1, Math.round(HTTP_ROUNDS / INSTANCES));
+  type Side = { rps: number; p50: number; p99: number; cpuUs: number; bad: number };
+  type Pair = { name: string; i: number; connections: number; route: Side; floor: Side };
+  const blocks: Pair[] = [];
   const warm: Record<string, { first: number[]; last: number[] }> = {};
-  for (const p of pairs) {
-    for (let i = 0; i < INSTANCES; i++) {
+  let pinNote = '';
+  const side = async (s: RouteServer, gen: (typeof gens)[number], connections: number): Promise<() => Promise<Side>> => {
+    const cpu0 = await s.cpuUs();
+    const res = await gen.run(s.url, connections, SECONDS);
+    if (res.error) throw new Error(`load generator: ${res.error}`);
+    return async () => ({ rps: res.total / res.seconds, p50: res.p50, p99: res.p99, cpuUs: ((await s.cpuUs()) - cpu0) / Math.max(1, res.total), bad: res.bad });
+  };
+  const random = seeded(1);
+  for (let i = 0; i < INSTANCES; i++) {
+    for (const [name, kind] of shuffle(PAIRED, random)) {
+      const floor = await startRouteServer('bare', cfg, 'http');
+      const route = await startRouteServer(kind, cfg, 'http');
+      // Warm-up: a route process serves its first few thousand requests several times slower than it will for the
+      // rest of its life (V8 is still compiling it: the bare route's CPU per request falls from about 1.2 ms to
+      // 0.6 ms here), and a route with more code takes longer to get there. Throughput is what a server sustains,
+      // so both processes serve WARM_REQUESTS first, at once, in blocks whose CPU per request the results show
+      // (first block, last block: the plateau). Before they are pinned, so the warm-up uses both cores.
+      pin([], [...gens.map((g) => g.pid), up.pid]);
       for (let sent = 0, k = 0; sent < WARM_REQUESTS; sent += WARM_BLOCK, k++) {
         const n = Math.min(WARM_BLOCK, WARM_REQUESTS - sent);
-        const cpu0 = await p.routes[i].cpuUs();
-        const [, r] = await Promise.all([gens[0].send(p.floors[i].url, 50, n), gens[1].send(p.routes[i].url, 50, n)]);
-        if (r.error || r.bad > 0) throw new Error(`warm-up of ${p.name}: ${r.error ?? `${r.bad} bad responses`}`);
-        const us = ((await p.routes[i].cpuUs()) - cpu0) / Math.max(1, r.total);
-        const w = (warm[p.name] ??= { first: [], last: [] });
+        const cpu0 = await route.cpuUs();
+        const [f, r] = await Promise.all([gens[0].send(floor.url, 50, n), gens[1].send(route.url, 50, n)]);
+        if (r.error || r.bad > 0 || f.error || f.bad > 0) throw new Error(`warm-up of ${name}: ${r.error ?? f.error ?? `${r.bad + f.bad} bad responses`}`);
+        const us = ((await route.cpuUs()) - cpu0) / Math.max(1, r.total);
+        const w = (warm[name] ??= { first: [], last: [] });
         if (k === 0) w.first.push(us);
         if (sent + n >= WARM_REQUESTS) w.last.push(us);
       }
+      pinNote = pin([floor.pid, route.pid], [...gens.map((g) => g.pid), up.pid]);
+      await Promise.all([gens[0].run(floor.url, 1, 1), gens[1].run(route.url, 1, 1)]); // pinned now: one unmeasured block
+      for (let b = 0; b < BLOCKS; b++) {
+        up.resetRequests(); // the fake provider logs every request it serves; keep its heap (and GC pauses) flat
+        const [gFloor, gRoute] = b % 2 === 0 ? gens : [gens[1], gens[0]];
+        for (const connections of b % 2 === 0 ? [1, 50] : [50, 1]) {
+          const [floorDone, routeDone] = await Promise.all([side(floor, gFloor, connections), side(route, gRoute, connections)]);
+          blocks.push({ name, i, connections, floor: await floorDone(), route: await routeDone() });
+        }
+      }
+      await floor.close();
+      await route.close();
     }
   }
-  const pinNote = pin(
-    pairs.flatMap((p) => [...p.floors, ...p.routes].map((s) => s.pid)),
-    [...gens.map((g) => g.pid), up.pid],
-  );
   out.push(
-    `## 3. Over HTTP, in simultaneous pairs (the Koa route of each strategy and a bare-SDK twin, each alone in its own server process, ${INSTANCES} pairs per strategy; both sides of a pair loaded at the same time for ${SECONDS} s, one persistent autocannon each; ${HTTP_ROUNDS} rounds, the pairs in a shuffled order each round, round r loads pair r mod ${INSTANCES}; ${pinNote}; CPU = each server process per request)`,
+    `## 3. Over HTTP, in simultaneous pairs (the Koa route of each strategy and a bare-SDK twin, each alone in its own server process, ${INSTANCES} pairs per strategy; one pair at a time, in a shuffled order of strategies for each i of ${INSTANCES}: started, warmed, pinned, then ${BLOCKS} blocks of ${SECONDS} s at 1 and at 50 connections per side, alternating, both sides loaded at the same time, one persistent autocannon each, then closed; ${pinNote}; CPU = each server process per request)`,
     '',
-    `Before anything is measured, each server process serves ${WARM_REQUESTS} requests (50 connections, both sides of a pair at once, cores not yet pinned): a process's first few thousand requests cost several times what it costs for the rest of its life, while V8 compiles it, and a route with more code takes longer to get there. Earlier runs (before 2026-11-25) measured processes that had served a few hundred requests each; the README keeps them. The route's CPU per request in the first and last block of ${WARM_BLOCK} warm-up requests (median over its processes), µs: ${Object.entries(
+    `Before anything is measured, both processes of a pair serve ${WARM_REQUESTS} requests (50 connections, both at once, cores not yet pinned): a process's first few thousand requests cost several times what it costs for the rest of its life, while V8 compiles it, and a route with more code takes longer to get there. A pair is measured right after its warm-up, start to finish: left idle for a minute between blocks, a process spent twice the CPU per request when loaded again. Earlier runs (before 2026-11-25) measured processes that had served a few hundred requests each, and the run of 777fa3f warmed them but then went round all pairs, each idle between its blocks; the README keeps them. The route's CPU per request in the first and last block of ${WARM_BLOCK} warm-up requests (median over its processes), µs: ${Object.entries(
       warm,
     )
       .map(([n, w]) => `${n} ${fmt(median(w.first))} → ${fmt(median(w.last))}`)
@@ -400,27 +417,11 @@ async function main(): Promise<void> {
     `Both sides of a pair share core 0 at the same moment, so whatever the machine does during a block, both live through it; the ratio is how many requests the route served for each one its twin served. req/s are per side, each side having about half of core 0. The control pairs are two bare-SDK routes: their distance from 1.00 is what this rig cannot tell apart. The calibration pairs add a fixed amount of JS work to one side (${WORK_ROUNDS} rounds; its hot cost is its added CPU in section 0b): what the rig charges for a known cost.`,
     '',
   );
-  const overHttp: Record<string, unknown> = { design: 'simultaneous pairs', pinning: pinNote, instances: INSTANCES, rounds: HTTP_ROUNDS, seconds: SECONDS, warmRequests: WARM_REQUESTS, warmCpuUs: warm };
+  const overHttp: Record<string, unknown> = { design: 'simultaneous pairs, one pair at a time', pinning: pinNote, instances: INSTANCES, blocksPerPair: BLOCKS, seconds: SECONDS, warmRequests: WARM_REQUESTS, warmCpuUs: warm };
+  const pairs = PAIRED.map(([name]) => ({ name }));
   for (const connections of [1, 50]) {
-    type Side = { rps: number; p50: number; p99: number; cpuUs: number; bad: number };
-    const per: Record<string, { route: Side; floor: Side }[]> = {};
-    const side = async (s: RouteServer, gen: (typeof gens)[number]): Promise<() => Promise<Side>> => {
-      const cpu0 = await s.cpuUs();
-      const res = await gen.run(s.url, connections, SECONDS);
-      if (res.error) throw new Error(`load generator: ${res.error}`);
-      return async () => ({ rps: res.total / res.seconds, p50: res.p50, p99: res.p99, cpuUs: ((await s.cpuUs()) - cpu0) / Math.max(1, res.total), bad: res.bad });
-    };
-    for (const p of pairs) for (let i = 0; i < INSTANCES; i++) await Promise.all([gens[0].run(p.floors[i].url, connections, 2), gens[1].run(p.routes[i].url, connections, 2)]); // warm-up (JIT, pools)
-    const random = seeded(connections);
-    for (let round = 0; round < HTTP_ROUNDS; round++) {
-      up.resetRequests(); // the fake provider logs every request it serves; keep its heap (and GC pauses) flat
-      const i = round % INSTANCES;
-      const [gFloor, gRoute] = round % 2 === 0 ? gens : [gens[1], gens[0]];
-      for (const p of shuffle(pairs, random)) {
-        const [floorDone, routeDone] = await Promise.all([side(p.floors[i], gFloor), side(p.routes[i], gRoute)]);
-        (per[p.name] ??= []).push({ floor: await floorDone(), route: await routeDone() });
-      }
-    }
+    const per: Record<string, Pair[]> = {};
+    for (const b of blocks) if (b.connections === connections) (per[b.name] ??= []).push(b);
     const m = Object.fromEntries(
       pairs.map(({ name: n }) => {
         const bs = per[n];
@@ -432,7 +433,7 @@ async function main(): Promise<void> {
             floorRps: median(bs.map((b) => b.floor.rps)),
             ratio: median(ratios),
             ratioIqr: quartiles(ratios),
-            perPair: Array.from({ length: INSTANCES }, (_, k) => median(ratios.filter((_, r) => r % INSTANCES === k))),
+            perPair: Array.from({ length: INSTANCES }, (_, k) => median(bs.filter((b) => b.i === k).map((b) => b.route.rps / b.floor.rps))),
             p50: median(bs.map((b) => b.route.p50)),
             p99: median(bs.map((b) => b.route.p99)),
             cpuUs: median(bs.map((b) => b.route.cpuUs)),
@@ -473,7 +474,6 @@ async function main(): Promise<void> {
   );
 
   for (const g of gens) await g.close();
-  for (const p of pairs) for (const s of [...p.floors, ...p.routes]) await s.close();
   await engine.close();
   await cached.close();
   await up.close();
