@@ -69,6 +69,11 @@ describe('resolveOptions', () => {
     ).toThrow(/\/models\/1\/name[\s\S]*\/models\/1\/baseURL[\s\S]*\/cache\/scope/);
   });
 
+  it('bounds cache.max, which lru-cache allocates at once (regression: 2^31 - 1, found by the options property test, ended the process out of memory)', () => {
+    expect(() => resolveOptions({ models: [model], cache: { max: 2 ** 31 - 1 } })).toThrow(/\/cache\/max: must be <= 1000000/);
+    expect(resolveOptions({ models: [model], cache: { max: 1_000_000 } }).cache).toMatchObject({ max: 1_000_000 });
+  });
+
   it('requires models, and at least one', () => {
     expect(() => resolveOptions({} as LlmResilienceOptions)).toThrow(/\/models: is required/);
     expect(() => resolveOptions({ models: [] })).toThrow(/\/models/);

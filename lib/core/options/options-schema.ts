@@ -50,7 +50,9 @@ export const optionsSchema = {
           type: 'object',
           additionalProperties: false,
           properties: {
-            max: { type: 'integer', minimum: 1 },
+            // lru-cache allocates its arrays for `max` entries at once: 2^31 would end the process (out of
+            // memory) instead of being a ConfigError. A million entries preallocates about 30 MB.
+            max: { type: 'integer', minimum: 1, maximum: 1_000_000 },
             maxBytes: { type: 'integer', minimum: 1 },
             ttlMs: { type: 'integer', minimum: 1 },
             fallbackTtlMs: { type: 'integer', minimum: 0 },
