@@ -12,6 +12,13 @@ function entry(name: string, calls: { name: string; lateMs: number }[]): Deadlin
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until `done()` holds (at most 2 s: a busy CI machine can run timers late), then a little more. */
+async function until(done: () => boolean): Promise<void> {
+  const end = Date.now() + 2000;
+  while (!done() && Date.now() < end) await sleep(5);
+  await sleep(20); // anything called too many times would show now
+}
+
 describe('DeadlineQueue', () => {
   let q: DeadlineQueue;
   beforeEach(() => {
@@ -26,11 +33,11 @@ describe('DeadlineQueue', () => {
     q.add(entry('a', calls), 20);
     q.add(entry('d', calls), 80);
     q.add(entry('b', calls), 40);
-    await sleep(150);
+    await until(() => calls.length >= 4);
     expect(calls.map((c) => c.name)).toEqual(['a', 'b', 'c', 'd']);
     for (const c of calls) {
       expect(c.lateMs).toBeGreaterThanOrEqual(0);
-      expect(c.lateMs).toBeLessThan(60); // a margin for a busy CI machine
+      expect(c.lateMs).toBeLessThan(500); // a margin for a busy CI machine
     }
     expect(q.size).toBe(0);
   });
@@ -44,7 +51,7 @@ describe('DeadlineQueue', () => {
     q.remove(entries[3]); // twice is a no-op
     expect(entries[0].deadlineSlot).toBe(-1);
     expect(q.size).toBe(4);
-    await sleep(100);
+    await until(() => calls.length >= 4);
     expect(calls.map((c) => c.name)).toEqual(['b', 'c', 'e', 'f']);
   });
 
@@ -54,7 +61,7 @@ describe('DeadlineQueue', () => {
     // deadlines 10..70 ms in a scrambled order
     entries.forEach((e, i) => q.add(e, 10 + ((i * 37) % 200) * 0.3));
     for (let i = 0; i < 200; i += 3) q.remove(entries[i]);
-    await sleep(150);
+    await until(() => calls.length >= 133);
     const expected = entries
       .map((e, i) => ({ name: String(i), at: e.deadlineAt }))
       .filter((_, i) => i % 3 !== 0)
@@ -87,7 +94,7 @@ describe('DeadlineQueue', () => {
     const calls: { name: string; lateMs: number }[] = [];
     q.add(entry('late', calls), 5_000);
     q.add(entry('soon', calls), 20);
-    await sleep(80);
+    await until(() => calls.length >= 1);
     expect(calls.map((c) => c.name)).toEqual(['soon']);
   });
 
@@ -95,7 +102,7 @@ describe('DeadlineQueue', () => {
     const calls: { name: string; lateMs: number }[] = [];
     q.add({ deadlineSlot: -1, deadlineAt: 0, onDeadline: () => { throw new Error('boom'); } }, 10);
     q.add(entry('after', calls), 10);
-    await sleep(60);
+    await until(() => calls.length >= 1);
     expect(calls.map((c) => c.name)).toEqual(['after']);
   });
 
@@ -105,7 +112,7 @@ describe('DeadlineQueue', () => {
     q.add(entry('a', calls), 20);
     q.add(b, 5_000);
     q.close();
-    await sleep(60);
+    await until(() => calls.length >= 1);
     expect(calls.map((c) => c.name)).toEqual(['a']);
     const clear = jest.spyOn(global, 'clearTimeout');
     try {
