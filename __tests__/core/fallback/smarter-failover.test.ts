@@ -1,4 +1,6 @@
 /** Issue #4 over real HTTP: deadlines, adaptive timeouts, hedging, 429 cool-downs, context windows, bad answers, bulkhead. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { FakeLlm } from '../../../lib/testing';
 import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
@@ -229,6 +231,36 @@ describe('context windows', () => {
     expect(res.body.model).toBe('fast');
     expect(res.body.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['error', 'skipped_context', 'success']);
     expect(fake.stats('same').requests).toBe(0);
+  });
+
+  it.each([
+    ['vLLM', 'application/json', JSON.stringify({ error: { message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", type: 'BadRequestError', param: null, code: 400 } })],
+    ['a plain-text proxy', 'text/plain', 'prompt is too long: 210000 tokens > 200000 maximum'],
+  ])('a provider that says it only in words (%s: a 400 with no such code) is understood the same way', async (_who, contentType, body) => {
+    // not the project's fake: a server answering as that provider does when the prompt does not fit
+    let calls = 0;
+    const vllm = http.createServer((req, res) => {
+      calls++;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(400, { 'content-type': contentType });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => vllm.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(vllm.address() as AddressInfo).port}/v1`;
+      app = await startApp(opts({ models: [smart({ baseURL: url }), fast()] }));
+      const res = await post(ask());
+      expect(res.status).toBe(200);
+      expect(res.body.model).toBe('fast');
+      expect(res.body.attempts[0]).toMatchObject({ model: 'smart', outcome: 'error', status: 400, message: 'context length exceeded' });
+      expect(calls).toBe(1);
+      expect(app.llm.status().models[0]).toMatchObject({ name: 'smart', failures: 0 });
+    } finally {
+      vllm.closeAllConnections();
+      await new Promise((resolve) => vllm.close(resolve));
+    }
   });
 });
 

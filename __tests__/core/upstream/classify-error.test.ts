@@ -21,6 +21,27 @@ describe('classifyError', () => {
     expect(classifyError(apiError(422, {}), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false });
     expect(classifyError(apiError(400, { code: 'context_length_exceeded' }), plain)).toMatchObject({ fallThrough: true, countsAsFailure: false });
   });
+  it.each([
+    ['OpenAI', { message: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.", code: 'context_length_exceeded' }],
+    ['vLLM (no code)', { message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", type: 'BadRequestError', code: 400 }],
+    ['Anthropic-compatible', { message: 'prompt is too long: 210000 tokens > 200000 maximum', type: 'invalid_request_error' }],
+    ['Gemini-compatible', { message: 'The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).' }],
+    ['Bedrock', { message: 'Input is too long for requested model.' }],
+    ['a type only', { message: 'bad request', type: 'context_length_exceeded' }],
+  ])('a 400 saying the prompt does not fit (%s) falls through without counting', (_who, body) => {
+    const c = classifyError(apiError(400, body), plain);
+    expect(c).toMatchObject({ fallThrough: true, countsAsFailure: false, message: 'context length exceeded', status: 400 });
+  });
+  it.each([
+    { message: "Invalid value for 'temperature': 3 is greater than the maximum of 2" },
+    { message: 'max_tokens is too large: 5000. This model supports at most 4096 completion tokens' },
+    {},
+  ])('a 400 about anything else still fails fast (%j)', (body) => {
+    expect(classifyError(apiError(400, body), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false });
+  });
+  it('a 413 or 422 that mentions the context is still the caller\'s fault', () => {
+    expect(classifyError(apiError(422, { message: 'maximum context length exceeded' }), plain)).toMatchObject({ fallThrough: false });
+  });
   it.each([401, 403, 404, 500, 502, 503])('%i is the model\'s failure', (status) => {
     expect(classifyError(apiError(status, {}), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, fallThrough: true, status });
   });

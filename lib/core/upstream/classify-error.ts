@@ -46,7 +46,6 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
   }
   if (err instanceof APIError) {
     const status = err.status;
-    const code = (err as { code?: unknown }).code;
     if (status === 429) {
       return {
         outcome: 'rate_limited',
@@ -58,7 +57,7 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
         retryAfterMs: parseRetryAfterMs(err.headers ?? undefined),
       };
     }
-    if (status === 400 && code === 'context_length_exceeded') {
+    if (status === 400 && isContextLengthError(err)) {
       // Not this model's fault and not the caller's: a model with a larger window may answer.
       return { outcome: 'error', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: 'context length exceeded' };
     }
@@ -71,6 +70,25 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
   }
   if (err instanceof SyntaxError) return failed('error', 'malformed response from provider');
   return failed('error', 'unexpected error while calling the provider');
+}
+
+/**
+ * What providers say when the prompt does not fit the model's window. OpenAI, Azure and Groq send the code
+ * `context_length_exceeded`; others only say it in words: vLLM, Together, DeepSeek and Mistral ("maximum context
+ * length"), Anthropic's compatible endpoint ("prompt is too long"), Gemini's ("input token count … exceeds the
+ * maximum number of tokens"), Bedrock ("input is too long"). The message is only read here, never copied
+ * (it may echo the request).
+ */
+const CONTEXT_LENGTH_WORDS =
+  /context[ _-]?(length|window)|maximum context|prompt is too long|input is too long|input token count|too many (input |prompt )?tokens|exceeds? (the )?token limit|reduce the length of the messages/i;
+
+function isContextLengthError(err: APIError): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'context_length_exceeded') return true;
+  // `err.message` is the body's `error.message`, or the body itself when it is not JSON (the SDK builds it)
+  const type = (err as { type?: unknown }).type;
+  const words = [err.message, typeof type === 'string' ? type : '', typeof code === 'string' ? code : ''];
+  return words.some((w) => w !== '' && CONTEXT_LENGTH_WORDS.test(w.slice(0, 1000)));
 }
 
 function failed(outcome: FailureClass['outcome'], message: string): FailureClass {
