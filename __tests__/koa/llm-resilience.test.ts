@@ -70,7 +70,13 @@ describe('fallback', () => {
     app = await startApp(options({ breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }));
     const res = await request(app.server).post('/complete').send(ask());
     expect(res.status).toBe(400);
-    expect(res.body.error.type).toBe('invalid_request');
+    expect(res.body.error).toMatchObject({
+      type: 'invalid_request',
+      code: 'UPSTREAM_REJECTED_REQUEST',
+      message: 'Model "smart" rejected the request as invalid (HTTP 400); no other model was tried',
+      details: ['provider rejected the request (400)'],
+    });
+    expect(JSON.stringify(res.body)).not.toContain('simulated'); // the provider's own words are not copied
     expect(fake.stats('small-model').requests).toBe(0);
     const smart = app.llm.status().models.find((m) => m.name === 'smart');
     expect(smart).toMatchObject({ state: 'closed', failures: 0 });

@@ -1,3 +1,4 @@
+import { RequestError } from '../../errors/request-error';
 import type { AttemptOutcome } from '../../types';
 
 /** How a failed attempt is treated. */
@@ -24,4 +25,14 @@ export class AttemptFailure extends Error {
     super(failure.message, options);
     this.name = 'AttemptFailure';
   }
+}
+
+/**
+ * The caller's 400 when a provider rejects the request itself (400/413/422 other than context length): nothing
+ * else is tried. Names the model and the status; the provider's own words are not copied (they may echo the
+ * request), so the attempt's record says where to look.
+ */
+export function rejectedRequest(model: string, f: FailureClass): RequestError {
+  const status = f.status !== undefined ? ` (HTTP ${f.status})` : '';
+  return new RequestError(`Model "${model}" rejected the request as invalid${status}; no other model was tried`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' });
 }

@@ -1,6 +1,5 @@
 import { AllModelsFailedError } from '../../errors/all-models-failed-error';
 import { RequestAbortedError } from '../../errors/request-aborted-error';
-import { RequestError } from '../../errors/request-error';
 import type { AttemptRecord, CompletionResult } from '../../types';
 import type { BreakerRegistry } from '../breaker/breaker-registry';
 import { isOpenBreakerRejection } from '../breaker/model-breaker';
@@ -14,7 +13,7 @@ import type { NormalizedRequest, RequestPolicy } from '../request/normalize-requ
 import { loadTokenizer } from '../request/prompt-size';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
 import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
-import { AttemptFailure, type FailureClass } from './attempt-failure';
+import { AttemptFailure, type FailureClass, rejectedRequest } from './attempt-failure';
 import type { FleetSync } from '../shared/fleet-sync';
 import { Cooldowns } from './cooldowns';
 import { costUsd, estimateCostUsd, SpendTracker } from '../cost/spend-tracker';
@@ -481,7 +480,7 @@ export class FallbackChain {
     const record = this.#recordOf(c, f.outcome, settled.latencyMs, message);
     if (f.status !== undefined) record.status = f.status;
     this.record(attempts, requestId, record);
-    if (!f.fallThrough) throw new RequestError(`The provider rejected the request: ${f.message}`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' });
+    if (!f.fallThrough) throw rejectedRequest(c.model.name, f);
     this.learnFrom(c.model, f, state);
     return false;
   }

@@ -1,11 +1,11 @@
 import { AllModelsFailedError } from '../../errors/all-models-failed-error';
 import { RequestAbortedError } from '../../errors/request-aborted-error';
-import { RequestError } from '../../errors/request-error';
 import { StreamInterruptedError } from '../../errors/stream-interrupted-error';
 import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from '../../types';
 import { cacheKey } from '../cache/cache-key';
 import { costUsd, type CallContext, type Layers, nextRequestId } from '../complete';
 import type { EventBus } from '../events/event-bus';
+import { rejectedRequest } from '../fallback/attempt-failure';
 import { elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
 import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
 import type { ResolvedModel } from '../options/resolve-options';
@@ -179,7 +179,7 @@ async function* streamInner(
         const record: AttemptRecord = { model: model.name, outcome: f.outcome, latencyMs: elapsed(attemptStart), message: f.message };
         if (f.status !== undefined) record.status = f.status;
         chain.record(attempts, requestId, record);
-        if (!f.fallThrough) throw new RequestError(`The provider rejected the request: ${f.message}`, [f.message], { code: 'UPSTREAM_REJECTED_REQUEST' });
+        if (!f.fallThrough) throw rejectedRequest(model.name, f);
         chain.learnFrom(model, f, state);
         if (committed) {
           if (req.midStream !== 'continue' || i + 1 >= walked.length) throw new StreamInterruptedError(attempts, text.length);
