@@ -91,6 +91,25 @@ describe('LlmEngine without Koa', () => {
     await engine.close();
   });
 
+  it.each([
+    [{ messages: [{ role: 'user' }] }, "/messages/0: must have required property 'content'"],
+    [{ messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: null }] }, '/messages/1/content: must be string,array'],
+  ])('a user, system, developer or tool message without content is a 400 before any call (%j)', async (req, detail) => {
+    const engine = engineFor(fake);
+    const err = (await engine.complete(req as never).catch((e: unknown) => e)) as RequestError;
+    expect(err).toMatchObject({ status: 400, code: 'REQUEST_INVALID', details: [detail] });
+    expect(fake.stats().requests).toBe(0);
+    await engine.close();
+  });
+
+  it('an assistant message may go without content (it carried tool calls)', async () => {
+    const engine = engineFor(fake);
+    const r = await engine.complete({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: null }, { role: 'user', content: 'again' }] });
+    expect(r.text).toBeTruthy();
+    expect(fake.stats().requests).toBe(1);
+    await engine.close();
+  });
+
   it('close() is idempotent', async () => {
     const engine = engineFor(fake);
     await engine.close();

@@ -71,7 +71,7 @@ export function normalizeRequest(
     for (const e of validate.errors ?? []) {
       const path = e.instancePath || '(root)';
       if (e.keyword === 'additionalProperties') details.push(`${path}: unknown field "${String(e.params.additionalProperty)}"`);
-      else if (e.keyword !== 'anyOf') details.push(`${path}: ${e.message ?? 'is invalid'}`);
+      else if (e.keyword !== 'anyOf' && e.keyword !== 'if') details.push(`${path}: ${e.message ?? 'is invalid'}`);
     }
   }
   const hasMessages = request.messages !== undefined;

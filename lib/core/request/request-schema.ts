@@ -14,6 +14,9 @@ export const requestSchema = {
           content: { type: ['string', 'array', 'null'] },
           name: { type: 'string' },
         },
+        // Only an assistant message (one with tool calls) or a legacy function result may go without text.
+        if: { properties: { role: { enum: ['system', 'developer', 'user', 'tool'] } } },
+        then: { required: ['content'], properties: { content: { type: ['string', 'array'] } } },
       },
     },
     prompt: { type: 'string', minLength: 1 },
