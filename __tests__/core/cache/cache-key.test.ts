@@ -55,7 +55,8 @@ describe('cacheKey', () => {
     const message = fc.oneof(
       fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: text }),
       fc.record({ role: fc.constant('user'), content: text, name: text }, { requiredKeys: ['role', 'content'] }),
-      fc.record({ content: fc.oneof(text, fc.constant(null)), role: fc.constant('tool'), tool_call_id: text }, { requiredKeys: ['role'] }),
+      fc.record({ content: text, role: fc.constant('tool'), tool_call_id: text }, { requiredKeys: ['role', 'content'] }),
+      fc.record({ content: fc.oneof(text, fc.constant(null)), role: fc.constant('assistant') }, { requiredKeys: ['role'] }),
       fc.record({ role: fc.constant('user'), content: fc.array(fc.record({ type: fc.constant('text'), text })) }),
       fc.constant(JSON.parse('{"role":"user","content":"x","__proto__":{"a":1}}') as Record<string, unknown>),
       fc.record({ role: fc.constant('assistant'), content: text, name: fc.constant(undefined) }),
