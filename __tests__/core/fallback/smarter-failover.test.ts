@@ -194,6 +194,20 @@ describe('429 cool-downs', () => {
     // the 503's Retry-After is the earliest cool-down end
     expect(res.headers['retry-after']).toBe('1');
   });
+
+  it('with both x-ratelimit resets, cools down until the limit that was hit resets (its remaining count is 0)', async () => {
+    const resets = { 'x-ratelimit-reset-requests': '400ms', 'x-ratelimit-reset-tokens': '6m0s' };
+    fake.setBehavior('big', { mode: 'rate_limit', headers: { ...resets, 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '149000' } });
+    app = await startApp(opts());
+    expect((await post(ask())).body.model).toBe('fast');
+    const left = app.llm.status().models[0].cooldownUntil! - Date.now();
+    expect(left).toBeGreaterThan(200);
+    expect(left).toBeLessThanOrEqual(400);
+    fake.setBehavior('big', {});
+    await sleep(450);
+    expect((await post(ask())).body).toMatchObject({ model: 'smart', fallback: false });
+    expect(fake.stats('big').requests).toBe(2);
+  });
 });
 
 describe('context windows', () => {

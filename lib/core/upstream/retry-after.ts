@@ -1,4 +1,7 @@
-/** Reads `retry-after-ms`, `retry-after` (seconds or HTTP date) and `x-ratelimit-reset-*` ("1s", "6m0s", "20ms"). */
+/**
+ * Reads `retry-after-ms`, `retry-after` (seconds or HTTP date) and `x-ratelimit-reset-*` ("1s", "6m0s", "20ms"),
+ * the latter for the limit that was hit (see below).
+ */
 export function parseRetryAfterMs(headers: { get(name: string): string | null } | undefined, now = Date.now()): number | undefined {
   if (!headers) return undefined;
   const ms = headers.get('retry-after-ms');
@@ -10,13 +13,21 @@ export function parseRetryAfterMs(headers: { get(name: string): string | null } 
     const date = Date.parse(ra);
     if (!Number.isNaN(date)) return Math.max(0, date - now);
   }
-  let longest: number | undefined;
-  for (const name of ['x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens']) {
-    const v = headers.get(name);
+  // OpenAI sends both resets on every answer; the one that matters is the limit that was hit. A limit whose
+  // `x-ratelimit-remaining-*` is known and above zero was not it (a 429 for requests says nothing about how
+  // long the token budget takes to refill completely). When that rules out both, or no count is sent: the longest.
+  let hit: number | undefined;
+  let any: number | undefined;
+  for (const kind of ['requests', 'tokens']) {
+    const v = headers.get(`x-ratelimit-reset-${kind}`);
     const d = v === null ? undefined : parseDuration(v);
-    if (d !== undefined) longest = Math.max(longest ?? 0, d);
+    if (d === undefined) continue;
+    any = Math.max(any ?? 0, d);
+    const left = headers.get(`x-ratelimit-remaining-${kind}`);
+    const notHit = left !== null && left.trim() !== '' && Number(left) > 0;
+    if (!notHit) hit = Math.max(hit ?? 0, d);
   }
-  return longest;
+  return hit ?? any;
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
