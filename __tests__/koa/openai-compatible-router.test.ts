@@ -1,6 +1,9 @@
 /** Issue #5 §3: the host app as an OpenAI-compatible endpoint, driven by the official openai SDK as the client. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createOpenAI } from '@ai-sdk/openai';
+import { ChatOpenAI } from '@langchain/openai';
+import { generateText, streamText } from 'ai';
 import Koa from 'koa';
 import OpenAI from 'openai';
 import { ConfigError, llmResilience, type LlmResilienceMiddleware, openAICompatibleRouter } from '../../lib';
@@ -150,6 +153,38 @@ describe.each([
     }
     expect(llmHeaders(done.response.headers)).toEqual([null, null, null, null]);
     expect(llmHeaders(streamed.response.headers)).toEqual([null, null, null, null]);
+  });
+});
+
+describe('openAICompatibleRouter with the clients users pick instead of the openai SDK', () => {
+  beforeEach(() => start(true));
+
+  it('LangChain ChatOpenAI: invoke and stream, failing over, with its parameters passed on', async () => {
+    fake.setBehavior('big', { mode: 'error' });
+    const lc = new ChatOpenAI({ model: 'default', apiKey: TOKEN, configuration: { baseURL: base }, maxRetries: 0, temperature: 0.3, maxTokens: 40 });
+    const r = await lc.invoke([['system', 'be brief'], ['human', 'hello']]);
+    expect(r.content).toBe('small answer: hello');
+    expect(r.usage_metadata?.total_tokens).toBeGreaterThan(0);
+    expect(fake.requests('small')[0].body).toMatchObject({ messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello' }], temperature: 0.3, max_tokens: 40 });
+    let text = '';
+    for await (const chunk of await lc.stream('streamed')) text += String(chunk.content);
+    expect(text).toBe('small answer: streamed');
+    expect(fake.stats('big').requests).toBe(2);
+  });
+
+  it('AI SDK (.chat): generateText and streamText, failing over, with usage and finish reason', async () => {
+    fake.setBehavior('big', { mode: 'error' });
+    const model = createOpenAI({ baseURL: base, apiKey: TOKEN }).chat('default');
+    const r = await generateText({ model, prompt: 'hello', maxRetries: 0 });
+    expect(r).toMatchObject({ text: 'small answer: hello', finishReason: 'stop' });
+    expect(r.usage.totalTokens).toBeGreaterThan(0);
+    const s = streamText({ model, prompt: 'streamed', maxRetries: 0 });
+    let text = '';
+    for await (const delta of s.textStream) text += delta;
+    expect(text).toBe('small answer: streamed');
+    expect(await s.finishReason).toBe('stop');
+    expect((await s.usage).totalTokens).toBeGreaterThan(0);
+    expect(fake.stats('big').requests).toBe(2);
   });
 });
 
