@@ -3,6 +3,7 @@ export { cacheMiddleware } from './koa/cache-middleware';
 export { breakerMiddleware } from './koa/breaker-middleware';
 export { fallbackMiddleware } from './koa/fallback-middleware';
 export { llmTask } from './koa/llm-task';
+export { llmExpress, type LlmExpressMiddleware, type LlmExpressOptions } from './express/llm-express';
 export type { LlmContext, LlmMiddleware } from './koa/types';
 export { LlmEngine, createEngine } from './core/engine';
 export { LlmStream } from './core/stream/llm-stream';

@@ -1,31 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import type { ParameterizedContext } from 'koa';
-import { AbortLatch, type AbortSource } from '../core/signals';
+import type { AbortSource } from '../core/signals';
+import { responseDisconnect } from '../http/response-disconnect';
 
-const LATCH = Symbol('koa-llm-resilience.disconnect');
-type WithLatch = ServerResponse & { [LATCH]?: AbortLatch };
-
-/** One listener function for every response (no closure or `once` wrapper per request). */
-function onClose(this: WithLatch): void {
-  if (!this.writableFinished) this[LATCH]?.abort();
-}
-
-/**
- * Fires when the HTTP client goes away before the response is finished: the response's 'close' without
- * `writableFinished` (stable across Node versions, unlike the request's 'close'). A latch, not an
- * `AbortController`: one is made for every request, and on Node 20 a controller costs more than the latch's
- * whole job. Asked twice for the same response, it returns the same source.
- */
+/** Fires when this request's HTTP client goes away before the response is finished (see `responseDisconnect`). */
 export function disconnectSignal(ctx: ParameterizedContext): AbortSource {
-  const res = ctx.res as WithLatch;
-  const existing = res[LATCH];
-  if (existing) return existing; // one per response, shared by every adapter that asks
-  const latch = new AbortLatch();
-  if (res.destroyed && !res.writableFinished) {
-    latch.abort();
-  } else {
-    res[LATCH] = latch;
-    res.on('close', onClose);
-  }
-  return latch;
+  return responseDisconnect(ctx.res);
 }

@@ -1,5 +1,6 @@
 import type { ParameterizedContext } from 'koa';
 import type { CallContext } from '../core/complete';
+import { llmHeaderValues } from '../http/llm-header-values';
 import type { CompletionResult } from '../types';
 
 /** `exposeHeaders`: a `complete()` whose answer, once there, says on the response who answered. */
@@ -19,10 +20,5 @@ export function withStreamHeaders(ctx: ParameterizedContext, call: CallContext):
 }
 
 function setLlmHeaders(ctx: ParameterizedContext, model: string, fallback: boolean, cached: CompletionResult['cached'], attempts: number): void {
-  ctx.set({
-    'x-llm-model': model,
-    'x-llm-fallback': String(fallback),
-    'x-llm-cache': cached === 'semantic' ? 'semantic' : cached ? 'hit' : 'miss',
-    'x-llm-attempts': String(attempts),
-  });
+  ctx.set(llmHeaderValues(model, fallback, cached, attempts));
 }

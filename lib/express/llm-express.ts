@@ -1,0 +1,137 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CallContext } from '../core/complete';
+import { LlmEngine } from '../core/engine';
+import { errorAnswer } from '../http/error-answer';
+import { llmHeaderValues } from '../http/llm-header-values';
+import { responseDisconnect } from '../http/response-disconnect';
+import { EVENT_STREAM_HEADERS, type EventSink, sendStreamEvents, sseFrame } from '../http/sse-events';
+import type { LlmContext } from '../koa/types';
+import type { CacheOptions, LlmEventListener, LlmEventName, LlmResilienceOptions, LlmStatus, Unsubscribe } from '../types';
+
+/** The options of `llmResilience`, with the cache's tenant `scope` reading the Express (Node) request. */
+export type LlmExpressOptions = Omit<LlmResilienceOptions, 'cache'> & {
+  cache?: false | (Omit<CacheOptions, 'scope'> & { scope?: (req: IncomingMessage) => string });
+};
+
+type Next = (err?: unknown) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
+/** Generic in the request, so that Express still infers the types of the handlers after it. */
+type TaskHandler = <Req extends IncomingMessage, Res extends ServerResponse>(req: Req, res: Res, next: Next) => void;
+
+/** `app.use(llm)` attaches `req.llm`; `app.use(llm.errorHandler)` (last) answers the errors routes pass on. */
+export type LlmExpressMiddleware = Handler & {
+  /** The framework-free engine behind the middleware. */
+  readonly engine: LlmEngine;
+  /**
+   * An Express error handler (four arguments): answers our errors as the Koa middleware does (503 with
+   * `Retry-After` when every model failed, 400/413 for a bad request) and passes anything else on.
+   */
+  readonly errorHandler: (err: unknown, req: IncomingMessage, res: ServerResponse, next: Next) => void;
+  /** A route's default task label, as `llmTask()` is for Koa: `app.post('/summarize', llm.task('summarize'), handler)`. */
+  task(task: string): TaskHandler;
+  status(): LlmStatus;
+  /** Shuts down every breaker, timer, cache and client so the process can exit. Idempotent. */
+  close(): Promise<void>;
+  on<K extends LlmEventName>(event: K, listener: LlmEventListener<K>): Unsubscribe;
+};
+
+const TASK = Symbol('koa-llm-resilience.task');
+type LlmRequest = IncomingMessage & { llm?: LlmContext; [TASK]?: string };
+
+/**
+ * The same engine for Express (or any Node `(req, res, next)` stack): `req.llm.complete()`, `.stream()`, `.sse()`
+ * and `.status()` behave as `ctx.llm`'s do. A client that goes away cancels its upstream call; with
+ * `exposeHeaders`, answers carry the `x-llm-*` headers. Throws `ConfigError` listing every bad option.
+ */
+export function llmExpress(options: LlmExpressOptions): LlmExpressMiddleware {
+  const engine = new LlmEngine(options as LlmResilienceOptions);
+  const expose = engine.options.exposeHeaders;
+  const scope = engine.cache?.scope as ((req: IncomingMessage) => string) | undefined;
+
+  const callFor = (req: LlmRequest, res: ServerResponse): CallContext => {
+    const call: CallContext = { signal: responseDisconnect(res), scope: scope?.(req), task: req[TASK] };
+    if (expose) {
+      call.onStreamStart = (s) => {
+        if (!res.headersSent) setHeaders(res, llmHeaderValues(s.model, s.fallback, s.cached, s.attempts));
+      };
+    }
+    return call;
+  };
+
+  const middleware: Handler = (req: LlmRequest, res, next) => {
+    const llm: LlmContext = {
+      complete: (request) => {
+        const done = engine.complete(request, callFor(req, res));
+        if (!expose) return done;
+        return done.then((r) => {
+          if (!res.headersSent) setHeaders(res, llmHeaderValues(r.model, r.fallback, r.cached, r.attempts.length));
+          return r;
+        });
+      },
+      stream: (request) => engine.stream(request, callFor(req, res)),
+      sse: (request) => sendStreamEvents(llm.stream(request), () => openEventStream(res)),
+      status: () => engine.status(),
+    };
+    req.llm = llm;
+    next();
+  };
+
+  // Four parameters: how Express tells an error handler from a middleware.
+  const errorHandler = (err: unknown, _req: IncomingMessage, res: ServerResponse, next: Next): void => {
+    const answer = errorAnswer(err);
+    if (!answer || res.headersSent) return next(err);
+    res.statusCode = answer.status;
+    setHeaders(res, answer.headers);
+    if (answer.body === null) {
+      res.end();
+      return;
+    }
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify(answer.body));
+  };
+
+  return Object.assign(middleware, {
+    engine,
+    errorHandler,
+    task(task: string): TaskHandler {
+      if (typeof task !== 'string' || task.length === 0 || task.length > 100) throw new TypeError('task(task): task must be a non-empty string of at most 100 characters');
+      return (req, _res, next) => {
+        (req as LlmRequest)[TASK] = task;
+        next();
+      };
+    },
+    status: () => engine.status(),
+    close: () => engine.close(),
+    on: engine.on.bind(engine) as LlmExpressMiddleware['on'],
+  });
+}
+
+function setHeaders(res: ServerResponse, headers: Record<string, string>): void {
+  for (const name of Object.keys(headers)) res.setHeader(name, headers[name]);
+}
+
+/** Starts a `text/event-stream` answer on a Node response (writes after the client left are dropped). */
+function openEventStream(res: ServerResponse): EventSink {
+  res.statusCode = 200;
+  setHeaders(res, EVENT_STREAM_HEADERS);
+  res.socket?.setNoDelay(true);
+  res.flushHeaders();
+  return {
+    write: (event, data) => {
+      if (!res.destroyed && !res.writableEnded) res.write(sseFrame(event, data));
+    },
+    end: () => {
+      if (!res.writableEnded) res.end();
+    },
+  };
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Added by `llmExpress()`. */
+      llm: LlmContext;
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import type { ServerResponse } from 'node:http';
+import { AbortLatch, type AbortSource } from '../core/signals';
+
+const LATCH = Symbol('koa-llm-resilience.disconnect');
+type WithLatch = ServerResponse & { [LATCH]?: AbortLatch };
+
+/** One listener function for every response (no closure or `once` wrapper per request). */
+function onClose(this: WithLatch): void {
+  if (!this.writableFinished) this[LATCH]?.abort();
+}
+
+/**
+ * Fires when the HTTP client goes away before the response is finished: the response's 'close' without
+ * `writableFinished` (stable across Node versions, unlike the request's 'close'). A latch, not an
+ * `AbortController`: one is made for every request, and on Node 20 a controller costs more than the latch's
+ * whole job. Asked twice for the same response, it returns the same source. Framework-free: the Koa and the
+ * Express adapters both use it.
+ */
+export function responseDisconnect(response: ServerResponse): AbortSource {
+  const res = response as WithLatch;
+  const existing = res[LATCH];
+  if (existing) return existing; // one per response, shared by every adapter that asks
+  const latch = new AbortLatch();
+  if (res.destroyed && !res.writableFinished) {
+    latch.abort();
+  } else {
+    res[LATCH] = latch;
+    res.on('close', onClose);
+  }
+  return latch;
+}
