@@ -115,6 +115,31 @@ describe('LlmEngine without Koa', () => {
     await engine.close();
     await engine.close();
   });
+
+  it('after close(), complete() and stream() fail at once with a 503 that says so, and call no model', async () => {
+    const engine = engineFor(fake);
+    await engine.close();
+    const err = await engine.complete({ prompt: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AllModelsFailedError);
+    expect(err).toMatchObject({ status: 503, attempts: [], message: 'The LLM engine is closed: no model is called after close()' });
+    const iterate = async (): Promise<void> => {
+      for await (const _delta of engine.stream({ prompt: 'y' })) {
+        // nothing arrives
+      }
+    };
+    await expect(iterate()).rejects.toThrow(/engine is closed/);
+    expect(fake.stats().requests).toBe(0);
+  });
+
+  it('a call in flight at close() still ends by its own timeout (close does not leave it hanging)', async () => {
+    fake.setBehavior('big', { mode: 'hang' });
+    const engine = createEngine({ models: [{ name: 'smart', model: 'big', baseURL: fake.url, apiKey: 'sk-engine-secret', timeoutMs: 150 }], cache: false });
+    const pending = engine.complete({ prompt: 'x' }).catch((e: unknown) => e);
+    await waitFor(() => fake.stats('big').pending === 1);
+    await engine.close();
+    expect(await pending).toMatchObject({ code: 'ALL_MODELS_FAILED', attempts: [{ model: 'smart', outcome: 'timeout' }] });
+    await waitFor(() => fake.stats('big').aborted === 1);
+  });
 });
 
 describe('requests JSON cannot carry', () => {

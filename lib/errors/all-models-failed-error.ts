@@ -10,11 +10,11 @@ export class AllModelsFailedError extends LlmResilienceError {
   /** Seconds until the earliest skipped model may be tried again (breaker half-open or cool-down end); at least 1. */
   readonly retryAfterS: number;
 
-  constructor(attempts: readonly AttemptRecord[], retryAfterS: number) {
+  /** `message`: instead of the one made from `attempts` (e.g. for a closed engine). */
+  constructor(attempts: readonly AttemptRecord[], retryAfterS: number, message?: string) {
     super(
-      attempts.length === 0
-        ? 'No model was available to answer'
-        : `All models failed: ${attempts.map((a) => `${a.model} (${a.outcome})`).join(', ')}`,
+      message ??
+        (attempts.length === 0 ? 'No model was available to answer' : `All models failed: ${attempts.map((a) => `${a.model} (${a.outcome})`).join(', ')}`),
     );
     this.attempts = attempts;
     this.retryAfterS = retryAfterS;

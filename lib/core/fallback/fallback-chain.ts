@@ -122,6 +122,8 @@ export class FallbackChain {
   readonly #usesContext: boolean;
   /** Every attempt's timeout, on one timer (see `DeadlineQueue`). */
   readonly deadlines = new DeadlineQueue();
+  /** Set by `close()`: no model is called any more (attempts already in flight finish or time out). */
+  closed = false;
 
   constructor(
     options: ChainOptions,
@@ -156,6 +158,7 @@ export class FallbackChain {
     requestId: string,
     end: RunEnd<T> = AS_IS as unknown as RunEnd<T>,
   ): Promise<T> {
+    if (this.closed) return Promise.reject(closedError()).then(undefined, (err: unknown) => end.failed(err));
     const chain = req.chain;
     const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
     const context = this.contextPlan(req);
@@ -339,6 +342,7 @@ export class FallbackChain {
   }
 
   close(): void {
+    this.closed = true;
     this.deadlines.close();
     this.upstream.close();
   }
@@ -507,6 +511,11 @@ export class FallbackChain {
   emitFallback(requestId: string, from: ResolvedModel, to: ResolvedModel | undefined, reason: AttemptRecord['outcome']): void {
     if (to && this.events.has('fallback')) this.events.emit('fallback', { requestId, from: from.name, to: to.name, reason });
   }
+}
+
+/** What a request gets from a closed chain (the app is shutting down: a 503, as when no model is available). */
+export function closedError(): AllModelsFailedError {
+  return new AllModelsFailedError([], 1, 'The LLM engine is closed: no model is called after close()');
 }
 
 /** Resolves true when `ms` passes before `p` settles. */

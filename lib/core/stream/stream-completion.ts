@@ -6,7 +6,7 @@ import { cacheKey } from '../cache/cache-key';
 import { costUsd, type CallContext, type Layers, nextRequestId } from '../complete';
 import type { EventBus } from '../events/event-bus';
 import { rejectedRequest } from '../fallback/attempt-failure';
-import { elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
+import { closedError, elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
 import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
 import type { ResolvedModel } from '../options/resolve-options';
 import { normalizeRequest } from '../request/normalize-request';
@@ -101,6 +101,7 @@ async function* streamInner(
     let resumed = false;
     let firstTokenMs: number | null = null;
     const walked = req.chain;
+    if (chain.closed) throw closedError();
 
     for (let i = 0; i < walked.length; i++) {
       if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled');
