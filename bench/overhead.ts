@@ -11,11 +11,15 @@
  *      a core, concurrency 1 and 50 per side, one warmed pair at a time; control pairs (bare beside bare) show the rig's resolution, and
  *      calibration pairs (bare beside bare + a fixed amount of JS work, whose hot cost 0b measures) show what
  *      the rig charges for a known cost
+ *   3b. the same warmed, pinned pairs, right after their section 3 blocks, each side loaded alone in turn (A B B A
+ *      sets of blocks, ../shared/BENCHMARKS.md's design): each route has core 0 to itself while it is loaded, as an
+ *      app's server has its own, and the machine's drift is cancelled only by the order of the blocks
  * Run with --expose-gc (npm run bench:overhead does): each in-process block starts from a collected heap.
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds S per HTTP block
  * (default 1), --http-rounds N blocks per strategy and connection count in 3, split over its pairs (default 40),
  * --instances N processes per strategy in 0b, pairs per strategy in 3 (default 3), --work-rounds N of fixed JS work per request on the calibration route (default 60),
- * --warm-requests N each server process of section 3 serves before it is measured (default 15000).
+ * --warm-requests N each server process of section 3 serves before it is measured (default 15000),
+ * --alone-sets N of section 3b per pair and connection count (default 3; 0 skips 3b).
  * Ratios and added costs are medians of per-round pairs.
  */
 import { writeFileSync } from 'node:fs';
@@ -42,6 +46,8 @@ const WORK_ROUNDS = Number(argValue('work-rounds', '60'));
 /** Section 3: requests each server process serves before anything is measured (its JIT's warm-up). */
 const WARM_REQUESTS = Number(argValue('warm-requests', '15000'));
 const WARM_BLOCK = 2500;
+/** Section 3b: A B B A sets per pair and connection count, each side loaded alone (0 skips the section). */
+const ALONE_SETS = Number(argValue('alone-sets', '3'));
 /** Section 0b: rounds of in-memory blocks (several per process, since each process has its own luck). */
 const ROUTE_ROUNDS = 4 * ROUNDS;
 const ROUTE_BLOCK = 2000;
@@ -155,6 +161,61 @@ async function pureCpu(variants: [string, Fn][], out: string[], heading: string,
     table(
       ['variant', 'CPU µs/call', 'added CPU µs/call', 'p50 µs', 'p99 µs', 'calls/s', 'ratio vs bare'],
       Object.entries(m).map(([name, b]) => [name, fmt(b.cpuUs, 1), fmt(b.cpuUs - base.cpuUs, 1), fmt(b.p50, 1), fmt(b.p99, 1), fmt(b.perSec), fmt(b.perSec / base.perSec, 2)]),
+    ),
+    '',
+  );
+  return m;
+}
+
+/** One side of an HTTP sample: a route's throughput, latency and CPU per request. */
+type Side = { rps: number; p50: number; p99: number; cpuUs: number; bad: number };
+/** One HTTP sample of a pair (section 3: a block, both sides at once; 3b: an A B B A set). */
+type Pair = { name: string; i: number; connections: number; route: Side; floor: Side };
+
+/** Sections 3 and 3b: each strategy's medians over its samples at one connection count, as a table in `out`. */
+function httpSection(samples: Pair[], connections: number, out: string[], heading: string, unit: string) {
+  const per: Record<string, Pair[]> = {};
+  for (const b of samples) if (b.connections === connections) (per[b.name] ??= []).push(b);
+  const m = Object.fromEntries(
+    PAIRED.map(([n]) => {
+      const bs = per[n] ?? [];
+      const ratios = bs.map((b) => b.route.rps / b.floor.rps);
+      return [
+        n,
+        {
+          rps: median(bs.map((b) => b.route.rps)),
+          floorRps: median(bs.map((b) => b.floor.rps)),
+          ratio: median(ratios),
+          ratioIqr: quartiles(ratios),
+          perPair: Array.from({ length: INSTANCES }, (_, k) => median(bs.filter((b) => b.i === k).map((b) => b.route.rps / b.floor.rps))),
+          p50: median(bs.map((b) => b.route.p50)),
+          p99: median(bs.map((b) => b.route.p99)),
+          cpuUs: median(bs.map((b) => b.route.cpuUs)),
+          addedCpuUs: median(bs.map((b) => b.route.cpuUs - b.floor.cpuUs)),
+          cpuRatio: median(bs.map((b) => b.route.cpuUs / b.floor.cpuUs)),
+          bad: bs.reduce((a, b) => a + b.route.bad + b.floor.bad, 0),
+        },
+      ];
+    }),
+  );
+  out.push(heading, '');
+  out.push(
+    table(
+      ['route (vs its bare-SDK twin)', 'req/s', 'twin req/s', 'throughput vs bare', `middle half of the ${unit}`, 'per pair of processes', 'p50 ms', 'p99 ms', 'CPU µs/req', 'added CPU µs/req', 'CPU vs bare', 'non-2xx + errors (both sides)'],
+      Object.entries(m).map(([n, b]) => [
+        n,
+        fmt(b.rps),
+        fmt(b.floorRps),
+        fmt(b.ratio, 2),
+        `${fmt(b.ratioIqr[0], 2)}–${fmt(b.ratioIqr[1], 2)}`,
+        b.perPair.map((x) => fmt(x, 2)).join(' · '),
+        fmt(b.p50, 2),
+        fmt(b.p99, 2),
+        fmt(b.cpuUs),
+        fmt(b.addedCpuUs),
+        fmt(b.cpuRatio, 2),
+        b.bad,
+      ]),
     ),
     '',
   );
@@ -359,9 +420,16 @@ async function main(): Promise<void> {
   // measured the warm process the warm-up had made.
   const gens = [await startLoadGenerator(), await startLoadGenerator()];
   const BLOCKS = Math.max(1, Math.round(HTTP_ROUNDS / INSTANCES));
-  type Side = { rps: number; p50: number; p99: number; cpuUs: number; bad: number };
-  type Pair = { name: string; i: number; connections: number; route: Side; floor: Side };
   const blocks: Pair[] = [];
+  /** Section 3b: one entry per A B B A set, each side the mean of its two blocks. */
+  const aloneSets: Pair[] = [];
+  const meanSide = (xs: Side[]): Side => ({
+    rps: (xs[0].rps + xs[1].rps) / 2,
+    p50: (xs[0].p50 + xs[1].p50) / 2,
+    p99: (xs[0].p99 + xs[1].p99) / 2,
+    cpuUs: (xs[0].cpuUs + xs[1].cpuUs) / 2,
+    bad: xs[0].bad + xs[1].bad,
+  });
   const warm: Record<string, { first: number[]; last: number[] }> = {};
   let pinNote = '';
   const side = async (s: RouteServer, gen: (typeof gens)[number], connections: number): Promise<() => Promise<Side>> => {
@@ -401,6 +469,17 @@ async function main(): Promise<void> {
           blocks.push({ name, i, connections, floor: await floorDone(), route: await routeDone() });
         }
       }
+      // 3b. The same warmed, pinned pair, each side loaded alone in turn: A B B A (B A A B in every other set), at
+      // each connection count, so a drift of the machine that is linear over a set charges both sides alike.
+      for (let s = 0; s < ALONE_SETS; s++) {
+        up.resetRequests();
+        for (const connections of s % 2 === 0 ? [1, 50] : [50, 1]) {
+          const order = s % 2 === 0 ? [floor, route, route, floor] : [route, floor, floor, route];
+          const got: Side[][] = [[], []];
+          for (const srv of order) got[srv === floor ? 0 : 1].push(await (await side(srv, gens[0], connections))());
+          aloneSets.push({ name, i, connections, floor: meanSide(got[0]), route: meanSide(got[1]) });
+        }
+      }
       await floor.close();
       await route.close();
     }
@@ -418,56 +497,23 @@ async function main(): Promise<void> {
     '',
   );
   const overHttp: Record<string, unknown> = { design: 'simultaneous pairs, one pair at a time', pinning: pinNote, instances: INSTANCES, blocksPerPair: BLOCKS, seconds: SECONDS, warmRequests: WARM_REQUESTS, warmCpuUs: warm };
-  const pairs = PAIRED.map(([name]) => ({ name }));
   for (const connections of [1, 50]) {
-    const per: Record<string, Pair[]> = {};
-    for (const b of blocks) if (b.connections === connections) (per[b.name] ??= []).push(b);
-    const m = Object.fromEntries(
-      pairs.map(({ name: n }) => {
-        const bs = per[n];
-        const ratios = bs.map((b) => b.route.rps / b.floor.rps);
-        return [
-          n,
-          {
-            rps: median(bs.map((b) => b.route.rps)),
-            floorRps: median(bs.map((b) => b.floor.rps)),
-            ratio: median(ratios),
-            ratioIqr: quartiles(ratios),
-            perPair: Array.from({ length: INSTANCES }, (_, k) => median(bs.filter((b) => b.i === k).map((b) => b.route.rps / b.floor.rps))),
-            p50: median(bs.map((b) => b.route.p50)),
-            p99: median(bs.map((b) => b.route.p99)),
-            cpuUs: median(bs.map((b) => b.route.cpuUs)),
-            addedCpuUs: median(bs.map((b) => b.route.cpuUs - b.floor.cpuUs)),
-            cpuRatio: median(bs.map((b) => b.route.cpuUs / b.floor.cpuUs)),
-            bad: bs.reduce((a, b) => a + b.route.bad + b.floor.bad, 0),
-          },
-        ];
-      }),
-    );
-    overHttp[`c${connections}`] = m;
-    out.push(`### ${connections} connection${connections === 1 ? '' : 's'} per side`, '');
-    out.push(
-      table(
-        ['route (vs its bare-SDK twin)', 'req/s', 'twin req/s', 'throughput vs bare', 'middle half of the per-block ratios', 'per pair of processes', 'p50 ms', 'p99 ms', 'CPU µs/req', 'added CPU µs/req', 'CPU vs bare', 'non-2xx + errors (both sides)'],
-        Object.entries(m).map(([n, b]) => [
-          n,
-          fmt(b.rps),
-          fmt(b.floorRps),
-          fmt(b.ratio, 2),
-          `${fmt(b.ratioIqr[0], 2)}–${fmt(b.ratioIqr[1], 2)}`,
-          b.perPair.map((x) => fmt(x, 2)).join(' · '),
-          fmt(b.p50, 2),
-          fmt(b.p99, 2),
-          fmt(b.cpuUs),
-          fmt(b.addedCpuUs),
-          fmt(b.cpuRatio, 2),
-          b.bad,
-        ]),
-      ),
-      '',
-    );
+    overHttp[`c${connections}`] = httpSection(blocks, connections, out, `### ${connections} connection${connections === 1 ? '' : 's'} per side`, 'per-block ratios');
   }
   json.http = overHttp;
+  if (ALONE_SETS > 0) {
+    out.push(
+      `## 3b. Over HTTP, each route alone (the same warmed, pinned pairs as section 3, right after its blocks: ${ALONE_SETS} sets per pair and connection count of four ${SECONDS} s blocks, A B B A or B A A B, only one side loaded at a time, so the loaded route has core 0 to itself; one autocannon)`,
+      '',
+      'The design of ../shared/BENCHMARKS.md (alternate blocks, quote medians), and the way an app runs: its server does not share a core with a twin. Nothing but the order of the blocks cancels the drift of the machine here, so single sets spread more than section 3\'s blocks; a set\'s ratio is the route\'s mean req/s over its two blocks divided by its twin\'s over theirs. At 50 connections each side keeps core 0 busy, so its throughput is the inverse of its CPU per request wherever the machine lets it run.',
+      '',
+    );
+    const alone: Record<string, unknown> = { design: 'each side alone, A B B A sets', sets: ALONE_SETS, seconds: SECONDS };
+    for (const connections of [1, 50]) {
+      alone[`c${connections}`] = httpSection(aloneSets, connections, out, `### ${connections} connection${connections === 1 ? '' : 's'}`, 'per-set ratios');
+    }
+    json.httpAlone = alone;
+  }
   out.push(
     'Reference (../shared/BENCHMARKS.md, same kind of machine): LangChain.js withFallbacks ≈ +325 µs CPU/request (0.71 of the bare route), AI SDK + ai-fallback ≈ +393 µs (0.73); an out-of-process gateway (Portkey) adds 1.3–1.8 ms of wall time per request.',
     '',
