@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { Counter, Gauge, Histogram, type Registry, register as defaultRegistry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { EventBus } from '../core/events/event-bus';
 import type { LlmStatus, RequestSummary } from '../types';
 
@@ -7,6 +7,12 @@ import type { LlmStatus, RequestSummary } from '../types';
 export interface Observable {
   on: EventBus['on'];
   status(): LlmStatus;
+}
+
+/** prom-client, loaded when metrics are first registered (about 60 ms at every start otherwise; see `redisStore`). */
+function promClient(): typeof import('prom-client') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('prom-client') as typeof import('prom-client');
 }
 
 const MAX_TASKS = 50;
@@ -26,6 +32,7 @@ export function registerMetrics(registry: Registry, llm: Observable): () => void
     tasks.add(t);
     return t;
   };
+  const { Counter, Gauge, Histogram } = promClient();
   const registers = [registry];
   const requests = new Counter({ name: 'llm_requests_total', help: 'Completed LLM requests by outcome and answering model', labelNames: ['outcome', 'model', 'cached'], registers });
   const attempts = new Counter({ name: 'llm_attempts_total', help: 'Attempts by model and outcome', labelNames: ['model', 'outcome'], registers });
@@ -93,7 +100,7 @@ export function registerMetrics(registry: Registry, llm: Observable): () => void
 
 /** Serves the registry at `path` (default `/metrics`) after registering `llm`'s metrics on it. */
 export function metricsMiddleware(llm: Observable, options: { registry?: Registry; path?: string } = {}): Middleware {
-  const registry = options.registry ?? defaultRegistry;
+  const registry = options.registry ?? promClient().register;
   const path = options.path ?? '/metrics';
   registerMetrics(registry, llm);
   return async (ctx, next) => {
