@@ -18,8 +18,7 @@ const TIMEOUT = Symbol('timeout');
 
 /**
  * ioredis, loaded when the first store is made: loading it takes about 90 ms, which an app that never uses a
- * shared store would otherwise pay at every start (`require('koa-llm-resilience')` took about 320 ms, 170 ms
- * without ioredis and prom-client).
+ * shared store would otherwise pay at every start (see the README's shared-store section).
  */
 function ioredis(): typeof import('ioredis') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
