@@ -11,6 +11,14 @@ const job = (ok: boolean) => ({
   },
 });
 
+/** An attempt that got a 429: it fails over to the next model, and must not count for the breaker either way. */
+const rateLimited = {
+  run(recorder?: OutcomeRecorder): Promise<string> {
+    const failure = new AttemptFailure({ outcome: 'rate_limited', countsAsFailure: false, fallThrough: true, callerAborted: false, message: 'rate limited', status: 429 });
+    return recorder ? recorder.failed(failure) : Promise.reject(failure);
+  },
+};
+
 describe('ModelBreaker', () => {
   let breaker: ModelBreaker;
   const opened: string[] = [];
@@ -39,6 +47,18 @@ describe('ModelBreaker', () => {
     expect(breaker.state).toBe('open');
     expect(opened).toEqual(['primary']);
     expect(breaker.stats()).toEqual({ successes: 6, failures: 6 });
+  });
+
+  it('leaves 429s out of the error rate: counted neither as failures nor as successes', async () => {
+    for (let i = 0; i < 6; i++) await expect(breaker.run(rateLimited)).rejects.toMatchObject({ failure: { outcome: 'rate_limited' } });
+    expect(breaker.stats()).toEqual({ successes: 0, failures: 0 });
+    for (let i = 0; i < 4; i++) await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    // 4 calls counted: under the volume threshold (with the 429s counted as successes, 10 calls at 40%: closed too)
+    expect(breaker.state).toBe('closed');
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    // 5 of 5 counted calls failed: open (counted as successes, the 429s would have kept it closed at 5 of 11)
+    expect(breaker.state).toBe('open');
+    expect(breaker.stats()).toEqual({ successes: 0, failures: 5 });
   });
 
   it('does not count an answer that arrives after the breaker opened', async () => {

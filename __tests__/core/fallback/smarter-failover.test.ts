@@ -174,8 +174,8 @@ describe('429 cool-downs', () => {
     const during = await post(ask());
     expect(during.body.attempts[0]).toMatchObject({ outcome: 'rate_limited', latencyMs: 0 });
     expect(fake.stats('big').requests).toBe(1);
-    // 429s are not breaker failures
-    expect(app.llm.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });
+    // 429s stay out of the breaker's error rate: neither failures nor successes
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'closed', failures: 0, successes: 0 });
     await sleep(until - Date.now() + 20);
     const after = await post(ask());
     expect(after.body).toMatchObject({ model: 'smart', fallback: false });

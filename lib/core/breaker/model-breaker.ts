@@ -103,9 +103,13 @@ export class ModelBreaker implements OutcomeRecorder {
     return value;
   }
 
-  /** An attempt started while closed has failed: counted while the breaker is still closed, as `succeeded`. */
+  /**
+   * An attempt started while closed has failed: counted while the breaker is still closed, as `succeeded`.
+   * What must not count (a 429, the caller's fault, a cancellation) is not counted at all: fired through opossum,
+   * its error filter would count it as a success, and 429s would then dilute the error rate they must stay out of.
+   */
   failed(err: unknown): Promise<never> {
-    if (!this.#breaker.closed) return Promise.reject(err);
+    if (!this.#breaker.closed || this.#isNeutral(err)) return Promise.reject(err);
     return this.#breaker.fire(() => Promise.reject(err)) as Promise<never>;
   }
 
@@ -141,8 +145,11 @@ export class ModelBreaker implements OutcomeRecorder {
 
   /**
    * What must not count as the model's failure: the caller's own faults, 429s (cool-downs handle them)
-   * and cancellations (by the caller, or a hedge that lost). A cancelled probe proved nothing, so in half-open it
-   * counts as a failure (the breaker re-opens) rather than closing the breaker on no evidence.
+   * and cancellations (by the caller, or a hedge that lost). On a closed breaker these are not counted at all
+   * (see `failed`). A half-open probe is judged by opossum, whose error filter counts them as successes: a probe
+   * that got a 429 or a caller's 400 reached a working provider, so it closes the breaker (a 429 also starts the
+   * model's cool-down). A cancelled probe proved nothing, so it counts as a failure (the breaker re-opens) rather
+   * than closing the breaker on no evidence.
    */
   #isNeutral(err: unknown): boolean {
     if (!(err instanceof AttemptFailure)) return false;
