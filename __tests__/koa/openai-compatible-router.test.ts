@@ -118,6 +118,27 @@ describe.each([
     expect(bad).toMatchObject({ status: 400, type: 'invalid_request_error' });
   });
 
+  it('names a bad field by its wire name, and tells a body that is not an object from one that is not JSON', async () => {
+    const post = async (body: string) => {
+      const res = await fetch(`${base}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body });
+      return { status: res.status, error: ((await res.json()) as { error: Record<string, unknown> }).error };
+    };
+    const ask = (extra: object) => JSON.stringify({ model: 'default', messages: user('x'), ...extra });
+    expect(await post(ask({ max_tokens: -1 }))).toMatchObject({ status: 400, error: { param: 'max_tokens', message: expect.stringContaining("'max_tokens': must be >= 1") } });
+    expect(await post(ask({ max_completion_tokens: 0 }))).toMatchObject({ status: 400, error: { param: 'max_completion_tokens' } });
+    expect(await post(ask({ top_p: 7 }))).toMatchObject({ status: 400, error: { param: 'top_p' } });
+    const role = await post(JSON.stringify({ model: 'default', messages: [{ role: 'robot', content: 'x' }] }));
+    expect(role).toMatchObject({ status: 400, error: { param: 'messages.[0].role', code: 'invalid_request' } });
+    expect(role.error.message).not.toContain('/messages');
+    // `stream: "yes"` is not taken for a non-streaming call
+    expect(await post(ask({ stream: 'yes' }))).toMatchObject({ status: 400, error: { param: 'stream' } });
+    expect(await post(ask({ stream: true, stream_options: 'usage' }))).toMatchObject({ status: 400, error: { param: 'stream_options' } });
+    expect(await post('[1, 2]')).toMatchObject({ status: 400, error: { message: 'Request body must be a JSON object.' } });
+    expect(await post('{"model":')).toMatchObject({ status: 400, error: { message: 'Request body is not valid JSON.' } });
+    // none of these reached the provider
+    expect(fake.stats('big').requests).toBe(0);
+  });
+
   it('never forwards the client\'s key upstream (the provider only accepts its own)', async () => {
     await client().chat.completions.create({ model: 'default', messages: user('x') });
     expect(fake.stats('big')).toMatchObject({ requests: 1, completed: 1 });

@@ -6,7 +6,7 @@ import type { LlmStream } from '../core/stream/llm-stream';
 import { ConfigError, type ConfigProblem } from '../errors/config-error';
 import { isAllModelsFailedError } from '../errors/all-models-failed-error';
 import { isRequestAbortedError } from '../errors/request-aborted-error';
-import { isRequestError } from '../errors/request-error';
+import { isRequestError, type RequestError } from '../errors/request-error';
 import type { ChatMessage, CompletionRequest, CompletionResult, ResponseFormat } from '../types';
 import type { CallContext } from '../core/complete';
 import type { AbortSource } from '../core/signals';
@@ -118,15 +118,18 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
   router.post('/chat/completions', async (ctx) => {
     const client = clientFor(ctx);
     if (!client) return openAIError(ctx, 500, 'The LLM middleware is not mounted before this router.', 'server_error', null);
-    let body: Record<string, unknown>;
-    try {
-      body = await readBody(ctx, maxBody);
-    } catch (err) {
-      const tooLarge = (err as { status?: number }).status === 413;
-      return openAIError(ctx, tooLarge ? 413 : 400, tooLarge ? 'Request body too large.' : 'Request body is not valid JSON.', 'invalid_request_error', null);
-    }
+    const read = await readBody(ctx, maxBody);
+    if ('problem' in read) return openAIError(ctx, read.status, read.problem, 'invalid_request_error', null);
+    const body = read.body;
     if (typeof body.model !== 'string' || body.model === '') return openAIError(ctx, 400, 'you must provide a model parameter', 'invalid_request_error', null, 'model');
     if (!Array.isArray(body.messages)) return openAIError(ctx, 400, "'messages' is a required property", 'invalid_request_error', null, 'messages');
+    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+      return openAIError(ctx, 400, "Invalid 'stream': must be a boolean.", 'invalid_request_error', null, 'stream');
+    }
+    const streamOptions = body.stream_options;
+    if (streamOptions !== undefined && streamOptions !== null && (typeof streamOptions !== 'object' || Array.isArray(streamOptions))) {
+      return openAIError(ctx, 400, "Invalid 'stream_options': must be an object.", 'invalid_request_error', null, 'stream_options');
+    }
     if (body.n !== undefined && body.n !== 1) return openAIError(ctx, 400, 'n > 1 is not supported by this endpoint', 'invalid_request_error', null, 'n');
     if (body.tools !== undefined || body.functions !== undefined) return openAIError(ctx, 400, 'tools are not supported by this endpoint', 'invalid_request_error', null, 'tools');
     const chain = chainFor(body.model, client.models);
@@ -159,7 +162,10 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
         system_fingerprint: null,
       };
     } catch (err) {
-      if (isRequestError(err)) return openAIError(ctx, err.status, err.message, 'invalid_request_error', err.status === 413 ? 'request_too_large' : 'invalid_request');
+      if (isRequestError(err)) {
+        const { message, param } = onTheWire(err, body);
+        return openAIError(ctx, err.status, message, 'invalid_request_error', err.status === 413 ? 'request_too_large' : 'invalid_request', param);
+      }
       if (isAllModelsFailedError(err)) {
         ctx.set('Retry-After', String(err.retryAfterS));
         return openAIError(ctx, 503, err.message, 'server_error', 'all_models_failed');
@@ -220,17 +226,51 @@ async function streamOpenAI(ctx: ParameterizedContext, stream: LlmStream, id: st
   })();
 }
 
-async function readBody(ctx: ParameterizedContext, limit: number): Promise<Record<string, unknown>> {
-  const parsed = (ctx.request as { body?: unknown }).body;
-  if (parsed !== undefined && parsed !== null && typeof parsed === 'object') return parsed as Record<string, unknown>;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of ctx.req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > limit) throw Object.assign(new Error('body too large'), { status: 413 });
-    chunks.push(c);
+type ReadBody = { body: Record<string, unknown> } | { status: 400 | 413; problem: string };
+
+/** The request's JSON object: parsed by a body parser mounted before, or read here up to `limit` bytes. */
+async function readBody(ctx: ParameterizedContext, limit: number): Promise<ReadBody> {
+  let value = (ctx.request as { body?: unknown }).body;
+  if (value === undefined || value === null || typeof value !== 'object') {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of ctx.req as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > limit) return { status: 413, problem: 'Request body too large.' };
+      chunks.push(c);
+    }
+    try {
+      value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return { status: 400, problem: 'Request body is not valid JSON.' };
+    }
   }
-  const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('body must be a JSON object');
-  return value as Record<string, unknown>;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { status: 400, problem: 'Request body must be a JSON object.' };
+  return { body: value as Record<string, unknown> };
+}
+
+/** The request's fields by their wire names (`maxTokens` is whichever of the two the client sent). */
+function wireName(field: string, body: Record<string, unknown>): string {
+  if (field === 'maxTokens') return body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  if (field === 'topP') return 'top_p';
+  if (field === 'responseFormat') return 'response_format';
+  return field;
+}
+
+/**
+ * A `RequestError` as OpenAI words it: each problem's path named by the client's field (`/maxTokens` is
+ * `max_tokens`, `/messages/0/role` is `messages.[0].role`), and the first one as `param`.
+ */
+function onTheWire(err: RequestError, body: Record<string, unknown>): { message: string; param: string | null } {
+  let param: string | null = null;
+  const problems = err.details.map((d) => {
+    const m = /^\/([^/:\s]+)((?:\/[^:\s]*)?): (.*)$/.exec(d);
+    if (!m) return d;
+    const rest = m[2].split('/').filter(Boolean).map((seg) => (/^\d+$/.test(seg) ? `[${seg}]` : seg));
+    const name = [wireName(m[1], body), ...rest].join('.');
+    param ??= name;
+    return `'${name}': ${m[3]}`;
+  });
+  if (problems.length === 0 || err.status === 413) return { message: err.message, param };
+  return { message: `Invalid request: ${problems.join('; ')}`, param };
 }
