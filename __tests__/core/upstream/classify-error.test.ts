@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import { classifyError, InvalidAnswerError } from '../../../lib/core/upstream/classify-error';
 
@@ -49,6 +51,22 @@ describe('classifyError', () => {
     expect(classifyError(new APIConnectionError({ message: 'reset' }), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true });
     expect(classifyError(new SyntaxError('Unexpected end'), plain)).toMatchObject({ outcome: 'error', message: 'malformed response from provider' });
     expect(classifyError(new InvalidAnswerError('no choices'), plain)).toMatchObject({ outcome: 'invalid', countsAsFailure: true });
+  });
+  it('a body cut by the connection closing (undici\'s own error, from a real loopback server) is named so', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"choices":');
+      setTimeout(() => res.socket?.destroy(), 10);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const err = await res.text().then(() => null, (e: unknown) => e);
+      expect(classifyError(err, plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, fallThrough: true, message: 'connection closed before the answer was complete' });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
   it('never copies the provider\'s message (it may echo keys)', () => {
     const c = classifyError(apiError(401, { message: 'Incorrect API key provided: sk-abc123' }), plain);

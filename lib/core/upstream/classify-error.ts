@@ -69,7 +69,19 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
     return failed('error', 'provider error');
   }
   if (err instanceof SyntaxError) return failed('error', 'malformed response from provider');
+  if (isCutWhileReading(err)) return failed('error', 'connection closed before the answer was complete');
   return failed('error', 'unexpected error while calling the provider');
+}
+
+/**
+ * Node's fetch (undici) fails the reading of a body whose connection closed with `TypeError('terminated')` (its
+ * cause: the socket error). The openai SDK passes it on as is once the headers are in (a stream cut mid-answer,
+ * a body cut short), so it is not an `APIConnectionError`.
+ */
+function isCutWhileReading(err: unknown): boolean {
+  // by name, not `instanceof`: the error is made in Node's own realm, which a vm context (jest's) does not share
+  const e = err as { name?: unknown; message?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.name === 'TypeError' && e.message === 'terminated';
 }
 
 /**
