@@ -69,6 +69,20 @@ describe('resolveOptions', () => {
     ).toThrow(/\/models\/1\/name[\s\S]*\/models\/1\/baseURL[\s\S]*\/cache\/scope/);
   });
 
+  it('rejects a baseURL with credentials in it (fetch would refuse it on every call), without echoing them', () => {
+    const withCredentials = 'https://user:sk-live-SECRET-xyz@llm.example.com/v1';
+    let e: unknown;
+    try {
+      resolveOptions({ models: [{ ...model, baseURL: withCredentials }], cache: { semantic: { embeddingModel: 'text-embedding-3-small', baseURL: withCredentials, apiKey: 'k' } } });
+    } catch (err) {
+      e = err;
+    }
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).problems.map((p) => p.path)).toEqual(['/models/0/baseURL', '/cache/semantic/baseURL']);
+    expect((e as Error).message).toMatch(/must not hold credentials/);
+    expect(JSON.stringify(e) + String((e as Error).stack)).not.toContain('SECRET');
+  });
+
   it('bounds cache.max, which lru-cache allocates at once (regression: 2^31 - 1, found by the options property test, ended the process out of memory)', () => {
     expect(() => resolveOptions({ models: [model], cache: { max: 2 ** 31 - 1 } })).toThrow(/\/cache\/max: must be <= 1000000/);
     expect(resolveOptions({ models: [model], cache: { max: 1_000_000 } }).cache).toMatchObject({ max: 1_000_000 });

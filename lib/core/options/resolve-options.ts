@@ -165,7 +165,8 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
     const first = names.get(name);
     if (first !== undefined) problems.push({ path: `/models/${i}/name`, message: `duplicates the name of /models/${first} ("${name}")` });
     else names.set(name, i);
-    if (m.baseURL !== undefined && !isHttpUrl(m.baseURL)) problems.push({ path: `/models/${i}/baseURL`, message: 'must be an http(s) URL' });
+    const badUrl = m.baseURL !== undefined ? urlProblem(m.baseURL) : null;
+    if (badUrl) problems.push({ path: `/models/${i}/baseURL`, message: badUrl });
   });
   if (options.cache && options.cache.scope !== undefined && typeof options.cache.scope !== 'function') {
     problems.push({ path: '/cache/scope', message: 'must be a function (ctx) => string' });
@@ -178,6 +179,8 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   }
   if (options.onFallback !== undefined && typeof options.onFallback !== 'function') problems.push({ path: '/onFallback', message: 'must be a function' });
   const sem = options.cache ? options.cache.semantic : undefined;
+  const badSemanticUrl = typeof sem?.baseURL === 'string' ? urlProblem(sem.baseURL) : null;
+  if (badSemanticUrl) problems.push({ path: '/cache/semantic/baseURL', message: badSemanticUrl });
   if (sem && sem.apiKey === undefined && options.models?.[0]?.apiKey === undefined && !process.env.OPENAI_API_KEY) {
     problems.push({ path: '/cache/semantic/apiKey', message: 'is required when the first model has no apiKey and OPENAI_API_KEY is not set' });
   }
@@ -193,13 +196,18 @@ function isStore(s: unknown): boolean {
   return !!o && typeof o === 'object' && ['get', 'set', 'setIfAbsent', 'del', 'getWithLock', 'publish', 'subscribe', 'health', 'close'].every((m) => typeof o[m] === 'function');
 }
 
-function isHttpUrl(s: string): boolean {
+/** What is wrong with a provider's base URL, if anything (never echoing it: it may hold a secret). */
+function urlProblem(s: string): string | null {
+  let u: URL;
   try {
-    const u = new URL(s);
-    return u.protocol === 'http:' || u.protocol === 'https:';
+    u = new URL(s);
   } catch {
-    return false;
+    return 'must be an http(s) URL';
   }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http(s) URL';
+  // Node's fetch refuses such a URL on every call, which would surface only as a "connection error" per attempt
+  if (u.username !== '' || u.password !== '') return 'must not hold credentials (user:password@): give the key as apiKey';
+  return null;
 }
 
 /**
