@@ -17,6 +17,20 @@ describe('startFakeLlm', () => {
     await fake.close();
   });
 
+  it('answers from the last user message, whether its content is a string or text parts', async () => {
+    const fake = await startFakeLlm();
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const plain = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hello there' }] });
+    const parts = await client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hello ' }, { type: 'image_url', image_url: { url: 'https://x/y.png' } }, { type: 'text', text: 'there' }] }],
+    });
+    expect(plain.choices[0].message.content).toBe('m answer: hello there');
+    expect(parts.choices[0].message.content).toBe('m answer: hello there');
+    expect(parts.usage?.prompt_tokens).toBe(plain.usage?.prompt_tokens);
+    await fake.close();
+  });
+
   it('applies failRate as a fraction of requests', async () => {
     const fake = await startFakeLlm({ behaviors: { '*': { mode: 'error', failRate: 0.5 } } });
     const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });

@@ -385,11 +385,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
+/** A message's text: its string content, or its text parts joined (`[{ type: 'text', text }]`). */
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((p: { type?: unknown; text?: unknown } | null) => (p?.type === 'text' && typeof p.text === 'string' ? p.text : '')).join('');
+}
+
 function lastUserText(body: Record<string, unknown>): string {
   const messages = Array.isArray(body.messages) ? (body.messages as { role?: unknown; content?: unknown }[]) : [];
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
-    if (m?.role === 'user' && typeof m.content === 'string') return m.content;
+    if (m?.role === 'user') return textOf(m.content);
   }
   return '';
 }
@@ -400,7 +407,7 @@ function defaultText(model: string, body: Record<string, unknown>): string {
 
 function promptChars(body: Record<string, unknown>): number {
   const messages = Array.isArray(body.messages) ? (body.messages as { content?: unknown }[]) : [];
-  return messages.reduce((n, m) => n + (typeof m?.content === 'string' ? m.content.length : 0), 0);
+  return messages.reduce((n, m) => n + textOf(m?.content).length, 0);
 }
 
 function completion(id: number, model: string, choices: unknown[], body: Record<string, unknown>, text = ''): unknown {
