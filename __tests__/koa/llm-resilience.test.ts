@@ -227,6 +227,24 @@ describe('circuit breaker per model', () => {
     expect(app.llm.status().models[0].halfOpenAt).toBeGreaterThan(Date.now());
   });
 
+  it('a probe answered 429 reached a working provider: the breaker closes and the model cools down instead', async () => {
+    fake.setBehavior('big-model', { mode: 'error' });
+    app = await startApp(breakerOptions());
+    for (let i = 0; i < 4; i++) await request(app.server).post('/complete').send(ask(`q${i}`));
+    await waitFor(() => app!.llm.status().models[0].state === 'half_open', 1000);
+    fake.setBehavior('big-model', { mode: 'rate_limit', headers: { 'retry-after-ms': '5000' } });
+    const probe = await request(app.server).post('/complete').send(ask('probe'));
+    expect(probe.body).toMatchObject({ model: 'fast', attempts: [{ model: 'smart', outcome: 'rate_limited', status: 429 }, { model: 'fast', outcome: 'success' }] });
+    const smart = app.llm.status().models[0];
+    expect(smart.state).toBe('closed');
+    expect(smart.cooldownUntil! - Date.now()).toBeGreaterThan(4000);
+    // cooling down: skipped with no call, though the breaker is closed
+    fake.resetRequests();
+    const next = await request(app.server).post('/complete').send(ask('next'));
+    expect(next.body.attempts[0]).toMatchObject({ model: 'smart', outcome: 'rate_limited', latencyMs: 0 });
+    expect(fake.stats('big-model').requests).toBe(0);
+  });
+
   it('shares breaker state across requests and reports Retry-After from the earliest half-open', async () => {
     fake.setBehavior('big-model', { mode: 'error' });
     fake.setBehavior('small-model', { mode: 'error' });
