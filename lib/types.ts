@@ -297,7 +297,7 @@ export type AttemptOutcome =
   | 'skipped_context'
   /** The model already had `maxConcurrent` calls in flight. */
   | 'overloaded'
-  /** A hedged attempt that lost the race and was aborted (not a failure). */
+  /** Aborted, not a failure: a hedged attempt that lost the race, or an attempt whose caller went away. */
   | 'cancelled'
   /** Its estimated cost would exceed the budget or the request's `maxCostUsd`. */
   | 'over_budget';

@@ -1,6 +1,6 @@
 import { AllModelsFailedError, createEngine, RequestAbortedError, RequestError } from '../../lib';
 import { startFakeLlm, type FakeLlm } from '../../lib/testing';
-import { waitFor } from '../helpers/app';
+import { sleep, waitFor } from '../helpers/app';
 
 let fake: FakeLlm;
 beforeEach(async () => {
@@ -73,8 +73,13 @@ describe('LlmEngine without Koa', () => {
     const controller = new AbortController();
     const pending = engine.complete({ prompt: 'x', signal: controller.signal, timeoutMs: 5000 });
     await waitFor(() => fake.stats('p').pending === 1);
+    await sleep(30);
     controller.abort();
-    await expect(pending).rejects.toBeInstanceOf(RequestAbortedError);
+    const err = (await pending.catch((e: unknown) => e)) as RequestAbortedError;
+    expect(err).toBeInstanceOf(RequestAbortedError);
+    // what was tried before the caller left: the attempt it interrupted, cancelled (not a failure)
+    expect(err.attempts).toEqual([{ model: 'primary', outcome: 'cancelled', latencyMs: expect.any(Number), message: 'the caller went away' }]);
+    expect(err.attempts[0].latencyMs).toBeGreaterThanOrEqual(25);
     await waitFor(() => fake.stats('p').aborted === 1);
     expect(fake.stats('b').requests).toBe(0);
     expect(engine.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });

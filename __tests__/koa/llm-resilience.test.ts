@@ -3,7 +3,7 @@ import Koa from 'koa';
 import request from 'supertest';
 import { llmResilience } from '../../lib';
 import type { FakeLlm } from '../../lib/testing';
-import type { CompletionRequest, LlmResilienceOptions } from '../../lib/types';
+import type { CompletionRequest, LlmResilienceOptions, RequestSummary } from '../../lib/types';
 import { listen, sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../helpers/app';
 
 let fake: FakeLlm;
@@ -372,13 +372,32 @@ describe('client disconnect', () => {
     fake.setBehavior('big-model', { latencyMs: 2000 });
     app = await startApp(options({ models: options().models.map((m) => ({ ...m, timeoutMs: 5000 })), breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }));
     const attempts: string[] = [];
-    app.llm.on('attempt', (a) => attempts.push(a.outcome));
+    app.llm.on('attempt', (a) => attempts.push(`${a.model}:${a.outcome}:${a.message}`));
+    const ended: RequestSummary[] = [];
+    app.llm.on('request', (s) => ended.push(s));
     await abortAfter(app.url, ask('bye'), 80);
     await waitFor(() => fake.stats('big-model').aborted === 1);
     await sleep(30);
     expect(fake.stats('small-model').requests).toBe(0);
-    expect(app.llm.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });
-    expect(attempts).toEqual([]);
+    expect(app.llm.status().models[0]).toMatchObject({ state: 'closed', failures: 0, successes: 0 });
+    // the interrupted attempt is still reported (the log has every latency), as cancelled, not as a failure
+    expect(attempts).toEqual(['smart:cancelled:the caller went away']);
+    expect(ended).toHaveLength(1);
+    expect(ended[0]).toMatchObject({ outcome: 'aborted', error: { code: 'REQUEST_ABORTED' }, attempts: [{ model: 'smart', outcome: 'cancelled' }] });
+    expect(ended[0].attempts[0].latencyMs).toBeGreaterThanOrEqual(50);
+  });
+
+  it('a client that leaves during the fallback: the request log has the timeout before it and the cancelled fallback', async () => {
+    fake.setBehavior('big-model', { mode: 'hang' });
+    fake.setBehavior('small-model', { mode: 'hang' });
+    app = await startApp(options({ adaptiveTimeout: false, models: [{ ...options().models[0], timeoutMs: 60 }, { ...options().models[1], timeoutMs: 5000 }] }));
+    const ended: RequestSummary[] = [];
+    app.llm.on('request', (s) => ended.push(s));
+    await abortAfter(app.url, ask('slow day'), 150);
+    await waitFor(() => fake.stats('small-model').aborted === 1);
+    await waitFor(() => ended.length === 1);
+    expect(ended[0]).toMatchObject({ outcome: 'aborted', attempts: [{ model: 'smart', outcome: 'timeout' }, { model: 'fast', outcome: 'cancelled', message: 'the caller went away' }] });
+    expect(fake.stats('big-model').aborted).toBe(1);
   });
 
   it('with the cache on, a leaving client cancels the shared call only when nobody else waits', async () => {
@@ -392,8 +411,13 @@ describe('client disconnect', () => {
     expect(res.status).toBe(200);
     expect(fake.stats('big-model')).toMatchObject({ requests: 1, completed: 1, aborted: 0 });
 
+    const ended: RequestSummary[] = [];
+    app.llm.on('request', (s) => ended.push(s));
     await abortAfter(app.url, ask('alone'), 50);
     await waitFor(() => fake.stats('big-model').aborted === 1);
+    // the last caller to leave is told how the shared call ended: the attempt it interrupted
+    await waitFor(() => ended.length === 1);
+    expect(ended[0]).toMatchObject({ outcome: 'aborted', attempts: [{ model: 'smart', outcome: 'cancelled' }] });
   });
 });
 

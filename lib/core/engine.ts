@@ -10,8 +10,8 @@ import { attachTracing } from './observability/tracing';
 import { ReviewLog } from './observability/review-log';
 import { FleetSync } from './shared/fleet-sync';
 import { buildStatus } from './status';
-import { LlmStream } from './stream/llm-stream';
-import { streamCompletion } from './stream/stream-completion';
+import type { LlmStream } from './stream/llm-stream';
+import { llmStream } from './stream/stream-completion';
 
 /**
  * The framework-free core: cache → breaker per model → fallback chain. Create it once per app;
@@ -59,7 +59,7 @@ export class LlmEngine {
 
   /** The same chain, streamed. Iterate the returned stream for text deltas. */
   stream(request: CompletionRequest, call?: CallContext): LlmStream {
-    return new LlmStream(streamCompletion(this.chain, this.#layers, this.events, request, call));
+    return llmStream(this.chain, this.#layers, this.events, request, call);
   }
 
   on<K extends LlmEventName>(event: K, listener: LlmEventListener<K>): Unsubscribe {

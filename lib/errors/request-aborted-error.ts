@@ -1,3 +1,4 @@
+import type { AttemptRecord } from '../types';
 import { LlmResilienceError } from './llm-resilience-error';
 
 /** The caller cancelled (its `signal` fired or the HTTP client went away). Not a model failure. */
@@ -6,6 +7,16 @@ export class RequestAbortedError extends LlmResilienceError {
   /** 499: nginx's "client closed request"; nobody is listening for it anyway. */
   readonly status = 499;
   readonly expose = false;
+  /**
+   * The attempts made before the caller went away, the one it interrupted last (outcome `cancelled`); empty when
+   * none had started, or when the caller was waiting on an identical request's call (the cache's single flight).
+   */
+  readonly attempts: readonly AttemptRecord[];
+
+  constructor(message: string, options?: { cause?: unknown; attempts?: readonly AttemptRecord[] }) {
+    super(message, options);
+    this.attempts = options?.attempts ?? [];
+  }
 }
 
 export function isRequestAbortedError(err: unknown): err is RequestAbortedError {

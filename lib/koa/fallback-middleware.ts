@@ -1,7 +1,7 @@
 import type { Middleware, ParameterizedContext } from 'koa';
 import { type CallContext, complete } from '../core/complete';
-import { LlmStream } from '../core/stream/llm-stream';
-import { streamCompletion } from '../core/stream/stream-completion';
+import type { LlmStream } from '../core/stream/llm-stream';
+import { llmStream } from '../core/stream/stream-completion';
 import { EventBus } from '../core/events/event-bus';
 import { FallbackChain } from '../core/fallback/fallback-chain';
 import { resolveOptions } from '../core/options/resolve-options';
@@ -33,7 +33,7 @@ class Mount {
   stream(ctx: ParameterizedContext, request: CompletionRequest): LlmStream {
     const layers = layersOf(ctx);
     const call = callContext(ctx, layers);
-    return new LlmStream(streamCompletion(this.chain, layers, this.events, request, this.exposeHeaders ? withStreamHeaders(ctx, call) : call));
+    return llmStream(this.chain, layers, this.events, request, this.exposeHeaders ? withStreamHeaders(ctx, call) : call);
   }
 }
 

@@ -41,6 +41,45 @@ describe('SingleFlight', () => {
     d.resolve(1);
   });
 
+  it('the last waiter to leave is rejected with how the cancelled work ended (its attempts)', async () => {
+    const sf = new SingleFlight<number>();
+    const ended = new RequestAbortedError('The request was cancelled', { attempts: [{ model: 'm', outcome: 'cancelled', latencyMs: 3 }] });
+    // work that honours its signal, as the chain does: it rejects when the signal fires
+    const work = (s: AbortSource) => new Promise<number>((_, reject) => s.addEventListener('abort', () => reject(ended)));
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const p1 = sf.run('k', work, c1.signal);
+    const p2 = sf.run('k', work, c2.signal);
+    c1.abort();
+    const first = await p1.catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(RequestAbortedError);
+    expect((first as RequestAbortedError).attempts).toEqual([]); // somebody else still waits: not its attempts
+    c2.abort();
+    expect(await p2.catch((e: unknown) => e)).toBe(ended);
+  });
+
+  it('the last waiter is not held by work that ignores the signal (a short grace, then a plain abort)', async () => {
+    jest.useFakeTimers();
+    try {
+      const sf = new SingleFlight<number>();
+      const d = deferred<number>();
+      const c = new AbortController();
+      let settled = false;
+      const p = sf.run('k', () => d.promise, c.signal).catch((e: unknown) => ((settled = true), e));
+      c.abort();
+      await jest.advanceTimersByTimeAsync(10);
+      expect(settled).toBe(false);
+      await jest.advanceTimersByTimeAsync(50);
+      expect(settled).toBe(true);
+      const err = (await p) as RequestAbortedError;
+      expect(err).toBeInstanceOf(RequestAbortedError);
+      expect(err.attempts).toEqual([]);
+      d.resolve(1);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('shares a rejection with every waiter', async () => {
     const sf = new SingleFlight<number>();
     const work = () => Promise.reject(new Error('down'));

@@ -148,6 +148,26 @@ describe('hedged requests', () => {
     expect(app.llm.status().models[0].failures).toBe(0);
   });
 
+  it('a caller that leaves during a hedge cancels both contenders, and its error lists both as cancelled', async () => {
+    fake.setBehavior('big', { latencyMs: 20 });
+    app = await startApp(opts({ hedge: { afterPercentile: 50, maxExtraLoad: 1, minSamples: 5 } }));
+    for (let i = 0; i < 5; i++) await post(ask());
+    fake.setBehavior('big', { mode: 'hang' });
+    fake.setBehavior('small', { mode: 'hang' });
+    const controller = new AbortController();
+    const pending = app.llm.engine.complete({ messages: [{ role: 'user', content: 'hedged and abandoned' }], signal: controller.signal });
+    await waitFor(() => fake.stats('small').pending === 1);
+    controller.abort();
+    const err = (await pending.catch((e: unknown) => e)) as { code: string; attempts: { model: string; outcome: string; message?: string; hedged?: boolean }[] };
+    expect(err.code).toBe('REQUEST_ABORTED');
+    expect(err.attempts.map((a) => [a.model, a.outcome, a.message, a.hedged ?? false]).sort()).toEqual([
+      ['fast', 'cancelled', 'the caller went away', true],
+      ['smart', 'cancelled', 'the caller went away', false],
+    ]);
+    await waitFor(() => fake.stats('big').aborted === 1 && fake.stats('small').aborted === 1);
+    expect(app.llm.status().models.map((m) => m.failures)).toEqual([0, 0]);
+  });
+
   it('stay under maxExtraLoad of traffic', async () => {
     fake.setBehavior('big', { latencyMs: 20 });
     app = await startApp(opts({ hedge: { afterPercentile: 50, maxExtraLoad: 0.2, minSamples: 5 } }));

@@ -1,6 +1,6 @@
 /** Issue #5 §1–2 over real HTTP: ctx.llm.stream / ctx.llm.sse with failover before the first token, stalls, cuts, midStream. */
 import Koa from 'koa';
-import { createEngine, isStreamInterruptedError, llmResilience, type LlmResilienceMiddleware, StreamInterruptedError } from '../../../lib';
+import { createEngine, isStreamInterruptedError, llmResilience, type LlmResilienceMiddleware, RequestAbortedError, StreamInterruptedError } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
 import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
 import { listen, type Listening, readJson, sleep, waitFor } from '../../helpers/app';
@@ -163,7 +163,11 @@ describe('engine.stream', () => {
     await waitFor(() => fake.stats('big').aborted === 1);
     await sleep(20);
     expect(engine.status().models[0]).toMatchObject({ state: 'closed', failures: 0 });
-    await expect(s.result).rejects.toThrow(/abandoned/);
+    const err = (await s.result.catch((e: unknown) => e)) as RequestAbortedError;
+    expect(err).toBeInstanceOf(RequestAbortedError);
+    expect(err.message).toMatch(/abandoned/);
+    // the attempt the consumer stopped reading is on the error, cancelled
+    expect(err.attempts).toEqual([{ model: 'smart', outcome: 'cancelled', latencyMs: expect.any(Number), message: 'the caller went away' }]);
     await engine.close();
   });
 

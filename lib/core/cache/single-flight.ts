@@ -1,6 +1,9 @@
 import { RequestAbortedError } from '../../errors/request-aborted-error';
 import { AbortLatch, type AbortSource } from '../signals';
 
+/** How long the last caller to leave waits for the cancelled work to say how it ended (it takes microtasks). */
+const LAST_LEAVER_GRACE_MS = 50;
+
 interface Flight<T> {
   promise: Promise<T>;
   controller: AbortLatch;
@@ -37,22 +40,39 @@ export class SingleFlight<T> {
     f.waiters++;
     if (!callerSignal) return f.promise.then((value) => ({ value, joined }));
     return new Promise((resolve, reject) => {
-      const leave = (): void => {
-        f.waiters--;
-        if (f.waiters === 0) f.controller.abort();
-      };
+      let left = false;
       const onAbort = (): void => {
-        leave();
-        reject(new RequestAbortedError('The request was cancelled'));
+        left = true;
+        f.waiters--;
+        if (f.waiters > 0) return reject(new RequestAbortedError('The request was cancelled'));
+        // The last caller to leave cancels the shared work, then rejects with how it ended, so that the chain's
+        // `RequestAbortedError` carries the attempts made (the interrupted one `cancelled`): every step of the work
+        // listens to that signal and ends within microtasks. Work that ignores it is not waited for past a grace.
+        f.controller.abort();
+        const plain = (): void => reject(new RequestAbortedError('The request was cancelled'));
+        const grace = setTimeout(plain, LAST_LEAVER_GRACE_MS);
+        f.promise.then(
+          () => {
+            clearTimeout(grace);
+            plain();
+          },
+          (err: unknown) => {
+            clearTimeout(grace);
+            if (err instanceof RequestAbortedError) reject(err);
+            else plain();
+          },
+        );
       };
       if (callerSignal.aborted) return onAbort();
       callerSignal.addEventListener('abort', onAbort, { once: true });
       f.promise.then(
         (value) => {
+          if (left) return;
           callerSignal.removeEventListener('abort', onAbort);
           resolve({ value, joined });
         },
         (err: unknown) => {
+          if (left) return;
           callerSignal.removeEventListener('abort', onAbort);
           reject(err);
         },

@@ -216,7 +216,7 @@ export class FallbackChain {
     const chain = req.chain;
     let i = from;
     while (i < chain.length) {
-      if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled');
+      if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled', { attempts });
       const left = deadlineAt - performance.now();
       if (left < 1) break;
       const prepared = this.prepare(chain[i], req, breakers, context, state.tooLongFor);
@@ -435,12 +435,13 @@ export class FallbackChain {
     return new Promise((resolve, reject) => {
       let pending = contenders.length;
       let decided = false;
-      const stopOthers = (except: Running, record: boolean): void => {
+      /** Cancels and records the contenders still running, with why they were stopped. */
+      const stopOthers = (except: Running, why: string): void => {
         for (const o of contenders) {
           if (o === except || o.done) continue;
           o.done = true;
           o.cancel?.abort();
-          if (record) this.record(attempts, requestId, this.#recordOf(o, 'cancelled', elapsed(o.started), 'another model answered first'));
+          this.record(attempts, requestId, this.#recordOf(o, 'cancelled', elapsed(o.started), why));
         }
       };
       for (const c of contenders) {
@@ -452,7 +453,7 @@ export class FallbackChain {
           try {
             if (this.#judge(c, settled, attempts, requestId, state)) {
               decided = true;
-              stopOthers(c, true);
+              stopOthers(c, 'another model answered first');
               resolve(c);
             } else if (--pending === 0) {
               decided = true;
@@ -460,8 +461,7 @@ export class FallbackChain {
             }
           } catch (err) {
             decided = true;
-            // a cancelled caller is not told about the contenders it no longer waits for
-            stopOthers(c, !(err instanceof RequestAbortedError));
+            stopOthers(c, err instanceof RequestAbortedError ? CALLER_GONE : 'the request was rejected by another model');
             reject(err);
           }
         });
@@ -479,7 +479,10 @@ export class FallbackChain {
       return true;
     }
     const f = settled.failure;
-    if (f.callerAborted) throw new RequestAbortedError('The request was cancelled', { cause: settled.error });
+    if (f.callerAborted) {
+      this.record(attempts, requestId, this.#recordOf(c, 'cancelled', settled.latencyMs, CALLER_GONE));
+      throw new RequestAbortedError('The request was cancelled', { cause: settled.error, attempts });
+    }
     const message = f.outcome === 'timeout' && c.deadlineBound ? 'deadline reached' : f.message;
     const record = this.#recordOf(c, f.outcome, settled.latencyMs, message);
     if (f.status !== undefined) record.status = f.status;
@@ -512,6 +515,9 @@ export class FallbackChain {
     if (to && this.events.has('fallback')) this.events.emit('fallback', { requestId, from: from.name, to: to.name, reason });
   }
 }
+
+/** The message of an attempt cancelled because its caller went away (signal fired, client disconnected). */
+export const CALLER_GONE = 'the caller went away';
 
 /** What a request gets from a closed chain (the app is shutting down: a 503, as when no model is available). */
 export function closedError(): AllModelsFailedError {

@@ -1,5 +1,5 @@
 import { RequestAbortedError } from '../../errors/request-aborted-error';
-import type { StreamResult } from '../../types';
+import type { AttemptRecord, StreamResult } from '../../types';
 
 /**
  * A streamed answer: iterate it for text deltas (once); `result` resolves when the stream has ended, with
@@ -12,9 +12,12 @@ export class LlmStream implements AsyncIterable<string> {
   #resolve!: (r: StreamResult) => void;
   #reject!: (err: unknown) => void;
   #iterated = false;
+  readonly #attempts: readonly AttemptRecord[];
 
-  constructor(gen: AsyncGenerator<string, StreamResult>) {
+  /** `attempts`: the list the generator records its attempts into (an abandoned stream's error carries it). */
+  constructor(gen: AsyncGenerator<string, StreamResult>, attempts: readonly AttemptRecord[] = []) {
     this.#gen = gen;
+    this.#attempts = attempts;
     this.result = new Promise<StreamResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -43,8 +46,12 @@ export class LlmStream implements AsyncIterable<string> {
       throw err;
     } finally {
       if (!settled) {
-        this.#reject(new RequestAbortedError('The stream was abandoned by its consumer'));
-        await this.#gen.return(undefined as never);
+        try {
+          // ends the walk first: it cancels the attempt being read and records it (outcome `cancelled`)
+          await this.#gen.return(undefined as never);
+        } finally {
+          this.#reject(new RequestAbortedError('The stream was abandoned by its consumer', { attempts: this.#attempts }));
+        }
       }
     }
   }

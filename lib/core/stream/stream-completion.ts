@@ -6,13 +6,14 @@ import { cacheKey } from '../cache/cache-key';
 import { costUsd, type CallContext, type Layers, nextRequestId } from '../complete';
 import type { EventBus } from '../events/event-bus';
 import { rejectedRequest } from '../fallback/attempt-failure';
-import { closedError, elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
+import { CALLER_GONE, closedError, elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
 import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
 import type { ResolvedModel } from '../options/resolve-options';
 import { normalizeRequest } from '../request/normalize-request';
 import { errorOutline, summarize } from '../observability/request-summary';
 import { AbortLatch, anyAborted } from '../signals';
 import { AsyncQueue } from './async-queue';
+import { LlmStream } from './llm-stream';
 import { runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
 
 /** What the next model is asked when it must continue another model's interrupted answer. */
@@ -24,19 +25,27 @@ export const CONTINUE_INSTRUCTION =
  * failure moves on to the next model invisibly; after it the stream is committed and a failure either ends
  * it with `StreamInterruptedError` or, with `midStream: 'continue'`, is continued by the next model.
  */
+export function llmStream(chain: FallbackChain, layers: Layers, events: EventBus, request: CompletionRequest, call: CallContext = {}): LlmStream {
+  // the walk records into it, so that a stream its consumer abandons still says what it had tried
+  const attempts: AttemptRecord[] = [];
+  return new LlmStream(streamCompletion(chain, layers, events, request, call, attempts), attempts);
+}
+
+/** The generator behind `llmStream`; `attempts` receives every attempt as it is recorded. */
 export async function* streamCompletion(
   chain: FallbackChain,
   layers: Layers,
   events: EventBus,
   request: CompletionRequest,
   call: CallContext = {},
+  attempts: AttemptRecord[] = [],
 ): AsyncGenerator<string, StreamResult> {
-  if (!events.mayWantRequest()) return yield* streamInner(chain, layers, events, request, call);
+  if (!events.mayWantRequest()) return yield* streamInner(chain, layers, events, request, call, attempts);
   const started = performance.now();
   const requestId = call.requestId ?? nextRequestId();
   let reported = false;
   try {
-    const r = yield* streamInner(chain, layers, events, request, { ...call, requestId });
+    const r = yield* streamInner(chain, layers, events, request, { ...call, requestId }, attempts);
     reported = true;
     if (events.wantsRequest(r)) events.emit('request', summarize('stream', requestId, request, call.task, chain, started, r, null));
     return r;
@@ -46,7 +55,7 @@ export async function* streamCompletion(
     throw err;
   } finally {
     if (!reported) {
-      const aborted = new RequestAbortedError('The stream was abandoned by its consumer');
+      const aborted = new RequestAbortedError('The stream was abandoned by its consumer', { attempts });
       if (events.wantsRequest(errorOutline(aborted))) events.emit('request', summarize('stream', requestId, request, call.task, chain, started, null, aborted));
     }
   }
@@ -58,6 +67,7 @@ async function* streamInner(
   events: EventBus,
   request: CompletionRequest,
   call: CallContext,
+  attempts: AttemptRecord[],
 ): AsyncGenerator<string, StreamResult> {
   const started = performance.now();
   const req = normalizeRequest(request, chain.models, chain.policy, call.task);
@@ -65,6 +75,8 @@ async function* streamInner(
   const consumerGone = new AbortLatch();
   const signals = [req.signal, call.signal, consumerGone];
   let finished = false;
+  /** The attempt being read, until it ends: a consumer that stops reading interrupts it (recorded in `finally`). */
+  let current: { model: ResolvedModel; started: number } | null = null;
   try {
     const cache = req.useCache ? layers.cache : null;
     const key = cache ? cacheKey(req, call.scope ?? '') : '';
@@ -92,7 +104,6 @@ async function* streamInner(
     }
     if (cache) cache.events.emit('cache:miss', { requestId, key });
 
-    const attempts: AttemptRecord[] = [];
     const deadlineAt = req.deadlineMs === undefined ? Infinity : started + req.deadlineMs;
     const context = chain.contextPlan(req);
     const state = { tooLongFor: undefined as number | undefined };
@@ -104,7 +115,7 @@ async function* streamInner(
     if (chain.closed) throw closedError();
 
     for (let i = 0; i < walked.length; i++) {
-      if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled');
+      if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled', { attempts });
       if (deadlineAt - performance.now() < 1) break;
       const model = walked[i];
       const prepared = chain.prepare(model, req, layers.breakers, context, state.tooLongFor);
@@ -140,6 +151,7 @@ async function* streamInner(
         },
       );
       void done.catch(() => undefined).finally(() => chain.trackInFlight(model.name, -1));
+      current = { model, started: attemptStart };
       try {
         for await (const delta of queue) {
           if (firstTokenMs === null) firstTokenMs = Math.round(performance.now() - started);
@@ -149,6 +161,7 @@ async function* streamInner(
           yield delta;
         }
         const r = await done;
+        current = null;
         const latencyMs = elapsed(attemptStart);
         chain.record(attempts, requestId, { model: model.name, outcome: 'success', latencyMs });
         chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
@@ -175,8 +188,12 @@ async function* streamInner(
         }
         return result;
       } catch (err) {
+        current = null;
         const f = toFailure(err);
-        if (f.callerAborted || consumerGone.aborted) throw new RequestAbortedError('The request was cancelled', { cause: err });
+        if (f.callerAborted || consumerGone.aborted) {
+          chain.record(attempts, requestId, { model: model.name, outcome: 'cancelled', latencyMs: elapsed(attemptStart), message: CALLER_GONE });
+          throw new RequestAbortedError('The request was cancelled', { cause: err, attempts });
+        }
         const record: AttemptRecord = { model: model.name, outcome: f.outcome, latencyMs: elapsed(attemptStart), message: f.message };
         if (f.status !== undefined) record.status = f.status;
         chain.record(attempts, requestId, record);
@@ -193,7 +210,10 @@ async function* streamInner(
     throw new AllModelsFailedError(attempts, chain.retryAfterS(walked, layers.breakers));
   } finally {
     // The consumer stopped early (client gone) or we failed: whatever is still running is cancelled.
-    if (!finished) consumerGone.abort();
+    if (!finished) {
+      if (current) chain.record(attempts, requestId, { model: current.model.name, outcome: 'cancelled', latencyMs: elapsed(current.started), message: CALLER_GONE });
+      consumerGone.abort();
+    }
   }
 }
 
