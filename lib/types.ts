@@ -403,8 +403,11 @@ export interface LlmStatus {
   cache: CacheStatus | null;
   /** Health of the shared store(s); null when none is configured. */
   shared: SharedStoreHealth | null;
-  /** App-wide spend in USD over the last hour and day, and the budget (null limits: none). */
-  spend: { lastHourUsd: number; lastDayUsd: number; usdPerHour: number | null; usdPerDay: number | null };
+  /**
+   * App-wide spend in USD over the last hour and day, the budget (null limits: none), and the estimated cost of
+   * the calls in flight that a budget counts until they end (0 without a budget).
+   */
+  spend: { lastHourUsd: number; lastDayUsd: number; usdPerHour: number | null; usdPerDay: number | null; inFlightUsd: number };
 }
 
 /** Payloads of the engine's events. */

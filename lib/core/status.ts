@@ -42,6 +42,7 @@ export function buildStatus(
     lastDayUsd: chain ? round6(chain.spend.spentOver(24 * 60)) : 0,
     usdPerHour: budget?.usdPerHour ?? null,
     usdPerDay: budget?.usdPerDay ?? null,
+    inFlightUsd: chain ? round6(chain.spend.inFlightUsd) : 0,
   };
   return { models, cache: cache ? cache.status() : null, shared: stores.length ? combinedHealth(stores) : null, spend };
 }

@@ -174,6 +174,37 @@ describe('cost and usage', () => {
     await unbudgeted.close();
   });
 
+  it('holds the budget under a burst: calls in flight count against it with their estimate until they end', async () => {
+    fake.setBehavior('big', { latencyMs: 80 });
+    // a smart call of this size is estimated at about $0.0002 (a few prompt tokens × $5/M + 10 × $15/M): the hourly
+    // budget leaves room for 3 or 4 of them in flight at once, not for the 12 a burst asks for
+    const engine = createEngine(opts({ budget: { usdPerHour: 0.0007 } }));
+    const burst = await Promise.all(Array.from({ length: 12 }, () => engine.complete(ask({ maxTokens: 10 }))));
+    const bySmart = burst.filter((r) => r.model === 'smart');
+    expect(bySmart.length).toBeGreaterThanOrEqual(1);
+    expect(bySmart.length).toBeLessThanOrEqual(4);
+    expect(fake.stats('big').requests).toBe(bySmart.length);
+    // what was spent stays within the budget
+    expect(engine.status().spend.lastHourUsd).toBeLessThanOrEqual(0.0007);
+    for (const r of burst.filter((x) => x.model === 'fast')) {
+      expect(r.attempts[0]).toMatchObject({ model: 'smart', outcome: 'over_budget', message: expect.stringMatching(/hourly budget/) });
+    }
+    // once they have ended, only what they really cost is counted: nothing stays reserved
+    expect(engine.status().spend.inFlightUsd).toBe(0);
+    await engine.close();
+
+    // streams reserve the same way
+    const streaming = createEngine(opts({ budget: { usdPerHour: 0.0007 } }));
+    const streamed = await Promise.all(Array.from({ length: 12 }, () => streaming.stream(ask({ maxTokens: 10 })).final()));
+    const streamedBySmart = streamed.filter((r) => r.model === 'smart').length;
+    expect(streamedBySmart).toBeGreaterThanOrEqual(1);
+    expect(streamedBySmart).toBeLessThanOrEqual(4);
+    expect(fake.stats('big').requests).toBe(bySmart.length + streamedBySmart);
+    expect(streaming.status().spend).toMatchObject({ inFlightUsd: 0 });
+    expect(streaming.status().spend.lastHourUsd).toBeLessThanOrEqual(0.0007);
+    await streaming.close();
+  });
+
   it('exposes x-llm-* headers when asked', async () => {
     fake.setBehavior('big', { mode: 'error' });
     app = await startApp(opts({ exposeHeaders: true }));

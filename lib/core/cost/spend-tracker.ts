@@ -18,6 +18,9 @@ export class SpendTracker {
   readonly #totals = new Map<string, ModelSpend>();
   readonly #buckets = new Float64Array(DAY_MINUTES);
   readonly #bucketMinute = new Float64Array(DAY_MINUTES).fill(-1);
+  /** The estimates of the calls in flight that a budget may have to pay for (see `reserve`). */
+  #reserved = 0;
+  #reservations = 0;
 
   constructor(readonly budget: { usdPerHour: number | undefined; usdPerDay: number | undefined } | undefined) {}
 
@@ -42,6 +45,25 @@ export class SpendTracker {
     }
   }
 
+  /**
+   * A call is starting: its estimate counts against the budget until it ends (`release`), so a burst of calls
+   * cannot all pass the check before any of them has been paid for.
+   */
+  reserve(usd: number): void {
+    this.#reserved += usd;
+    this.#reservations++;
+  }
+
+  release(usd: number): void {
+    // back to exactly 0 when nothing is in flight, so sums of floats do not drift
+    this.#reserved = --this.#reservations === 0 ? 0 : Math.max(0, this.#reserved - usd);
+  }
+
+  /** USD estimated for the calls in flight. */
+  get inFlightUsd(): number {
+    return this.#reserved;
+  }
+
   totals(model: string): ModelSpend {
     return { ...(this.#totals.get(model) ?? { requests: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 }) };
   }
@@ -63,8 +85,9 @@ export class SpendTracker {
     if (maxCostUsd !== undefined && estimateUsd > maxCostUsd) return `estimated $${estimateUsd.toFixed(6)} exceeds maxCostUsd $${maxCostUsd}`;
     const b = this.budget;
     if (!b || estimateUsd === 0) return null;
-    if (b.usdPerHour !== undefined && this.spentOver(60) + estimateUsd > b.usdPerHour) return `hourly budget of $${b.usdPerHour} would be exceeded`;
-    if (b.usdPerDay !== undefined && this.spentOver(DAY_MINUTES) + estimateUsd > b.usdPerDay) return `daily budget of $${b.usdPerDay} would be exceeded`;
+    const committed = this.#reserved + estimateUsd;
+    if (b.usdPerHour !== undefined && this.spentOver(60) + committed > b.usdPerHour) return `hourly budget of $${b.usdPerHour} would be exceeded`;
+    if (b.usdPerDay !== undefined && this.spentOver(DAY_MINUTES) + committed > b.usdPerDay) return `daily budget of $${b.usdPerDay} would be exceeded`;
     return null;
   }
 }

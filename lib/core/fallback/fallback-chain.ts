@@ -69,7 +69,8 @@ type ChainOptions = Pick<
 >;
 
 type Prepared =
-  | { ok: true; messages: NormalizedRequest['messages']; droppedIndexes: number[]; promptTokens: number }
+  /** `budgetUsd`: the call's estimate, reserved against the app's budget while it runs (0 without a budget or price). */
+  | { ok: true; messages: NormalizedRequest['messages']; droppedIndexes: number[]; promptTokens: number; budgetUsd: number }
   | { ok: false; skip: AttemptRecord };
 
 type WalkState = { tooLongFor: number | undefined };
@@ -356,10 +357,12 @@ export class FallbackChain {
     if (model.maxConcurrent !== undefined && this.inFlight(model.name) >= model.maxConcurrent) {
       return skip('overloaded', `${model.maxConcurrent} calls already in flight`);
     }
+    let budgetUsd = 0;
     if (model.price && (this.spend.budget || req.maxCostUsd !== undefined)) {
       const estimate = estimateCostUsd(model, promptTokens(req.messages), capTokens(req.maxTokens, model.maxOutputTokens) ?? 0);
       const why = this.spend.refusal(estimate, req.maxCostUsd);
       if (why) return skip('over_budget', why);
+      if (this.spend.budget) budgetUsd = estimate;
     }
     if (tooLongFor !== undefined && model.contextWindow !== undefined && model.contextWindow <= tooLongFor) {
       return skip('skipped_context', `a model with a ${tooLongFor}-token window already found the prompt too long`);
@@ -367,9 +370,9 @@ export class FallbackChain {
     if (context && model.contextWindow !== undefined) {
       const fit = context.fit(model.contextWindow, capTokens(req.maxTokens, model.maxOutputTokens), req.truncate);
       if (!fit.fits) return skip('skipped_context', `needs ${fit.needed} tokens; the context window is ${model.contextWindow}`);
-      return { ok: true, messages: fit.messages, droppedIndexes: fit.droppedIndexes, promptTokens: fit.promptTokens };
+      return { ok: true, messages: fit.messages, droppedIndexes: fit.droppedIndexes, promptTokens: fit.promptTokens, budgetUsd };
     }
-    return { ok: true, messages: req.messages, droppedIndexes: NO_DROPS, promptTokens: -1 };
+    return { ok: true, messages: req.messages, droppedIndexes: NO_DROPS, promptTokens: -1, budgetUsd };
   }
 
   /** An attempt the walk awaits: how it ends, as a `Settled` value. */
@@ -402,6 +405,7 @@ export class FallbackChain {
     const timeoutMs = Math.max(1, Math.min(wanted, Math.floor(leftMs)));
     const cancel = this.#hedge ? new AbortLatch() : null;
     this.trackInFlight(model.name, 1);
+    if (prepared.budgetUsd > 0) this.spend.reserve(prepared.budgetUsd);
     const started = performance.now();
     const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs, this.deadlines);
     const raw = breaker ? breaker.run(attempt) : attempt.run();
@@ -411,6 +415,7 @@ export class FallbackChain {
   /** An attempt answered: its latency and spend are recorded. */
   #answered(c: Running, value: AttemptAnswer): Settled {
     this.trackInFlight(c.model.name, -1);
+    if (c.prepared.budgetUsd > 0) this.spend.release(c.prepared.budgetUsd);
     const latencyMs = elapsed(c.started);
     this.latency.record(c.model.name, c.req.task, latencyMs, c.req.maxTokens);
     this.recordSpend(c.model, value.answer.usage);
@@ -419,6 +424,7 @@ export class FallbackChain {
 
   #failed(c: Running, error: unknown): Settled {
     this.trackInFlight(c.model.name, -1);
+    if (c.prepared.budgetUsd > 0) this.spend.release(c.prepared.budgetUsd);
     return { ok: false, failure: toFailure(error), latencyMs: elapsed(c.started), error };
   }
 

@@ -140,6 +140,8 @@ async function* streamInner(
       const attemptStart = performance.now();
       const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt });
       chain.trackInFlight(model.name, 1);
+      const budgetUsd = prepared.budgetUsd;
+      if (budgetUsd > 0) chain.spend.reserve(budgetUsd);
       const done: Promise<StreamAttemptResult> = (breaker ? breaker.run(run) : run()).then(
         (r) => {
           queue.end();
@@ -150,7 +152,10 @@ async function* streamInner(
           throw err;
         },
       );
-      void done.catch(() => undefined).finally(() => chain.trackInFlight(model.name, -1));
+      void done.catch(() => undefined).finally(() => {
+        chain.trackInFlight(model.name, -1);
+        if (budgetUsd > 0) chain.spend.release(budgetUsd);
+      });
       current = { model, started: attemptStart };
       try {
         for await (const delta of queue) {
