@@ -4,6 +4,13 @@ import { LatencyWindow } from './latency-window';
 /** Any task: the model-wide window every success is also recorded in. */
 export const ALL_TASKS = '*';
 
+/**
+ * Task labels with a window of their own, per model. Labels come from app code and are meant to be a handful
+ * (`'summarize'`, `'codegen'`); past this many, a new label is recorded in the model-wide window only, so an
+ * app that puts something unbounded in `task` (a user id, a prompt) cannot grow memory or `status()` without end.
+ */
+export const MAX_TASKS_PER_MODEL = 100;
+
 /** Rolling latency of successful attempts per model and per task label. */
 export class LatencyTracker {
   readonly #windows = new Map<string, Map<string, LatencyWindow>>();
@@ -17,7 +24,10 @@ export class LatencyTracker {
       this.#windows.set(model, byTask);
     }
     this.#windowFor(byTask, ALL_TASKS).add(latencyMs, maxTokens);
-    if (task !== undefined && task !== ALL_TASKS) this.#windowFor(byTask, task).add(latencyMs, maxTokens);
+    if (task === undefined || task === ALL_TASKS) return;
+    const own = byTask.get(task);
+    if (own) own.add(latencyMs, maxTokens);
+    else if (byTask.size <= MAX_TASKS_PER_MODEL) this.#windowFor(byTask, task).add(latencyMs, maxTokens);
   }
 
   #windowFor(byTask: Map<string, LatencyWindow>, key: string): LatencyWindow {
