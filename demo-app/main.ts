@@ -26,6 +26,8 @@ async function main(): Promise<void> {
         'demo-smart': { latencyMs: 600, jitterMs: 100 },
         'demo-fast': { latencyMs: 120, jitterMs: 40 },
       },
+      // the demo may run for hours (or under a load test): keep its memory flat
+      maxRecords: 10_000,
     });
     models = [
       { name: 'smart', model: 'demo-smart', baseURL: fake.url, apiKey: 'fake-key', timeoutMs: 2000 },

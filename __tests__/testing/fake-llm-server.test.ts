@@ -17,6 +17,30 @@ describe('startFakeLlm', () => {
     await fake.close();
   });
 
+  it('keeps at most maxRecords requests (a pending one until it ends), while the counts include the forgotten ones', async () => {
+    const fake = await startFakeLlm({ maxRecords: 5, behaviors: { slow: { mode: 'hang' }, err: { mode: 'error' } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const hanging = new AbortController();
+    const hung = client.chat.completions.create({ model: 'slow', messages: [{ role: 'user', content: 'first' }] }, { signal: hanging.signal }).catch(() => 'aborted');
+    for (let i = 0; i < 30; i++) await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `q${i}` }] });
+    for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: 'err', messages: [{ role: 'user', content: 'e' }] }).catch(() => undefined);
+    const kept = fake.requests();
+    expect(kept.length).toBeLessThanOrEqual(5 + 1);
+    expect(kept[0]).toMatchObject({ model: 'slow', state: 'pending' }); // the oldest, but still pending
+    expect(kept[kept.length - 1]).toMatchObject({ model: 'err', state: 'failed' });
+    expect(fake.stats()).toEqual({ requests: 34, completed: 30, failed: 3, aborted: 0, pending: 1 });
+    expect(fake.stats('m')).toEqual({ requests: 30, completed: 30, failed: 0, aborted: 0, pending: 0 });
+    expect(fake.requests('m')).toMatchObject({ total: 30, completed: 30 });
+    hanging.abort();
+    expect(await hung).toBe('aborted');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fake.stats('slow')).toEqual({ requests: 1, completed: 0, failed: 0, aborted: 1, pending: 0 });
+    fake.resetRequests();
+    expect(fake.stats()).toEqual({ requests: 0, completed: 0, failed: 0, aborted: 0, pending: 0 });
+    await expect(startFakeLlm({ maxRecords: 0 })).rejects.toThrow(/maxRecords/);
+    await fake.close();
+  });
+
   it('answers from the last user message, whether its content is a string or text parts', async () => {
     const fake = await startFakeLlm();
     const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });

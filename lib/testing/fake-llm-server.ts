@@ -76,6 +76,11 @@ export interface FakeLlmOptions {
   behaviors?: Record<string, FakeBehavior>;
   /** When set, requests without `Authorization: Bearer <apiKey>` get a 401. */
   apiKey?: string;
+  /**
+   * Requests kept for `requests()` (the oldest finished ones are forgotten beyond it; `stats()` and the counts
+   * still include them). Default: all (a test reads them); a long-running server (the demo) sets a bound.
+   */
+  maxRecords?: number;
 }
 
 export interface FakeLlm {
@@ -85,8 +90,9 @@ export interface FakeLlm {
   /** Replaces a model's behaviour (`'*'`: the default for unconfigured models). */
   setBehavior(model: string, behavior: FakeBehavior): void;
   /**
-   * Requests received (for one model, or all), oldest first. The array also carries the counts as
-   * (non-enumerable) properties: `total`, `completed`, `failed`, `aborted`, `pending`.
+   * Requests received (for one model, or all), oldest first (the last `maxRecords` of them, pending ones kept).
+   * The array also carries the counts as (non-enumerable) properties: `total`, `completed`, `failed`, `aborted`,
+   * `pending`, forgotten requests included.
    */
   requests(model?: string): FakeRequestRecord[] & Readonly<FakeStats & { total: number }>;
   /** Counts of requests, completions, failures and aborted requests. */
@@ -107,6 +113,28 @@ interface Pending {
 export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLlm> {
   const behaviors = new Map<string, FakeBehavior>(Object.entries(options.behaviors ?? {}));
   let records: FakeRequestRecord[] = [];
+  /** Counts of the finished requests forgotten beyond `maxRecords`, per model. */
+  let forgotten = new Map<string, FakeStats>();
+  const maxRecords = options.maxRecords ?? Infinity;
+  if (!(maxRecords >= 1)) throw new TypeError('startFakeLlm: maxRecords must be at least 1');
+  const record = (r: FakeRequestRecord): void => {
+    records.push(r);
+    // in batches (a tenth of the bound at least), so that keeping the bound costs O(1) per request
+    if (records.length > maxRecords + Math.max(1, Math.floor(maxRecords / 10))) forgetOldest();
+  };
+  /** Forgets the oldest finished records down to `maxRecords` (a pending one is kept until it ends). */
+  function forgetOldest(): void {
+    let excess = records.length - maxRecords;
+    records = records.filter((r) => {
+      if (excess <= 0 || r.state === 'pending') return true;
+      excess--;
+      const f = forgotten.get(r.model) ?? { requests: 0, completed: 0, failed: 0, aborted: 0, pending: 0 };
+      f.requests++;
+      f[r.state]++;
+      forgotten.set(r.model, f);
+      return false;
+    });
+  }
   const pending = new Set<Pending>();
   let seq = 0;
 
@@ -137,7 +165,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       if (inputs.some((x) => typeof x !== 'string')) return sendJson(res, 400, { error: { message: 'input must be a string or strings', type: 'invalid_request_error' } });
       const model = typeof eb.model === 'string' ? eb.model : '';
       const behavior = behaviors.get(model) ?? {};
-      records.push({ model, body: eb as Record<string, unknown>, receivedAt: Date.now(), mode: behavior.mode ?? 'ok', state: 'completed' });
+      record({ model, body: eb as Record<string, unknown>, receivedAt: Date.now(), mode: behavior.mode ?? 'ok', state: 'completed' });
       const answer = (): void =>
         behavior.mode === 'error'
           ? sendJson(res, behavior.status ?? 500, { error: { message: 'The fake provider failed (simulated)', type: 'server_error' } })
@@ -163,14 +191,14 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     const model = typeof body.model === 'string' ? body.model : '';
     const behavior = behaviors.get(model) ?? behaviors.get('*') ?? {};
     const mode = pickMode(behavior);
-    const record: FakeRequestRecord = { model, body, receivedAt: Date.now(), mode, state: 'pending' };
-    records.push(record);
-    const p: Pending = { record, res };
+    const rec: FakeRequestRecord = { model, body, receivedAt: Date.now(), mode, state: 'pending' };
+    record(rec);
+    const p: Pending = { record: rec, res };
     pending.add(p);
     res.on('close', () => {
       pending.delete(p);
       if (p.timer) clearTimeout(p.timer);
-      if (record.state === 'pending') record.state = res.writableFinished ? 'completed' : 'aborted';
+      if (rec.state === 'pending') rec.state = res.writableFinished ? 'completed' : 'aborted';
     });
     if (mode === 'hang') return;
     const delay = (behavior.latencyMs ?? 0) + Math.random() * (behavior.jitterMs ?? 0);
@@ -289,9 +317,17 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   const host = options.host ?? '127.0.0.1';
 
   const filter = (model?: string): FakeRequestRecord[] => (model === undefined ? records.slice() : records.filter((r) => r.model === model));
-  const statsOf = (rs: FakeRequestRecord[]): FakeStats => {
+  const statsOf = (rs: FakeRequestRecord[], model?: string): FakeStats => {
     const count = (s: FakeRequestRecord['state']): number => rs.filter((r) => r.state === s).length;
-    return { requests: rs.length, completed: count('completed'), failed: count('failed'), aborted: count('aborted'), pending: count('pending') };
+    const st = { requests: rs.length, completed: count('completed'), failed: count('failed'), aborted: count('aborted'), pending: count('pending') };
+    for (const [m, f] of forgotten) {
+      if (model !== undefined && m !== model) continue;
+      st.requests += f.requests;
+      st.completed += f.completed;
+      st.failed += f.failed;
+      st.aborted += f.aborted;
+    }
+    return st;
   };
 
   return {
@@ -302,7 +338,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     },
     requests(model) {
       const rs = filter(model);
-      const st = statsOf(rs);
+      const st = statsOf(rs, model);
       return Object.defineProperties(rs, {
         total: { value: st.requests },
         requests: { value: st.requests },
@@ -313,10 +349,11 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       }) as FakeRequestRecord[] & Readonly<FakeStats & { total: number }>;
     },
     stats(model) {
-      return statsOf(filter(model));
+      return statsOf(filter(model), model);
     },
     resetRequests() {
       records = [];
+      forgotten = new Map();
     },
     close() {
       for (const p of pending) {
