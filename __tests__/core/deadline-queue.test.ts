@@ -37,7 +37,7 @@ describe('DeadlineQueue', () => {
     expect(calls.map((c) => c.name)).toEqual(['a', 'b', 'c', 'd']);
     for (const c of calls) {
       expect(c.lateMs).toBeGreaterThanOrEqual(0);
-      expect(c.lateMs).toBeLessThan(500); // a margin for a busy CI machine
+      expect(c.lateMs).toBeLessThan(1500); // a wide margin for a busy machine: what this test is about is order and never early
     }
     expect(q.size).toBe(0);
   });

@@ -64,7 +64,10 @@ export function complete(
   const cache = req.useCache ? layers.cache : null;
   // Without a cache: straight to the chain, which ends the request in the same step as its own answer.
   if (!cache) return chain.run(req, layers.breakers, [req.signal, call.signal], end.requestId, end);
-  const cached = completeCached(chain, layers, cache, req, call, end.requestId, end.started);
+  // a deadline counts from the request's start: the cache's steps (a shared store, an embedding, a wait for
+  // another process's answer) spend from it too
+  const deadlineAt = req.deadlineMs === undefined ? Infinity : end.started + req.deadlineMs;
+  const cached = completeCached(chain, layers, cache, req, call, end.requestId, end.started, deadlineAt);
   return end.report ? cached.then((r) => end.answered(r), (err: unknown) => end.failed(err)) : cached;
 }
 
@@ -115,6 +118,7 @@ async function completeCached(
   call: CallContext,
   requestId: string,
   started: number,
+  deadlineAt: number,
 ): Promise<CompletionResult> {
   const key = cacheKey(req, call.scope ?? '');
   const hit = cache.store ? await cache.lookup(key) : cache.get(key);
@@ -128,7 +132,7 @@ async function completeCached(
   // Semantic lookup on an exact miss (opt-in, deterministic requests only, within the partition).
   const semantic = cache.semantic;
   const sq = semantic?.query(req, call.scope ?? '', req.semanticOptOut) ?? null;
-  const vector = semantic && sq ? await semantic.embed(sq.prompt, req.signal ?? call.signal) : null;
+  const vector = semantic && sq ? await semantic.embed(sq.prompt, req.signal ?? call.signal, deadlineAt - performance.now()) : null;
   if (semantic && sq && vector) {
     const found = semantic.index.search(sq.partition, sq.prompt, vector, semantic.options.threshold);
     if (found) {
@@ -145,14 +149,18 @@ async function completeCached(
   }
 
   const callerSignal = oneSignal(req.signal, call.signal);
+  // Identical requests share one flight, and so its deadline: only requests with the same `deadlineMs` share one,
+  // so that a request never waits past its own deadline for another's (one that joins later ends at most as
+  // much earlier than its own deadline as it joined later), nor fails on a deadline it did not have.
+  const flightKey = req.deadlineMs === undefined ? key : `${key}:${req.deadlineMs}`;
   const { value, joined } = await cache.flights.run(
-    key,
+    flightKey,
     async (flightSignal): Promise<ChainSuccess | { shared: CachedAnswer }> => {
       // (no shared store: nothing to wait for, so no await either)
-      const fleet = cache.store ? await cache.fleetFill(key, flightSignal) : LOCAL_FILL;
+      const fleet = cache.store ? await cache.fleetFill(key, flightSignal, deadlineAt - performance.now()) : LOCAL_FILL;
       if ('answer' in fleet) return { shared: fleet.answer };
       try {
-        const success = await chain.run(req, layers.breakers, [flightSignal], requestId);
+        const success = await chain.run(req, layers.breakers, [flightSignal], requestId, undefined, deadlineAt);
         if (success.answer.finishReason === 'stop') {
           const answer: CachedAnswer = {
             text: success.answer.text,

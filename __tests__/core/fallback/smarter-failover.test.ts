@@ -55,6 +55,37 @@ describe('deadline for the whole chain', () => {
     expect(res.body.error.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['error', 'timeout']);
     await waitFor(() => fake.stats('small').aborted === 1);
   });
+  it('holds with the cache on: an identical request in flight without a deadline is not waited for past it', async () => {
+    fake.setBehavior('big', { latencyMs: 600 });
+    app = await startApp(opts({ cache: {} }));
+    const same = { messages: [{ role: 'user', content: 'one question, two callers' }] };
+    const patient = post(same).then((r) => r); // (supertest sends on then)
+    await sleep(20);
+    const t0 = Date.now();
+    const hurried = await post({ ...same, deadlineMs: 150 });
+    const took = Date.now() - t0;
+    expect(hurried.status).toBe(503);
+    expect(hurried.body.error.attempts).toEqual([{ model: 'smart', outcome: 'timeout' }]);
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(400); // not the 600 ms of the other caller's call
+    // and the other caller, which had no deadline, was not failed by this one's
+    const res = await patient;
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ model: 'smart', coalesced: false });
+    expect(fake.stats('big')).toMatchObject({ requests: 2, completed: 1, aborted: 1 });
+  });
+
+  it('counts from the start of the request: time spent in the cache layers (an embedding) comes out of it', async () => {
+    fake.setBehavior('embed', { latencyMs: 1000 });
+    app = await startApp(opts({ cache: { semantic: { embeddingModel: 'embed', baseURL: fake.url, apiKey: 'k', timeoutMs: 2000 } } }));
+    const t0 = Date.now();
+    const res = await post({ ...ask(), temperature: 0, deadlineMs: 150 });
+    const took = Date.now() - t0;
+    expect(took).toBeLessThan(400); // not the 1 s of the embedding
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toBe('The deadline of 150 ms passed before any model could be tried');
+    expect(fake.stats('big').requests).toBe(0);
+  });
 });
 
 describe('adaptive timeouts', () => {

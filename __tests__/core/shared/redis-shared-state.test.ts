@@ -68,6 +68,25 @@ describe('shared cache', () => {
     expect(rb.text).toBe(ra.text);
   });
 
+  it('a request with a deadline waits for another process\'s answer only until its deadline (not lockWaitMs)', async () => {
+    fake.setBehavior('p', { mode: 'hang' });
+    const a = engine(REDIS);
+    const b = engine(REDIS);
+    const req = q();
+    const holding = new AbortController();
+    const holder = a.complete({ ...req, timeoutMs: 3000, signal: holding.signal }).catch((e: unknown) => e);
+    await waitFor(() => fake.stats('p').pending === 1); // a holds the Redis lock for this key
+    const t0 = Date.now();
+    const err = await b.complete({ ...req, deadlineMs: 200 }).catch((e: unknown) => e);
+    const took = Date.now() - t0;
+    expect(err).toMatchObject({ code: 'ALL_MODELS_FAILED' });
+    expect(took).toBeGreaterThanOrEqual(190);
+    expect(took).toBeLessThan(600); // lockWaitMs is 5000 by default
+    expect(fake.stats('p').requests).toBe(1); // b never asked the provider itself
+    holding.abort();
+    expect(await holder).toMatchObject({ code: 'REQUEST_ABORTED' });
+  });
+
   it('a value that does not parse is a miss and is deleted', async () => {
     const a = engine(REDIS);
     const req = q();

@@ -105,7 +105,8 @@ export class ResponseCache {
    * it to store the answer. After `lockWaitMs`, if the holder gave up, or if the store is unavailable, the
    * caller asks the provider itself.
    */
-  async fleetFill(key: string, signal: AbortSource): Promise<FleetFill> {
+  /** `maxWaitMs`: what is left of the request's deadline (the wait for another process's answer stops there too). */
+  async fleetFill(key: string, signal: AbortSource, maxWaitMs = Infinity): Promise<FleetFill> {
     const store = this.store;
     if (!store) return { release: () => undefined };
     const token = randomUUID();
@@ -113,7 +114,7 @@ export class ResponseCache {
     const waitMs = this.#options.lockWaitMs;
     const got = await store.setIfAbsent(lockKey, token, Math.max(1000, waitMs * 2));
     if (got !== false) return { release: () => (got ? void store.del(lockKey) : undefined) };
-    const until = Date.now() + waitMs;
+    const until = Date.now() + Math.min(waitMs, maxWaitMs);
     while (Date.now() < until && !signal.aborted) {
       await new Promise((r) => setTimeout(r, 20));
       const r = await store.getWithLock(`cache:${key}`, lockKey);

@@ -158,10 +158,12 @@ export class FallbackChain {
     signals: readonly (AbortSource | undefined)[],
     requestId: string,
     end: RunEnd<T> = AS_IS as unknown as RunEnd<T>,
+    /** When the request's `deadlineMs` ends (`performance.now()` time), if it started before the chain (the cache's steps). */
+    requestDeadlineAt?: number,
   ): Promise<T> {
     if (this.closed) return Promise.reject(closedError()).then(undefined, (err: unknown) => end.failed(err));
     const chain = req.chain;
-    const deadlineAt = req.deadlineMs === undefined ? Infinity : performance.now() + req.deadlineMs;
+    const deadlineAt = req.deadlineMs === undefined ? Infinity : (requestDeadlineAt ?? performance.now() + req.deadlineMs);
     const context = this.contextPlan(req);
     this.#hedgeBudget?.deposit();
     // The common case, without the async frame of the full walk: no hedging, no fleet, no deadline, and the first
@@ -271,7 +273,12 @@ export class FallbackChain {
       this.emitFallback(requestId, contenders[contenders.length - 1].model, chain[next], last?.outcome ?? 'error');
       i = next;
     }
-    throw new AllModelsFailedError(attempts, this.retryAfterS(chain, breakers));
+    const tooLate = i < chain.length && attempts.length === 0;
+    throw new AllModelsFailedError(
+      attempts,
+      this.retryAfterS(chain, breakers),
+      tooLate ? `The deadline of ${req.deadlineMs} ms passed before any model could be tried` : undefined,
+    );
   }
 
   /** A lone attempt (no hedge) has ended: marks it settled and judges it. True when it answered. */

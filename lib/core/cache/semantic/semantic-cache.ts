@@ -52,9 +52,10 @@ export class SemanticCache {
   }
 
   /** The prompt's embedding, or null when the embedding call fails or is too slow (the request goes on). */
-  async embed(text: string, signal?: AbortSource): Promise<Float32Array | null> {
+  async embed(text: string, signal?: AbortSource, maxMs = Infinity): Promise<Float32Array | null> {
+    if (maxMs < 1) return null;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    const timer = setTimeout(() => controller.abort(), Math.min(this.options.timeoutMs, maxMs));
     const onAbort = (): void => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
