@@ -149,12 +149,8 @@ async function completeCached(
   }
 
   const callerSignal = oneSignal(req.signal, call.signal);
-  // Identical requests share one flight, and so its deadline: only requests with the same `deadlineMs` share one,
-  // so that a request never waits past its own deadline for another's (one that joins later ends at most as
-  // much earlier than its own deadline as it joined later), nor fails on a deadline it did not have.
-  const flightKey = req.deadlineMs === undefined ? key : `${key}:${req.deadlineMs}`;
   const { value, joined } = await cache.flights.run(
-    flightKey,
+    flightKey(key, req),
     async (flightSignal): Promise<ChainSuccess | { shared: CachedAnswer }> => {
       // (no shared store: nothing to wait for, so no await either)
       const fleet = cache.store ? await cache.fleetFill(key, flightSignal, deadlineAt - performance.now()) : LOCAL_FILL;
@@ -184,10 +180,46 @@ async function completeCached(
   ).finally(callerSignal.release);
   const v = value as ChainSuccess | { shared: CachedAnswer };
   if ('shared' in v) {
-    // another process asked the provider while this one waited: an answer from the shared cache
-    return { ...v.shared, usage: { ...v.shared.usage }, cached: true, coalesced: joined, attempts: [], latencyMs: since(started), hedged: false };
+    // another process asked the provider while this one waited: an answer from the shared cache, which this
+    // request's own `validate` hook must pass, as a cache hit must
+    if (await passesValidate(req, v.shared)) {
+      return { ...v.shared, usage: { ...v.shared.usage }, cached: true, coalesced: joined, attempts: [], latencyMs: since(started), hedged: false };
+    }
+  } else if (!joined || (await joinerAccepts(req, v))) {
+    return toResult(v, started, joined);
   }
-  return toResult(v, started, joined);
+  // An answer this request would not accept from its own call: it makes one of its own (not cached: the entry
+  // already there suits the requests that share the key without this hook).
+  const own = await chain.run(req, layers.breakers, [req.signal, call.signal], requestId, undefined, deadlineAt);
+  return toResult(own, started, false);
+}
+
+/**
+ * Whether a request that joined another's call accepts its answer, as it would from its own: the run judged it
+ * with the first caller's `validate` hook and `acceptTruncated`, not necessarily this one's.
+ */
+async function joinerAccepts(req: NormalizedRequest, s: ChainSuccess): Promise<boolean> {
+  if (s.answer.finishReason === 'length' && !req.acceptTruncated) return false;
+  if (!req.validate) return true;
+  return passesValidate(req, {
+    text: s.answer.text,
+    model: s.model.name,
+    providerModel: s.answer.providerModel,
+    fallback: s.index > 0,
+    usage: s.answer.usage,
+    finishReason: s.answer.finishReason,
+    ...(s.json !== undefined ? { json: s.json } : {}),
+  });
+}
+
+/**
+ * Identical requests share one chain run (a flight), and with it its deadline: so only requests with the same
+ * `deadlineMs` share one. A request never waits past its own deadline for another's call (one that joins later
+ * ends at most as much before its own deadline as it joined later), and nobody fails on a deadline it did not set.
+ * (How answers are judged is per request: see `joinerAccepts`.)
+ */
+function flightKey(key: string, req: NormalizedRequest): string {
+  return req.deadlineMs === undefined ? key : `${key}:${req.deadlineMs}`;
 }
 
 function toResult(s: ChainSuccess, started: number, coalesced: boolean): CompletionResult {
@@ -210,7 +242,7 @@ function toResult(s: ChainSuccess, started: number, coalesced: boolean): Complet
 }
 
 /** A cached answer must still pass this request's own `validate` hook (the schema is part of the key). */
-async function passesValidate(req: NormalizedRequest, hit: CachedAnswer): Promise<boolean> {
+export async function passesValidate(req: NormalizedRequest, hit: CachedAnswer): Promise<boolean> {
   if (!req.validate) return true;
   try {
     return (await req.validate(hit.json !== undefined ? { text: hit.text, json: hit.json, model: hit.model } : { text: hit.text, model: hit.model })) === true;

@@ -32,6 +32,10 @@ describe('cacheKey', () => {
     expect(key({ ...base, timeoutMs: 5 })).toBe(key(base));
   });
 
+  it('is unchanged by truncate: false (the keys of requests that do not trim stay what they were)', () => {
+    expect(key({ ...base, truncate: false })).toBe(key(base));
+  });
+
   it.each<[string, CompletionRequest]>([
     ['message text', { messages: [{ role: 'user', content: 'hi!' }] }],
     ['message role', { messages: [{ role: 'system', content: 'hi' }] }],
@@ -42,6 +46,7 @@ describe('cacheKey', () => {
     ['seed', { ...base, seed: 1 }],
     ['responseFormat', { ...base, responseFormat: { type: 'json_object' } }],
     ['chain', { ...base, models: ['b', 'a'] }],
+    ['truncate: oldest', { ...base, truncate: 'oldest' }],
   ])('changes with %s', (_l, changed) => {
     expect(key(changed)).not.toBe(key(base));
   });
@@ -72,6 +77,7 @@ describe('cacheKey', () => {
         responseFormat: fc.constantFrom({ type: 'json_object' as const }, { type: 'text' as const }),
         schema: fc.dictionary(text, fc.jsonValue(), { maxKeys: 3 }),
         models: fc.shuffledSubarray(['a', 'b'], { minLength: 1 }),
+        truncate: fc.constantFrom(false as const, 'oldest' as const),
       },
       { requiredKeys: ['messages'] },
     );

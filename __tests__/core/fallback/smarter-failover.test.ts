@@ -398,6 +398,65 @@ describe('validate hook (engine)', () => {
   });
 });
 
+describe('identical requests that judge answers differently (cache on: they share one call)', () => {
+  it('a request that joins another\'s call applies its own validate hook; one that rejects the answer makes its own call', async () => {
+    fake.setBehavior('big', { latencyMs: 150 });
+    app = await startApp(opts({ cache: {} }));
+    const same = { messages: [{ role: 'user' as const, content: 'one question, two judges' }] };
+    const first = app.llm.engine.complete(same);
+    await sleep(20);
+    const picky = await app.llm.engine.complete({ ...same, validate: (r) => r.model !== 'smart' });
+    expect(picky).toMatchObject({ model: 'fast', coalesced: false, cached: false });
+    expect(picky.attempts).toEqual([
+      expect.objectContaining({ model: 'smart', outcome: 'invalid' }),
+      expect.objectContaining({ model: 'fast', outcome: 'success' }),
+    ]);
+    expect(await first).toMatchObject({ model: 'smart', coalesced: false });
+    expect(fake.stats('big').requests).toBe(2);
+    expect(fake.stats('small').requests).toBe(1);
+
+    // a hook that accepts the shared answer costs no call of its own
+    const again = { messages: [{ role: 'user' as const, content: 'one question, one call' }] };
+    const a = app.llm.engine.complete(again);
+    await sleep(20);
+    const b = await app.llm.engine.complete({ ...again, validate: (r) => r.text.length > 0 });
+    expect(b).toMatchObject({ model: 'smart', coalesced: true });
+    expect((await a).model).toBe('smart');
+    expect(fake.stats('big').requests).toBe(3);
+  });
+
+  it('a request without acceptTruncated that joins one with it does not get the truncated answer', async () => {
+    fake.setBehavior('big', { latencyMs: 150, mode: 'truncated' });
+    app = await startApp(opts({ cache: {} }));
+    const same = { messages: [{ role: 'user' as const, content: 'a long answer, please' }] };
+    const tolerant = app.llm.engine.complete({ ...same, acceptTruncated: true });
+    await sleep(20);
+    const strict = await app.llm.engine.complete(same);
+    expect(strict).toMatchObject({ model: 'fast', finishReason: 'stop' });
+    expect(strict.attempts[0]).toMatchObject({ model: 'smart', outcome: 'invalid' });
+    expect(await tolerant).toMatchObject({ model: 'smart', finishReason: 'length' });
+  });
+
+  it('truncate: oldest is part of the cache key: an answer to a trimmed prompt never answers the whole one', async () => {
+    app = await startApp(opts({ cache: {}, models: [smart({ contextWindow: 120 }), fast()] }));
+    const long = 'lorem ipsum dolor sit amet '.repeat(40);
+    const messages = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: long },
+      { role: 'assistant', content: long },
+      { role: 'user', content: 'And now, in one line?' },
+    ];
+    const trimmed = await post({ messages, maxTokens: 20, truncate: 'oldest' });
+    expect(trimmed.body).toMatchObject({ model: 'smart', contextTruncation: { droppedIndexes: [1, 2] } });
+    const whole = await post({ messages, maxTokens: 20 });
+    expect(whole.body).toMatchObject({ model: 'fast', cached: false });
+    expect(whole.body.attempts[0]).toMatchObject({ model: 'smart', outcome: 'skipped_context' });
+    // each is a hit for its own kind
+    expect((await post({ messages, maxTokens: 20, truncate: 'oldest' })).body).toMatchObject({ model: 'smart', cached: true });
+    expect((await post({ messages, maxTokens: 20 })).body).toMatchObject({ model: 'fast', cached: true });
+  });
+});
+
 describe('bulkhead', () => {
   it('sends requests past maxConcurrent to the next model at once instead of queueing', async () => {
     fake.setBehavior('big', { latencyMs: 200 });

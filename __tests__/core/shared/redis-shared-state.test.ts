@@ -87,6 +87,22 @@ describe('shared cache', () => {
     expect(await holder).toMatchObject({ code: 'REQUEST_ABORTED' });
   });
 
+  it('an answer another process shared must still pass this request\'s own validate hook', async () => {
+    fake.setBehavior('p', { latencyMs: 200 });
+    const a = engine(REDIS);
+    const b = engine(REDIS);
+    const req = q();
+    const ra = a.complete(req);
+    await sleep(30);
+    const rb = await b.complete({ ...req, validate: (r) => r.model !== 'primary' });
+    expect(rb).toMatchObject({ model: 'backup', cached: false });
+    expect(rb.attempts.map((x) => [x.model, x.outcome])).toEqual([
+      ['primary', 'invalid'],
+      ['backup', 'success'],
+    ]);
+    expect(await ra).toMatchObject({ model: 'primary', cached: false });
+  });
+
   it('a value that does not parse is a miss and is deleted', async () => {
     const a = engine(REDIS);
     const req = q();

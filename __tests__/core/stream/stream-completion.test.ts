@@ -152,6 +152,14 @@ describe('engine.stream', () => {
     expect(engine.status().models[0].successes).toBe(1);
     // and complete() is served from the same entry
     expect((await engine.complete(q)).cached).toBe(true);
+    // a stream whose validate hook rejects the cached answer is not replayed: it streams its own call (whose
+    // answer the hook judges at the end, as for any stream)
+    const picky = engine.stream({ ...q, validate: (x) => x.model !== 'smart' });
+    await collect(picky).catch(() => undefined);
+    const err = (await picky.result.catch((e: unknown) => e)) as StreamInterruptedError;
+    expect(err).toBeInstanceOf(StreamInterruptedError);
+    expect(err.attempts.map((x) => [x.model, x.outcome])).toEqual([['smart', 'invalid']]);
+    expect(fake.stats('big').requests).toBe(2);
     await engine.close();
   });
 

@@ -5,7 +5,8 @@ import { stableStringify } from './stable-stringify';
 
 /**
  * The cache key covers everything that changes an answer: the chain (names and provider ids), messages,
- * temperature, topP, maxTokens, stop, seed, responseFormat, the answer schema, and the tenant scope. An omitted temperature
+ * temperature, topP, maxTokens, stop, seed, responseFormat, the answer schema, `truncate: 'oldest'` (an answer
+ * to a prompt trimmed to fit a model is not one to the whole prompt), and the tenant scope. An omitted temperature
  * is `null`, not 0 (the API's default is 1). The key is a SHA-256, so no prompt text sits in keys or events.
  *
  * It is the hash of `stableStringify({ v: 1, scope, messages, ...answerParameters(req) })`, written out directly
@@ -13,18 +14,18 @@ import { stableStringify } from './stable-stringify';
  * The tests check that both give the same key.
  */
 export function cacheKey(req: NormalizedRequest, scope: string): string {
-  // the keys of that object, sorted: chain maxTokens messages responseFormat schema scope seed stop temperature topP v
+  // the keys of that object, sorted: chain maxTokens messages responseFormat schema scope seed stop temperature topP (truncate) v
   const json =
     `{"chain":${chainJson(req.chain)},"maxTokens":${orNull(req.maxTokens)},"messages":${messagesJson(req.messages)}` +
     `,"responseFormat":${orNull(req.responseFormat)},"schema":${orNull(req.schema)},"scope":${JSON.stringify(scope)}` +
     `,"seed":${orNull(req.seed)},"stop":${orNull(req.stop)},"temperature":${orNull(req.temperature)}` +
-    `,"topP":${orNull(req.topP)},"v":1}`;
+    `,"topP":${orNull(req.topP)}${req.truncate === 'oldest' ? ',"truncate":"oldest"' : ''},"v":1}`;
   return sha256(json);
 }
 
 /** Everything but the messages that changes an answer (shared with the semantic cache's partitions). */
 export function answerParameters(req: NormalizedRequest): Record<string, unknown> {
-  return {
+  const params: Record<string, unknown> = {
     chain: req.chain.map(chainEntry),
     maxTokens: req.maxTokens ?? null,
     temperature: req.temperature ?? null,
@@ -34,6 +35,9 @@ export function answerParameters(req: NormalizedRequest): Record<string, unknown
     responseFormat: req.responseFormat ?? null,
     schema: req.schema ?? null,
   };
+  // only when on, so that the keys of every other request stay what they were
+  if (req.truncate === 'oldest') params.truncate = 'oldest';
+  return params;
 }
 
 /** SHA-256 (base64url) of the stable JSON of `value`. */

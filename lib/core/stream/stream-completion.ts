@@ -3,7 +3,7 @@ import { RequestAbortedError } from '../../errors/request-aborted-error';
 import { StreamInterruptedError } from '../../errors/stream-interrupted-error';
 import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from '../../types';
 import { cacheKey } from '../cache/cache-key';
-import { costUsd, type CallContext, type Layers, nextRequestId } from '../complete';
+import { costUsd, type CallContext, type Layers, nextRequestId, passesValidate } from '../complete';
 import type { EventBus } from '../events/event-bus';
 import { rejectedRequest } from '../fallback/attempt-failure';
 import { CALLER_GONE, closedError, elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
@@ -81,7 +81,8 @@ async function* streamInner(
     const cache = req.useCache ? layers.cache : null;
     const key = cache ? cacheKey(req, call.scope ?? '') : '';
     const hit = cache ? (cache.store ? await cache.lookup(key) : cache.get(key)) : undefined;
-    if (cache && hit) {
+    // as for complete(): a cached answer must still pass this request's own `validate` hook
+    if (cache && hit && (await passesValidate(req, hit))) {
       cache.events.emit('cache:hit', { requestId, key, latencyMs: Math.round((performance.now() - started) * 100) / 100 });
       call.onStreamStart?.({ model: hit.model, fallback: hit.fallback, cached: true, attempts: 0 });
       for (const piece of hit.text.match(/\S+\s*|\s+/g) ?? [hit.text]) yield piece;
