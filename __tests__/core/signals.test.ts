@@ -1,4 +1,4 @@
-import { AbortLatch, anyAborted, linkSignals } from '../../lib/core/signals';
+import { AbortLatch, anyAborted, linkSignals, unlessAborted } from '../../lib/core/signals';
 
 describe('AbortLatch', () => {
   it('calls each listener once, with the latch as `this`, and forgets removed ones', () => {
@@ -75,5 +75,22 @@ describe('linkSignals', () => {
     expect(target.aborted).toBe(true);
     expect(anyAborted([undefined, controller.signal])).toBe(true);
     expect(anyAborted([undefined, new AbortLatch()])).toBe(false);
+  });
+});
+
+describe('unlessAborted', () => {
+  it('settles as the work does, and stops listening once it has', async () => {
+    const latch = new AbortLatch();
+    await expect(unlessAborted(Promise.resolve(7), latch)).resolves.toBe(7);
+    await expect(unlessAborted(Promise.reject(new Error('bad')), latch)).rejects.toThrow('bad');
+    latch.abort(); // nobody listens any more: nothing to reject
+  });
+
+  it('rejects with the abort reason as soon as the source aborts, whatever the work does', async () => {
+    const latch = new AbortLatch();
+    const pending = unlessAborted(new Promise<number>(() => undefined), latch);
+    latch.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(unlessAborted(Promise.resolve(1), latch)).rejects.toMatchObject({ name: 'AbortError' }); // already aborted
   });
 });

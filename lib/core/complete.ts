@@ -5,7 +5,7 @@ import type { CachedAnswer, FleetFill, ResponseCache } from './cache/response-ca
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain, RunEnd } from './fallback/fallback-chain';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
-import { AbortLatch, type AbortSource, linkSignals } from './signals';
+import { AbortLatch, type AbortSource, linkSignals, unlessAborted } from './signals';
 import { costUsd } from './cost/spend-tracker';
 import { errorOutline, summarize } from './observability/request-summary';
 
@@ -241,13 +241,22 @@ function toResult(s: ChainSuccess, started: number, coalesced: boolean): Complet
   return result;
 }
 
-/** A cached answer must still pass this request's own `validate` hook (the schema is part of the key). */
+/**
+ * A cached or shared answer must still pass this request's own `validate` hook (the schema is part of the key).
+ * A hook that does not settle within the request's attempt timeout (`timeoutMs`, else the first model's) fails.
+ */
 export async function passesValidate(req: NormalizedRequest, hit: CachedAnswer): Promise<boolean> {
-  if (!req.validate) return true;
+  const hook = req.validate;
+  if (!hook) return true;
+  const limit = new AbortLatch();
+  const timer = setTimeout(() => limit.abort(), req.timeoutMs ?? req.chain[0]?.timeoutMs ?? 2000);
   try {
-    return (await req.validate(hit.json !== undefined ? { text: hit.text, json: hit.json, model: hit.model } : { text: hit.text, model: hit.model })) === true;
+    const verdict = Promise.resolve().then(() => hook(hit.json !== undefined ? { text: hit.text, json: hit.json, model: hit.model } : { text: hit.text, model: hit.model }));
+    return (await unlessAborted(verdict, limit)) === true;
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -91,6 +91,33 @@ export function linkSignals(target: { abort(): void }, sources: readonly (AbortS
   };
 }
 
+/**
+ * Settles as `work` does, or rejects with `source`'s abort reason as soon as it aborts (the work itself is left
+ * to finish on its own). For what the library awaits of user code, such as a `validate` hook, that the
+ * attempt's timeout and cancellation must still bound.
+ */
+export function unlessAborted<T>(work: Promise<T>, source: AbortSource & { readonly reason?: unknown }): Promise<T> {
+  const reasonOf = (): unknown => source.reason ?? new DOMException('This operation was aborted', 'AbortError');
+  if (source.aborted) {
+    work.catch(() => undefined); // nobody is left to hear it
+    return Promise.reject(reasonOf());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(reasonOf());
+    source.addEventListener('abort', onAbort);
+    work.then(
+      (value) => {
+        source.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        source.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 export function anyAborted(signals: readonly (AbortSource | undefined)[]): boolean {
   for (const s of signals) if (s?.aborted) return true;
   return false;

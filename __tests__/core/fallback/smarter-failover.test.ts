@@ -396,6 +396,51 @@ describe('validate hook (engine)', () => {
     expect(t.attempts[0].message).toMatch(/validate\(\) threw: nope/);
     await engine.close();
   });
+
+  /** Settles as `p`, or with 'hung' after `ms` (so that a test of a hang fails instead of timing out). */
+  const within = <T>(p: Promise<T>, ms: number): Promise<T | 'hung'> =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => resolve('hung'), ms);
+      p.then(
+        (v) => (clearTimeout(t), resolve(v)),
+        (e: unknown) => (clearTimeout(t), reject(e)),
+      );
+    });
+  const never = (): Promise<boolean> => new Promise<boolean>(() => undefined);
+
+  it('a hook that never settles is bounded by the attempt\'s timeout (a timeout, not a request that hangs)', async () => {
+    const { createEngine } = await import('../../../lib');
+    const engine = createEngine({ models: [smart({ timeoutMs: 100 }), fast({ timeoutMs: 100 })], cache: false, adaptiveTimeout: false });
+    const t0 = Date.now();
+    const err = await within(engine.complete({ prompt: 'x', validate: ({ model }) => (model === 'smart' ? never() : true) }), 3000);
+    expect(err).toMatchObject({ model: 'fast' });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect((err as { attempts: unknown[] }).attempts[0]).toMatchObject({ model: 'smart', outcome: 'timeout', message: 'validate() did not settle within 100 ms' });
+    expect(engine.status().models[0].inFlight).toBe(0);
+    await engine.close();
+  });
+
+  it('on a cache hit too (then it is a miss), and at the end of a stream', async () => {
+    const { createEngine, StreamInterruptedError } = await import('../../../lib');
+    const engine = createEngine({ models: [smart({ timeoutMs: 100, idleTimeoutMs: 100 }), fast({ timeoutMs: 100, idleTimeoutMs: 100 })], cache: {}, adaptiveTimeout: false });
+    await engine.complete({ prompt: 'cached' });
+    const hit = await within(engine.complete({ prompt: 'cached', validate: never }).catch((e: unknown) => e), 3000);
+    expect(hit).toMatchObject({ code: 'ALL_MODELS_FAILED' });
+    expect((hit as { attempts: { outcome: string }[] }).attempts.map((a) => a.outcome)).toEqual(['timeout', 'timeout']);
+
+    const s = engine.stream({ prompt: 'streamed', validate: never });
+    const t0 = Date.now();
+    await (async () => {
+      for await (const _ of s) {
+        // drain (the hook judges at the end, once the text has gone out: the stream then ends with an error)
+      }
+    })().catch(() => undefined);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const ended = await within(s.result.catch((e: unknown) => e), 3000);
+    expect(ended).toBeInstanceOf(StreamInterruptedError);
+    expect((ended as { attempts: unknown[] }).attempts[0]).toMatchObject({ model: 'smart', outcome: 'timeout', message: 'validate() did not settle in time' });
+    await engine.close();
+  });
 });
 
 describe('identical requests that judge answers differently (cache on: they share one call)', () => {

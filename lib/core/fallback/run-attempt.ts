@@ -2,7 +2,7 @@ import type { OutcomeRecorder } from '../breaker/model-breaker';
 import type { DeadlineEntry, DeadlineQueue } from '../deadline-queue';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { AbortLatch, type AbortSource, anyAborted } from '../signals';
+import { AbortLatch, type AbortSource, anyAborted, unlessAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import { answerOf, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer, checkAnswerShape } from '../validation/answer-check';
@@ -33,6 +33,8 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
   #recorder: OutcomeRecorder | undefined;
   /** Whether it listens to the caller's signals (and the hedge's cancel signal), until it ends. */
   #listening = false;
+  /** Set while a `validate` hook judges the answer (a timeout then says so). */
+  #validating = false;
 
   constructor(
     readonly upstream: OpenAIUpstream,
@@ -110,9 +112,11 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
       return this.#fail(err);
     }
     const req = this.req;
-    // only a user `validate` hook needs an extra turn of the event loop (the timeout still runs meanwhile)
+    // only a user `validate` hook needs an extra turn of the event loop; the attempt's timeout and cancellation
+    // still bound it (a hook that never settles is a timed-out attempt, not a request that hangs)
     if (req.validate) {
-      return checkAnswer(answer, this.model.name, req).then(
+      this.#validating = true;
+      return unlessAborted(checkAnswer(answer, this.model.name, req), this).then(
         ({ json }) => this.#succeed({ answer, json }),
         (err: unknown) => this.#fail(err),
       );
@@ -136,7 +140,9 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
     const callerAborted = !timedOut && anyAborted(this.callerSignals);
     const cancelled = !timedOut && !callerAborted && this.cancelSignal?.aborted === true;
     this.#release();
-    const failure = new AttemptFailure(classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs }), { cause: err });
+    const why = classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs });
+    if (timedOut && this.#validating) why.message = `validate() did not settle within ${this.timeoutMs} ms`;
+    const failure = new AttemptFailure(why, { cause: err });
     return this.#recorder ? this.#recorder.failed(failure) : Promise.reject(failure);
   }
 }

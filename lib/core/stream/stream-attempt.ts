@@ -1,6 +1,6 @@
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { AbortLatch, type AbortSource, anyAborted, linkSignals } from '../signals';
+import { AbortLatch, type AbortSource, anyAborted, linkSignals, unlessAborted } from '../signals';
 import { classifyError, InvalidAnswerError } from '../upstream/classify-error';
 import { countedUsage, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer } from '../validation/answer-check';
@@ -78,6 +78,7 @@ export async function runStreamAttempt(
   let finishReason: string | undefined;
   let usage: UpstreamAnswer['usage'] | undefined;
   let providerModel = model.model;
+  let validating = false;
   try {
     for await (const piece of upstream.stream(model, req, messages, controller.signal)) {
       if (piece.providerModel) providerModel = piece.providerModel;
@@ -94,13 +95,20 @@ export async function runStreamAttempt(
     if (finishReason === undefined) throw new InvalidAnswerError('stream ended without a finish reason');
     if (text.trim() === '') throw new InvalidAnswerError('response content is empty');
     const answer: UpstreamAnswer = { text, finishReason, providerModel, usage: usage ?? countedUsage(messages, text) };
-    const { json } = await checkAnswer(answer, model.name, req);
+    // the idle timer (or the deadline) still runs: a `validate` hook that never settles fails the attempt
+    validating = true;
+    const { json } = await unlessAborted(checkAnswer(answer, model.name, req), controller);
     return { answer, json, firstTokenMs: firstTokenMs ?? 0 };
   } catch (err) {
     const why: 'first_token' | 'idle' | 'deadline' | null = stalled;
     if (why !== null) {
-      const message =
-        why === 'first_token' ? `no first token within ${timers.firstTokenMs} ms` : why === 'idle' ? `stream stalled for ${timers.idleMs} ms` : 'deadline reached';
+      const message = validating
+        ? 'validate() did not settle in time'
+        : why === 'first_token'
+          ? `no first token within ${timers.firstTokenMs} ms`
+          : why === 'idle'
+            ? `stream stalled for ${timers.idleMs} ms`
+            : 'deadline reached';
       throw new AttemptFailure({ outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message }, { cause: err });
     }
     const callerAborted = anyAborted(callerSignals);
