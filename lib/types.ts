@@ -175,7 +175,7 @@ export interface LlmResilienceOptions {
    */
   logger?: LlmLogger;
   /** Called with every request answered by a fallback model or flagged invalid (to persist the review log). */
-  onFallback?: (entry: FallbackReviewEntry) => void;
+  onFallback?: (entry: FallbackReviewEntry) => unknown;
   /** Requests kept in the in-memory fallback review log. Default: 100. */
   reviewLogSize?: number;
   /** App-wide spend limits: a model whose estimated cost would exceed one is skipped (`over_budget`). Default: none. */

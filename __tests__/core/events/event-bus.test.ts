@@ -1,4 +1,5 @@
 import { EventBus } from '../../../lib/core/events/event-bus';
+import { callIsolated } from '../../../lib/core/events/user-callback';
 import type { RequestSummary } from '../../../lib/types';
 
 describe('EventBus', () => {
@@ -71,5 +72,28 @@ describe('EventBus', () => {
 
   it('rejects a non-function listener', () => {
     expect(() => new EventBus().on('attempt', 'x' as never)).toThrow(TypeError);
+  });
+});
+
+describe('callIsolated', () => {
+  it('reports a throw, a rejected promise and a broken thenable, and nothing for a clean call', async () => {
+    const errors: unknown[] = [];
+    const onError = (e: unknown): void => void errors.push(e instanceof Error ? e.message : e);
+    callIsolated(() => 1, undefined, onError);
+    callIsolated(() => {
+      throw new Error('sync');
+    }, undefined, onError);
+    callIsolated(async () => Promise.reject(new Error('async')), undefined, onError);
+    callIsolated(
+      () => ({
+        then() {
+          throw new Error('broken then');
+        },
+      }),
+      undefined,
+      onError,
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(errors.sort()).toEqual(['async', 'broken then', 'sync']);
   });
 });

@@ -205,6 +205,43 @@ describe('cost and usage', () => {
     await streaming.close();
   });
 
+  it('async listeners, onFallback and logger that reject are isolated: no unhandled rejection, one warning each', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      fake.setBehavior('big', { mode: 'error' });
+      const persisted: string[] = [];
+      const engine = createEngine(
+        opts({
+          // an app persisting the review log to a database that is down
+          onFallback: async (entry) => {
+            persisted.push(entry.requestId);
+            throw new Error('database unavailable');
+          },
+          logger: { info: async () => Promise.reject(new Error('log shipper down')), warn: () => undefined },
+        }),
+      );
+      engine.on('fallback', async () => {
+        throw new Error('metrics backend down');
+      });
+      const first = await engine.complete(ask());
+      const second = await engine.complete(ask());
+      expect([first.model, second.model]).toEqual(['fast', 'fast']);
+      await new Promise((r) => setTimeout(r, 50)); // rejections are reported after a turn
+      expect(unhandled).toEqual([]);
+      expect(persisted).toHaveLength(2);
+      const warnings = warn.mock.calls.map((c) => String(c[0]));
+      expect(warnings.filter((w) => /onFallback threw \(database unavailable\)/.test(w))).toHaveLength(1);
+      expect(warnings.filter((w) => /"fallback" listener threw \(metrics backend down\)/.test(w))).toHaveLength(1);
+      await engine.close();
+    } finally {
+      warn.mockRestore();
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('exposes x-llm-* headers when asked', async () => {
     fake.setBehavior('big', { mode: 'error' });
     app = await startApp(opts({ exposeHeaders: true }));

@@ -1,4 +1,5 @@
 import type { LlmEventListener, LlmEventMap, LlmEventName, RequestSummary, Unsubscribe } from '../../types';
+import { callIsolated } from './user-callback';
 
 /** The fields of a request's outcome that a filtered `request` listener decides on (a result has them too). */
 export type RequestOutline = Pick<RequestSummary, 'cached' | 'fallback' | 'attempts'>;
@@ -9,8 +10,9 @@ interface FilteredListener {
 }
 
 /**
- * Typed events. A listener that throws is isolated: the error is reported through
- * `process.emitWarning` once per listener and never reaches the request that emitted the event.
+ * Typed events. A listener that throws, or an `async` one whose promise rejects, is isolated: the error is
+ * reported through `process.emitWarning` once per listener and never reaches the request that emitted the
+ * event (nor becomes an unhandled rejection).
  */
 export class EventBus {
   readonly #listeners = new Map<LlmEventName, Set<(payload: never) => void>>();
@@ -71,14 +73,11 @@ export class EventBus {
   }
 
   #call<K extends LlmEventName>(event: K, listener: LlmEventListener<K>, payload: LlmEventMap[K]): void {
-    try {
-      listener(payload);
-    } catch (err) {
-      if (!this.#warned.has(listener)) {
-        this.#warned.add(listener);
-        process.emitWarning(`koa-llm-resilience: a "${event}" listener threw (${err instanceof Error ? err.message : String(err)}); ignored`);
-      }
-    }
+    callIsolated(listener as (p: LlmEventMap[K]) => unknown, payload, (err) => {
+      if (this.#warned.has(listener)) return;
+      this.#warned.add(listener);
+      process.emitWarning(`koa-llm-resilience: a "${event}" listener threw (${err instanceof Error ? err.message : String(err)}); ignored`);
+    });
   }
 
   clear(): void {

@@ -1,5 +1,6 @@
 import type { LlmLogger, RequestSummary } from '../../types';
 import type { EventBus } from '../events/event-bus';
+import { callIsolated } from '../events/user-callback';
 import { redact } from './redact';
 
 /**
@@ -7,13 +8,12 @@ import { redact } from './redact';
  * attempt's outcome and latency, cache, fallback, tokens, cost; never the prompt or the answer) and one per
  * breaker state change. Everything passes through `redact`. Returns the function that unsubscribes.
  */
+const ignore = (): void => undefined;
+
 export function attachLogger(events: EventBus, logger: LlmLogger): () => void {
   const safe = (level: 'info' | 'warn', obj: Record<string, unknown>, msg: string): void => {
-    try {
-      logger[level](redact(obj), msg);
-    } catch {
-      // a failing logger never breaks a request
-    }
+    // a failing logger (or an async one that rejects) never breaks a request
+    callIsolated((o: Record<string, unknown>) => logger[level](o, msg), redact(obj), ignore);
   };
   const offs = [
     events.on('request', (s: RequestSummary) => {

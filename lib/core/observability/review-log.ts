@@ -1,5 +1,6 @@
 import type { FallbackReviewEntry, RequestSummary } from '../../types';
 import type { RequestOutline } from '../events/event-bus';
+import { callIsolated } from '../events/user-callback';
 
 const ANSWER_CHARS = 2000;
 
@@ -9,6 +10,7 @@ const ANSWER_CHARS = 2000;
  */
 export class ReviewLog {
   readonly #entries: FallbackReviewEntry[] = [];
+  #warned = false;
 
   constructor(
     private readonly size: number,
@@ -39,10 +41,14 @@ export class ReviewLog {
       this.#entries.push(entry);
       if (this.#entries.length > this.size) this.#entries.shift();
     }
-    try {
-      this.onFallback?.(entry);
-    } catch {
-      // a failing hook never breaks a request
+    // a failing hook (or an async one that rejects: apps persist entries) never breaks a request or the process;
+    // it is reported once
+    if (this.onFallback) {
+      callIsolated(this.onFallback, entry, (err) => {
+        if (this.#warned) return;
+        this.#warned = true;
+        process.emitWarning(`koa-llm-resilience: onFallback threw (${err instanceof Error ? err.message : String(err)}); ignored`);
+      });
     }
   }
 
