@@ -344,6 +344,20 @@ describe('cache', () => {
     expect(fake.stats().requests).toBe(1);
   });
 
+  it('a scope function that does not return a string (an async one) is refused with an error, never one shared scope', async () => {
+    app = await startApp(options({ cache: { scope: (async (ctx: { get(h: string): string }) => ctx.get('x-tenant')) as never } }));
+    const a = await request(app.server).post('/complete').set('x-tenant', 'a').send(ask('q'));
+    const b = await request(app.server).post('/complete').set('x-tenant', 'b').send(ask('q'));
+    expect([a.status, b.status]).toEqual([500, 500]);
+    expect(fake.stats().requests).toBe(0);
+    const err = await app.llm.engine.complete({ prompt: 'q' }, { scope: Promise.resolve('a') as never }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toMatch(/scope must be a string, but scope\(\) returned a Promise/);
+    // a number is its text; none is one scope for all
+    expect((await app.llm.engine.complete({ prompt: 'n' }, { scope: 7 as never })).cached).toBe(false);
+    expect((await app.llm.engine.complete({ prompt: 'n' }, { scope: '7' })).cached).toBe(true);
+  });
+
   it('two tenants never share an entry (scope)', async () => {
     app = await startApp(options({ cache: { scope: (ctx) => ctx.get('x-tenant') } }));
     await request(app.server).post('/complete').set('x-tenant', 'a').send(ask('q'));

@@ -1,6 +1,6 @@
 import type { CompletionRequest, CompletionResult, Usage } from '../types';
 import type { BreakerRegistry } from './breaker/breaker-registry';
-import { cacheKey } from './cache/cache-key';
+import { cacheKey, scopeOf } from './cache/cache-key';
 import type { CachedAnswer, FleetFill, ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain, RunEnd } from './fallback/fallback-chain';
@@ -120,7 +120,8 @@ async function completeCached(
   started: number,
   deadlineAt: number,
 ): Promise<CompletionResult> {
-  const key = cacheKey(req, call.scope ?? '');
+  const scope = scopeOf(call.scope);
+  const key = cacheKey(req, scope);
   const hit = cache.store ? await cache.lookup(key) : cache.get(key);
   if (hit && (await passesValidate(req, hit))) {
     const latencyMs = since(started);
@@ -131,7 +132,7 @@ async function completeCached(
 
   // Semantic lookup on an exact miss (opt-in, deterministic requests only, within the partition).
   const semantic = cache.semantic;
-  const sq = semantic?.query(req, call.scope ?? '', req.semanticOptOut) ?? null;
+  const sq = semantic?.query(req, scope, req.semanticOptOut) ?? null;
   const vector = semantic && sq ? await semantic.embed(sq.prompt, req.signal ?? call.signal, deadlineAt - performance.now()) : null;
   if (semantic && sq && vector) {
     const found = semantic.index.search(sq.partition, sq.prompt, vector, semantic.options.threshold);

@@ -23,6 +23,19 @@ export function cacheKey(req: NormalizedRequest, scope: string): string {
   return sha256(json);
 }
 
+/**
+ * The tenant scope as the cache keys it: a string (a finite number is its decimal text; none is one scope
+ * for all, ''). Anything else is refused, loudly: a Promise (an `async` scope function) or an object would
+ * put every tenant in the same scope, and tenants must never share an entry.
+ */
+export function scopeOf(scope: unknown): string {
+  if (typeof scope === 'string') return scope;
+  if (scope === undefined || scope === null) return '';
+  if (typeof scope === 'number' && Number.isFinite(scope)) return String(scope);
+  const got = scope instanceof Promise ? 'a Promise (an async scope function is not supported)' : `a value of type ${typeof scope}`;
+  throw new TypeError(`koa-llm-resilience: the cache scope must be a string, but scope() returned ${got}`);
+}
+
 /** Everything but the messages that changes an answer (shared with the semantic cache's partitions). */
 export function answerParameters(req: NormalizedRequest): Record<string, unknown> {
   const params: Record<string, unknown> = {

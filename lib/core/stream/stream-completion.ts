@@ -2,7 +2,7 @@ import { AllModelsFailedError } from '../../errors/all-models-failed-error';
 import { RequestAbortedError } from '../../errors/request-aborted-error';
 import { StreamInterruptedError } from '../../errors/stream-interrupted-error';
 import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from '../../types';
-import { cacheKey } from '../cache/cache-key';
+import { cacheKey, scopeOf } from '../cache/cache-key';
 import { costUsd, type CallContext, type Layers, nextRequestId, passesValidate } from '../complete';
 import type { EventBus } from '../events/event-bus';
 import { rejectedRequest } from '../fallback/attempt-failure';
@@ -79,7 +79,7 @@ async function* streamInner(
   let current: { model: ResolvedModel; started: number } | null = null;
   try {
     const cache = req.useCache ? layers.cache : null;
-    const key = cache ? cacheKey(req, call.scope ?? '') : '';
+    const key = cache ? cacheKey(req, scopeOf(call.scope)) : '';
     const hit = cache ? (cache.store ? await cache.lookup(key) : cache.get(key)) : undefined;
     // as for complete(): a cached answer must still pass this request's own `validate` hook
     if (cache && hit && (await passesValidate(req, hit))) {
