@@ -3,6 +3,7 @@
  * playwright-core, never a browser download): a breaker opening in the demo app shows on the page.
  */
 import { existsSync } from 'node:fs';
+import Koa from 'koa';
 import http from 'node:http';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -48,6 +49,33 @@ describe('dashboard', () => {
     expect(data.body.review[0]).toMatchObject({ reason: 'fallback', answeredBy: 'fast' });
     expect(data.body.spend.lastHourUsd).toBeGreaterThan(0);
     expect(() => dashboardRouter({ llm, auth: { token: 'short' } })).toThrow(ConfigError);
+  });
+
+  it('takes an async auth function: only a `true` it resolves to lets in; false, a rejection or a throw keep out', async () => {
+    const mount = async (auth: (ctx: Koa.Context) => boolean | Promise<boolean>) => {
+      const app = new Koa();
+      app.use(dashboardRouter({ llm, auth }).routes());
+      return listen(app);
+    };
+    const cases: [string, (ctx: Koa.Context) => boolean | Promise<boolean>, number][] = [
+      ['resolves true for the right session', async (ctx) => ctx.get('x-session') === 'admin', 200],
+      ['resolves false', async () => false, 401],
+      ['rejects (session store down)', async () => Promise.reject(new Error('store down')), 401],
+      ['throws', () => {
+        throw new Error('bug');
+      }, 401],
+      ['resolves a truthy non-boolean', async () => 'yes' as unknown as boolean, 401],
+    ];
+    const got: [string, number][] = [];
+    for (const [name, auth] of cases) {
+      const l = await mount(auth);
+      try {
+        got.push([name, (await request(l.server).get('/dashboard/data').set('x-session', 'admin')).status]);
+      } finally {
+        await l.close();
+      }
+    }
+    expect(got).toEqual(cases.map(([name, , status]) => [name, status]));
   });
 
   it('shows a breaker opening, live, in headless Chromium', async () => {

@@ -15,7 +15,7 @@ export interface DashboardOptions {
    * Who may see it: `{ token }` (sent as `?token=` or `Authorization: Bearer`, compared in constant time) or a
    * function of the context. Default: anyone who can reach the route — mount it behind your own auth.
    */
-  auth?: { token: string } | ((ctx: ParameterizedContext) => boolean);
+  auth?: { token: string } | ((ctx: ParameterizedContext) => boolean | Promise<boolean>);
   /** Default: `/dashboard`. */
   prefix?: string;
   /** Snapshots pushed by the SSE feed, in ms. Default: 1000. */
@@ -80,16 +80,17 @@ export function dashboardRouter(options: DashboardOptions): Router {
 
   const auth = options.auth;
   const digest = (s: string) => createHash('sha256').update(s).digest();
-  const allowed = (ctx: ParameterizedContext): boolean => {
+  const allowed = async (ctx: ParameterizedContext): Promise<boolean> => {
     if (auth === undefined) return true;
-    if (typeof auth === 'function') return auth(ctx) === true;
+    // a function may look the session up (async); only `true` lets in, and a throw or rejection keeps out
+    if (typeof auth === 'function') return (await Promise.resolve().then(() => auth(ctx)).catch(() => false)) === true;
     const given = (typeof ctx.query.token === 'string' ? ctx.query.token : undefined) ?? /^Bearer\s+(.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
     return timingSafeEqual(digest(given), digest(auth.token));
   };
 
   const router = new Router({ prefix: options.prefix ?? '/dashboard' });
   router.use(async (ctx, next) => {
-    if (!allowed(ctx)) {
+    if (!(await allowed(ctx))) {
       ctx.status = 401;
       ctx.body = { error: { message: 'dashboard access denied' } };
       return;
