@@ -15,13 +15,21 @@ export class Cooldowns {
     return ms;
   }
 
-  /** Epoch ms when the model's cool-down ends, or null when it may be called now. */
+  /**
+   * Epoch ms when the model's cool-down ends, or null when it may be called now. A cool-down never has more
+   * than `maxMs` left: if the system clock steps back (NTP, a resumed VM), the end moves with it instead of
+   * keeping the model out for as long as the step.
+   */
   until(model: string, now = Date.now()): number | null {
-    const u = this.#until.get(model);
+    let u = this.#until.get(model);
     if (u === undefined) return null;
     if (u <= now) {
       this.#until.delete(model);
       return null;
+    }
+    if (u - now > this.maxMs) {
+      u = now + this.maxMs;
+      this.#until.set(model, u);
     }
     return u;
   }
