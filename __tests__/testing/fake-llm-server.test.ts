@@ -41,6 +41,19 @@ describe('startFakeLlm', () => {
     await fake.close();
   });
 
+  it('refuses a behaviour it would not carry out as written, naming every problem (a misspelt mode would answer normally)', async () => {
+    await expect(startFakeLlm({ behaviors: { m: { mode: 'timeout' as never } } })).rejects.toThrow(/fake behaviour of "m": mode must be one of ok, error, hang/);
+    const fake = await startFakeLlm();
+    expect(() => fake.setBehavior('m', { mode: 'rate-limit' as never, failRate: 2, latencyMs: -1, status: 42, retryAfter: 5 } as never)).toThrow(
+      'fake behaviour of "m": unknown option "retryAfter"; mode must be one of ok, error, hang, reset, rate_limit, malformed, truncated, empty, context_length, stall, cut, no_done (got "rate-limit"); latencyMs must be a number ≥ 0; failRate must be a number in [0, 1]; status must be an HTTP status (100-599)',
+    );
+    // the behaviour in place is kept
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const c = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'still fine' }] });
+    expect(c.choices[0].finish_reason).toBe('stop');
+    await fake.close();
+  });
+
   it('answers from the last user message, whether its content is a string or text parts', async () => {
     const fake = await startFakeLlm();
     const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });

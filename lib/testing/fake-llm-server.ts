@@ -48,6 +48,33 @@ export interface FakeBehavior {
   failAfterChunks?: number;
 }
 
+const MODES: readonly FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malformed', 'truncated', 'empty', 'context_length', 'stall', 'cut', 'no_done'];
+const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks']);
+
+/**
+ * Refuses a behaviour the fake would not carry out as written, naming every problem: a misspelt mode
+ * (`'rate-limit'`, `'timeout'`) or option would otherwise answer normally, and a test would pass for the wrong reason.
+ */
+function checkBehavior(model: string, b: unknown): FakeBehavior {
+  const problems: string[] = [];
+  if (b === null || typeof b !== 'object' || Array.isArray(b)) throw new TypeError(`fake behaviour of "${model}" must be an object`);
+  const v = b as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (!BEHAVIOR_KEYS.has(k)) problems.push(`unknown option "${k}"`);
+  if (v.mode !== undefined && !MODES.includes(v.mode as FakeMode)) problems.push(`mode must be one of ${MODES.join(', ')} (got ${JSON.stringify(v.mode)})`);
+  for (const k of ['latencyMs', 'jitterMs', 'retryAfterS', 'chunkDelayMs', 'failAfterChunks']) {
+    if (v[k] !== undefined && !(typeof v[k] === 'number' && Number.isFinite(v[k]) && (v[k] as number) >= 0)) problems.push(`${k} must be a number ≥ 0`);
+  }
+  if (v.failRate !== undefined && !(typeof v.failRate === 'number' && v.failRate >= 0 && v.failRate <= 1)) problems.push('failRate must be a number in [0, 1]');
+  if (v.status !== undefined && !(Number.isInteger(v.status) && (v.status as number) >= 100 && (v.status as number) <= 599)) problems.push('status must be an HTTP status (100-599)');
+  if (v.text !== undefined && typeof v.text !== 'string') problems.push('text must be a string');
+  if (v.omitUsage !== undefined && typeof v.omitUsage !== 'boolean') problems.push('omitUsage must be a boolean');
+  if (v.headers !== undefined && (v.headers === null || typeof v.headers !== 'object' || Object.values(v.headers).some((h) => typeof h !== 'string'))) {
+    problems.push('headers must be an object of strings');
+  }
+  if (problems.length > 0) throw new TypeError(`fake behaviour of "${model}": ${problems.join('; ')}`);
+  return { ...(v as FakeBehavior) };
+}
+
 /** One request the fake received. Headers are not kept: no credential is ever stored. */
 export interface FakeRequestRecord {
   model: string;
@@ -111,7 +138,7 @@ interface Pending {
 
 /** Starts a real OpenAI-compatible HTTP server on loopback: `POST /v1/chat/completions`, `GET /v1/models`. */
 export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLlm> {
-  const behaviors = new Map<string, FakeBehavior>(Object.entries(options.behaviors ?? {}));
+  const behaviors = new Map<string, FakeBehavior>(Object.entries(options.behaviors ?? {}).map(([model, b]) => [model, checkBehavior(model, b)]));
   let records: FakeRequestRecord[] = [];
   /** Counts of the finished requests forgotten beyond `maxRecords`, per model. */
   let forgotten = new Map<string, FakeStats>();
@@ -334,7 +361,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     url: `http://${host}:${port}/v1`,
     port,
     setBehavior(model, behavior) {
-      behaviors.set(model, { ...behavior });
+      behaviors.set(model, checkBehavior(model, behavior));
     },
     requests(model) {
       const rs = filter(model);
