@@ -9,7 +9,8 @@ export class RequestAbortedError extends LlmResilienceError {
   readonly expose = false;
   /**
    * The attempts made before the caller went away, the one it interrupted last (outcome `cancelled`); empty when
-   * none had started, or when the caller was waiting on an identical request's call (the cache's single flight).
+   * none had started, or when the caller left an identical request's call that others still wait for (the
+   * cache's single flight: the call goes on for them).
    */
   readonly attempts: readonly AttemptRecord[];
 

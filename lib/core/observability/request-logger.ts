@@ -3,13 +3,13 @@ import type { EventBus } from '../events/event-bus';
 import { callIsolated } from '../events/user-callback';
 import { redact } from './redact';
 
+const ignore = (): void => undefined;
+
 /**
  * Structured logs on a pino-compatible logger: one line per completed request (request id, task, chain, each
  * attempt's outcome and latency, cache, fallback, tokens, cost; never the prompt or the answer) and one per
  * breaker state change. Everything passes through `redact`. Returns the function that unsubscribes.
  */
-const ignore = (): void => undefined;
-
 export function attachLogger(events: EventBus, logger: LlmLogger): () => void {
   const safe = (level: 'info' | 'warn', obj: Record<string, unknown>, msg: string): void => {
     // a failing logger (or an async one that rejects) never breaks a request
