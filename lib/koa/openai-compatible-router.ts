@@ -132,6 +132,8 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
     }
     if (body.n !== undefined && body.n !== 1) return openAIError(ctx, 400, 'n > 1 is not supported by this endpoint', 'invalid_request_error', null, 'n');
     if (body.tools !== undefined || body.functions !== undefined) return openAIError(ctx, 400, 'tools are not supported by this endpoint', 'invalid_request_error', null, 'tools');
+    const unapplied = unsupportedSampling(body);
+    if (unapplied) return openAIError(ctx, 400, `'${unapplied}' is not supported by this endpoint (only its default is accepted)`, 'invalid_request_error', null, unapplied);
     const chain = chainFor(body.model, client.models);
     if (!chain) return openAIError(ctx, 404, `The model '${body.model.slice(0, 100)}' does not exist`, 'invalid_request_error', 'model_not_found', 'model');
 
@@ -224,6 +226,21 @@ async function streamOpenAI(ctx: ParameterizedContext, stream: LlmStream, id: st
       if (!out.destroyed) out.end();
     }
   })();
+}
+
+/**
+ * The first sampling parameter the chain would not apply: refused rather than dropped, since it would change the
+ * answer. Its default (or null) is accepted, as clients such as LangChain send the defaults.
+ */
+function unsupportedSampling(body: Record<string, unknown>): string | null {
+  for (const k of ['frequency_penalty', 'presence_penalty'] as const) {
+    if (body[k] !== undefined && body[k] !== null && body[k] !== 0) return k;
+  }
+  const bias = body.logit_bias;
+  if (bias !== undefined && bias !== null && !(typeof bias === 'object' && Object.keys(bias).length === 0)) return 'logit_bias';
+  if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false) return 'logprobs';
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null) return 'top_logprobs';
+  return null;
 }
 
 type ReadBody = { body: Record<string, unknown> } | { status: 400 | 413; problem: string };
