@@ -251,6 +251,7 @@ export async function passesValidate(req: NormalizedRequest, hit: CachedAnswer):
   if (!hook) return true;
   const limit = new AbortLatch();
   const timer = setTimeout(() => limit.abort(), req.timeoutMs ?? req.chain[0]?.timeoutMs ?? 2000);
+  timer.unref(); // a hook still pending never keeps a closing process alive
   try {
     const verdict = Promise.resolve().then(() => hook(hit.json !== undefined ? { text: hit.text, json: hit.json, model: hit.model } : { text: hit.text, model: hit.model }));
     return (await unlessAborted(verdict, limit)) === true;

@@ -51,6 +51,7 @@ export class SingleFlight<T> {
         f.controller.abort();
         const plain = (): void => reject(new RequestAbortedError('The request was cancelled'));
         const grace = setTimeout(plain, LAST_LEAVER_GRACE_MS);
+        grace.unref(); // never what keeps a closing process alive
         f.promise.then(
           () => {
             clearTimeout(grace);
