@@ -61,7 +61,9 @@ it('holds its invariants with every feature on at once', async () => {
     const end = Date.now() + DURATION_MS;
     const worker = async (): Promise<void> => {
       while (Date.now() < end) {
-        await new Promise((r) => setImmediate(r)); // as requests arriving from sockets do
+        // a pause, as between requests arriving from sockets (and so that this test leaves CPU to the suites
+        // running beside it, whose timings it would otherwise disturb)
+        await new Promise((r) => setTimeout(r, 10));
         requests++;
         const caller = new AbortController();
         const deadlineMs = Math.random() < 0.5 ? 100 + Math.floor(Math.random() * 400) : undefined;
@@ -93,7 +95,7 @@ it('holds its invariants with every feature on at once', async () => {
         if (abort) clearTimeout(abort);
       }
     };
-    await Promise.all(Array.from({ length: 20 }, worker));
+    await Promise.all(Array.from({ length: 12 }, worker));
     clearInterval(flip);
     // what was cancelled or timed out has ended by now
     await new Promise((r) => setTimeout(r, 1200));
