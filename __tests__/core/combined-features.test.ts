@@ -15,7 +15,7 @@ const MODES: FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malfor
 const pick = <T>(a: readonly T[]): T => a[Math.floor(Math.random() * a.length)];
 const DURATION_MS = 5000;
 /** How far past its deadline a request may end: timers and I/O of a busy 2-core CI machine. */
-const DEADLINE_MARGIN_MS = 150;
+const DEADLINE_MARGIN_MS = 250;
 
 let fake: FakeLlm;
 let engines: LlmEngine[] = [];

@@ -67,7 +67,7 @@ describe('deadline for the whole chain', () => {
     expect(hurried.status).toBe(503);
     expect(hurried.body.error.attempts).toEqual([{ model: 'smart', outcome: 'timeout' }]);
     expect(took).toBeGreaterThanOrEqual(140);
-    expect(took).toBeLessThan(400); // not the 600 ms of the other caller's call
+    expect(took).toBeLessThan(450); // not the 600 ms of the other caller's call
     // and the other caller, which had no deadline, was not failed by this one's
     const res = await patient;
     expect(res.status).toBe(200);
@@ -81,7 +81,7 @@ describe('deadline for the whole chain', () => {
     const t0 = Date.now();
     const res = await post({ ...ask(), temperature: 0, deadlineMs: 150 });
     const took = Date.now() - t0;
-    expect(took).toBeLessThan(400); // not the 1 s of the embedding
+    expect(took).toBeLessThan(600); // not the 1 s of the embedding
     expect(res.status).toBe(503);
     expect(res.body.error.message).toBe('The deadline of 150 ms passed before any model could be tried');
     expect(fake.stats('big').requests).toBe(0);
