@@ -33,7 +33,7 @@ describe('startFakeLlm', () => {
     expect(fake.requests('m')).toMatchObject({ total: 30, completed: 30 });
     hanging.abort();
     expect(await hung).toBe('aborted');
-    await new Promise((r) => setTimeout(r, 30));
+    for (let i = 0; i < 200 && fake.stats('slow').pending > 0; i++) await new Promise((r) => setTimeout(r, 10)); // the server sees the close soon after
     expect(fake.stats('slow')).toEqual({ requests: 1, completed: 0, failed: 0, aborted: 1, pending: 0 });
     fake.resetRequests();
     expect(fake.stats()).toEqual({ requests: 0, completed: 0, failed: 0, aborted: 0, pending: 0 });
