@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createEngine, type LlmEngine, redisStore } from '../../lib';
 import { startFakeLlm, type FakeLlm, type FakeMode } from '../../lib/testing';
 import type { CompletionRequest } from '../../lib/types';
+import { watchProcess } from '../helpers/app';
 
 const MODES: FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malformed', 'truncated', 'empty'];
 const pick = <T>(a: readonly T[]): T => a[Math.floor(Math.random() * a.length)];
@@ -26,10 +27,7 @@ afterEach(async () => {
 });
 
 it('holds its invariants with every feature on at once', async () => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (r: unknown): void => void unhandled.push(r);
-  process.on('unhandledRejection', onUnhandled);
-  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+  const watch = watchProcess();
   try {
     fake = await startFakeLlm({ maxRecords: 1000, behaviors: { c: { latencyMs: 20, jitterMs: 20 } } });
     const prefix = `klr-combined-${randomUUID()}:`;
@@ -102,7 +100,7 @@ it('holds its invariants with every feature on at once', async () => {
 
     expect(requests).toBeGreaterThan(200);
     expect(late).toEqual([]);
-    expect(unhandled).toEqual([]);
+    expect(watch.unhandled).toEqual([]);
     // every error was one of the library's typed errors
     expect([...outcomes].filter((o) => !/:(ok|ALL_MODELS_FAILED|REQUEST_ABORTED|STREAM_INTERRUPTED)$/.test(o))).toEqual([]);
     for (const e of engines) {
@@ -113,7 +111,6 @@ it('holds its invariants with every feature on at once', async () => {
     }
     expect(fake.stats().pending).toBe(0);
   } finally {
-    warn.mockRestore();
-    process.off('unhandledRejection', onUnhandled);
+    watch.stop();
   }
 }, 30_000);

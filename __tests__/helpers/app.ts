@@ -106,3 +106,24 @@ export async function waitFor(check: () => boolean, timeoutMs = 2000): Promise<v
     await sleep(5);
   }
 }
+
+/**
+ * Collects the process's unhandled rejections until `stop()` (a test asserts there were none), and keeps the
+ * library's `process.emitWarning`s out of the output while collecting them too.
+ */
+export function watchProcess(): { unhandled: unknown[]; warnings: string[]; stop(): void } {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+  return {
+    unhandled,
+    get warnings() {
+      return warn.mock.calls.map((c) => String(c[0]));
+    },
+    stop() {
+      warn.mockRestore();
+      process.off('unhandledRejection', onUnhandled);
+    },
+  };
+}

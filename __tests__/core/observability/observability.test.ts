@@ -8,7 +8,7 @@ import request from 'supertest';
 import { createEngine, type FallbackReviewEntry, redact, registerMetrics } from '../../../lib';
 import type { FakeLlm } from '../../../lib/testing';
 import type { CompletionRequest, LlmResilienceOptions, RequestSummary } from '../../../lib/types';
-import { startApp, type TestApp, useFakeLlm } from '../../helpers/app';
+import { startApp, type TestApp, useFakeLlm, watchProcess } from '../../helpers/app';
 
 const KEY = 'sk-live-SUPERSECRET-0123456789';
 let fake: FakeLlm;
@@ -206,10 +206,7 @@ describe('cost and usage', () => {
   });
 
   it('async listeners, onFallback and logger that reject are isolated: no unhandled rejection, one warning each', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const watch = watchProcess();
     try {
       fake.setBehavior('big', { mode: 'error' });
       const persisted: string[] = [];
@@ -230,15 +227,14 @@ describe('cost and usage', () => {
       const second = await engine.complete(ask());
       expect([first.model, second.model]).toEqual(['fast', 'fast']);
       await new Promise((r) => setTimeout(r, 50)); // rejections are reported after a turn
-      expect(unhandled).toEqual([]);
+      expect(watch.unhandled).toEqual([]);
       expect(persisted).toHaveLength(2);
-      const warnings = warn.mock.calls.map((c) => String(c[0]));
+      const warnings = watch.warnings;
       expect(warnings.filter((w) => /onFallback threw \(database unavailable\)/.test(w))).toHaveLength(1);
       expect(warnings.filter((w) => /"fallback" listener threw \(metrics backend down\)/.test(w))).toHaveLength(1);
       await engine.close();
     } finally {
-      warn.mockRestore();
-      process.off('unhandledRejection', onUnhandled);
+      watch.stop();
     }
   });
 

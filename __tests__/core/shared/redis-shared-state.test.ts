@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { createEngine, type LlmEngine, redisStore } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
 import type { LlmResilienceOptions } from '../../../lib/types';
-import { sleep, waitFor } from '../../helpers/app';
+import { sleep, waitFor, watchProcess } from '../../helpers/app';
 
 const REDIS = 'redis://127.0.0.1:6379';
 let fake: FakeLlm;
@@ -263,9 +263,7 @@ describe('the subscriber connection', () => {
       upstream.on('close', () => client.destroy());
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const watch = watchProcess();
     const store = redisStore({ url: `redis://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`, prefix });
     const publisher = redisStore({ url: REDIS, prefix });
     try {
@@ -282,9 +280,9 @@ describe('the subscriber connection', () => {
       await waitFor(() => refuse && subscribes > before, 5000);
       await store.close(); // rejects what the subscriber still had queued
       await sleep(50);
-      expect(unhandled).toEqual([]);
+      expect(watch.unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      watch.stop();
       await store.close();
       await publisher.close();
       for (const c of sockets) c.destroy();
