@@ -201,16 +201,7 @@ async function completeCached(
  */
 async function joinerAccepts(req: NormalizedRequest, s: ChainSuccess): Promise<boolean> {
   if (s.answer.finishReason === 'length' && !req.acceptTruncated) return false;
-  if (!req.validate) return true;
-  return passesValidate(req, {
-    text: s.answer.text,
-    model: s.model.name,
-    providerModel: s.answer.providerModel,
-    fallback: s.index > 0,
-    usage: s.answer.usage,
-    finishReason: s.answer.finishReason,
-    ...(s.json !== undefined ? { json: s.json } : {}),
-  });
+  return passesValidate(req, { text: s.answer.text, model: s.model.name, json: s.json });
 }
 
 /**
@@ -246,7 +237,7 @@ function toResult(s: ChainSuccess, started: number, coalesced: boolean): Complet
  * A cached or shared answer must still pass this request's own `validate` hook (the schema is part of the key).
  * A hook that does not settle within the request's attempt timeout (`timeoutMs`, else the first model's) fails.
  */
-export async function passesValidate(req: NormalizedRequest, hit: CachedAnswer): Promise<boolean> {
+export async function passesValidate(req: NormalizedRequest, hit: Pick<CachedAnswer, 'text' | 'model' | 'json'>): Promise<boolean> {
   const hook = req.validate;
   if (!hook) return true;
   const limit = new AbortLatch();
