@@ -30,6 +30,7 @@ import { generateText } from 'ai';
 import { createFallback } from 'ai-fallback';
 import OpenAI from 'openai';
 import { createEngine } from '../lib';
+import { undiciTransport } from '../lib/core/upstream/undici-transport';
 import { argValue, fmt, machine, median, summarize, table } from './lib/stats';
 import type { StrategyConfig } from './lib/strategies';
 import { STUB_URL, stubFetch } from './lib/stub';
@@ -225,6 +226,7 @@ function httpSection(samples: Pair[], connections: number, out: string[], headin
 /** Section 3's pairs: each strategy beside a bare-SDK twin; the control pairs two bare-SDK routes. */
 const PAIRED: [string, RouteKind][] = [
   [CONTROL, 'bare'],
+  [ROUTE_LABELS['bare-transport'], 'bare-transport'],
   [ROUTE_LABELS.ours, 'ours'],
   [ROUTE_LABELS.langchain, 'langchain'],
   [ROUTE_LABELS['ai-sdk'], 'ai-sdk'],
@@ -354,6 +356,9 @@ async function main(): Promise<void> {
   // 1. In process, on loopback.
   const client = new OpenAI({ baseURL: up.url, apiKey: KEY, maxRetries: 0, logLevel: 'off' });
   const defaultClient = new OpenAI({ baseURL: up.url, apiKey: KEY, maxRetries: 0 });
+  // The library's default transport under the bare SDK: the floor once both sides send the same way.
+  const transport = undiciTransport();
+  const transportClient = new OpenAI({ baseURL: up.url, apiKey: KEY, maxRetries: 0, logLevel: 'off', fetch: transport.fetch });
   const engine = createEngine({
     models: [
       { name: 'primary', model: 'primary', baseURL: up.url, apiKey: KEY },
@@ -369,6 +374,7 @@ async function main(): Promise<void> {
   const variants: [string, Fn][] = [
     [FLOOR, () => client.chat.completions.create({ model: 'primary', messages: msgs })],
     ['bare openai SDK (maxRetries 0, default logLevel)', () => defaultClient.chat.completions.create({ model: 'primary', messages: msgs })],
+    [ROUTE_LABELS['bare-transport'], () => transportClient.chat.completions.create({ model: 'primary', messages: msgs })],
     ['koa-llm-resilience engine.complete (cache off)', () => engine.complete({ messages: msgs, cache: false })],
     [ROUTE_LABELS.langchain, () => lc.invoke(msgs)],
     [ROUTE_LABELS['ai-sdk'], () => generateText({ model: aiModel, messages: msgs, maxRetries: 0 })],
@@ -522,6 +528,7 @@ async function main(): Promise<void> {
   for (const g of gens) await g.close();
   await engine.close();
   await cached.close();
+  await transport.close();
   await up.close();
   const dir = path.join(__dirname, 'results');
   writeFileSync(path.join(dir, 'overhead.md'), out.join('\n'));

@@ -8,15 +8,16 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { aiSdk, bareSdk, chatApp, langchain, ours, type Strategy, type StrategyConfig } from './strategies';
+import { aiSdk, bareSdk, bareSdkOnTransport, chatApp, langchain, ours, type Strategy, type StrategyConfig } from './strategies';
 import { inMemoryRequest, STUB_URL, stubFetch } from './stub';
 
-export type RouteKind = 'bare' | 'ours' | 'langchain' | 'ai-sdk' | 'calibration';
+export type RouteKind = 'bare' | 'bare-transport' | 'ours' | 'langchain' | 'ai-sdk' | 'calibration';
 export type RouteMode = 'http' | 'stub';
 
 /** How the benches' tables name each route. */
 export const ROUTE_LABELS: Record<RouteKind, string> = {
   bare: 'bare openai SDK (maxRetries 0, logLevel off)',
+  'bare-transport': "bare openai SDK on the library's transport (undici request)",
   ours: 'koa-llm-resilience (cache off)',
   langchain: 'LangChain.js withFallbacks',
   'ai-sdk': 'AI SDK + ai-fallback',
@@ -40,6 +41,7 @@ async function fixedWork(rounds: number): Promise<void> {
 
 const make: Record<RouteKind, (c: StrategyConfig) => Strategy> = {
   bare: bareSdk,
+  'bare-transport': bareSdkOnTransport,
   ours: (c) => ours(c, 'ours', { cache: false }),
   langchain: (c) => langchain(c, false),
   'ai-sdk': aiSdk,

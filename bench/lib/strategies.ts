@@ -8,6 +8,7 @@ import { createFallback } from 'ai-fallback';
 import Koa from 'koa';
 import OpenAI from 'openai';
 import { llmResilience } from '../../lib';
+import { undiciTransport } from '../../lib/core/upstream/undici-transport';
 import type { LlmResilienceOptions } from '../../lib/types';
 
 export interface Answer {
@@ -54,6 +55,20 @@ async function sdkCall(client: OpenAI, model: string, text: string): Promise<Ans
 export function bareSdk(c: StrategyConfig): Strategy {
   const client = sdk(c);
   return { name: 'bare openai SDK (maxRetries 0, logLevel off)', call: (_ctx, text) => sdkCall(client, c.primary, text), close: noClose };
+}
+
+/**
+ * The bare SDK given the library's default transport (undici's `request()`, see `undiciTransport`) as its `fetch`:
+ * the floor for what the library's own bookkeeping costs, once the transport is the same on both sides.
+ */
+export function bareSdkOnTransport(c: StrategyConfig): Strategy {
+  const transport = c.fetch ? null : undiciTransport();
+  const client = sdk({ ...c, fetch: c.fetch ?? transport?.fetch });
+  return {
+    name: "bare openai SDK on the library's transport",
+    call: (_ctx, text) => sdkCall(client, c.primary, text),
+    close: async () => transport?.close(),
+  };
 }
 
 /** One hard-coded endpoint (the bare SDK, as most apps start). */

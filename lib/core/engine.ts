@@ -91,12 +91,12 @@ export class LlmEngine {
     for (const off of this.#detach) off();
     this.#fleet?.close();
     this.breakers.close();
-    this.cache?.clear();
-    this.chain.close();
+    const cacheClosed = this.cache?.close();
+    const upstreamClosed = this.chain.close();
     this.events.clear();
     // The stores were handed to this engine: their connections are released too (a client you passed in is not).
     const stores = new Set([this.options.shared, this.options.cache ? this.options.cache.store : undefined].filter((x) => x !== undefined));
-    await Promise.all([...stores].map((s) => s.close()));
+    await Promise.all([upstreamClosed, cacheClosed, ...[...stores].map((s) => s.close())]);
   }
 }
 

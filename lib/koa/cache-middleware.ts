@@ -34,8 +34,7 @@ export function cacheMiddleware(options: { cache?: CacheOptions } = {}): LlmMidd
   return Object.assign(mountCache(cache), {
     status: () => buildStatus(null, null, cache),
     close: async () => {
-      cache.clear();
-      await cache.store?.close();
+      await Promise.all([cache.close(), cache.store?.close()]);
     },
     on: events.on.bind(events),
   });

@@ -162,4 +162,10 @@ export class ResponseCache {
     this.#lru.clear();
     this.semantic?.index.clear();
   }
+
+  /** Clears the cache and closes the semantic lookup's connections (the shared store is closed by its owner). */
+  close(): Promise<void> {
+    this.#lru.clear();
+    return this.semantic?.close() ?? Promise.resolve();
+  }
 }

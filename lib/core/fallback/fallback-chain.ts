@@ -349,10 +349,11 @@ export class FallbackChain {
     return attemptTimeout(model, task, undefined, this.adaptive, this.latency);
   }
 
-  close(): void {
+  /** Resolves once the default transport's connections are closed (attempts in flight finish or time out first). */
+  close(): Promise<void> {
     this.closed = true;
     this.deadlines.close();
-    this.upstream.close();
+    return this.upstream.close();
   }
 
   /** @internal Whether `model` may be called now for this request, and with which messages. */

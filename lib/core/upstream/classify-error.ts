@@ -74,15 +74,20 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
 }
 
 /**
- * Node's fetch (undici) fails the reading of a body whose connection closed with `TypeError('terminated')` (its
- * cause: the socket error). The openai SDK passes it on as is once the headers are in (a stream cut mid-answer,
- * a body cut short), so it is not an `APIConnectionError`.
+ * A body whose connection closed before it was complete. Node's fetch (undici) fails its reading with
+ * `TypeError('terminated')` (its cause: the socket error), and so does the default transport's `text()`/`json()`
+ * (see `undiciTransport`); a stream the SDK reads from the transport's body fails with undici's own socket error.
+ * The openai SDK passes either on as is once the headers are in, so it is not an `APIConnectionError`.
  */
 function isCutWhileReading(err: unknown): boolean {
-  // by name, not `instanceof`: the error is made in Node's own realm, which a vm context (jest's) does not share
-  const e = err as { name?: unknown; message?: unknown } | null;
-  return typeof e === 'object' && e !== null && e.name === 'TypeError' && e.message === 'terminated';
+  // by name and code, not `instanceof`: the error is made in Node's own realm, which a vm context (jest's) does not share
+  const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
+  if (typeof e !== 'object' || e === null) return false;
+  if (e.name === 'TypeError' && e.message === 'terminated') return true;
+  return typeof e.code === 'string' && CUT_CODES.has(e.code);
 }
+
+const CUT_CODES = new Set(['UND_ERR_SOCKET', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_BODY_TIMEOUT', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 /**
  * What providers say when the prompt does not fit the model's window. OpenAI, Azure and Groq send the code

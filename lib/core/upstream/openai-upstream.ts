@@ -5,6 +5,7 @@ import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { loadTokenizer, promptTokens as promptTokensOf } from '../request/prompt-size';
 import { InvalidAnswerError } from './classify-error';
+import { type UpstreamTransport, undiciTransport } from './undici-transport';
 
 /** A usable answer from one provider call. */
 export interface UpstreamAnswer {
@@ -20,6 +21,8 @@ export interface UpstreamAnswer {
  */
 export class OpenAIUpstream {
   readonly #clients = new Map<string, OpenAI>();
+  /** The default transport (see `undiciTransport`), when the app gave no `fetch` of its own. */
+  readonly #transport: UpstreamTransport | null;
 
   constructor(models: readonly ResolvedModel[], fetchImpl?: typeof globalThis.fetch) {
     const problems = models.flatMap((m, i) =>
@@ -28,6 +31,8 @@ export class OpenAIUpstream {
         : [],
     );
     if (problems.length > 0) throw new ConfigError(problems);
+    this.#transport = fetchImpl ? null : undiciTransport();
+    const fetch = fetchImpl ?? this.#transport?.fetch;
     for (const m of models) {
       this.#clients.set(
         m.name,
@@ -39,7 +44,7 @@ export class OpenAIUpstream {
           timeout: Math.max(m.timeoutMs * 2, 30_000),
           // Also keeps the SDK from logging bodies with partly redacted keys (its 'debug' level).
           logLevel: 'off',
-          ...(fetchImpl ? { fetch: fetchImpl } : {}),
+          fetch,
         }),
       );
     }
@@ -92,8 +97,10 @@ export class OpenAIUpstream {
     return client;
   }
 
-  close(): void {
+  /** Closes the default transport's connections (an app's own `fetch` is left alone). */
+  close(): Promise<void> {
     this.#clients.clear();
+    return this.#transport?.close() ?? Promise.resolve();
   }
 }
 

@@ -5,6 +5,7 @@ import type { SharedStore } from '../../shared/shared-store';
 import type { AbortSource } from '../../signals';
 import { answerParameters, hashOf } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
+import { type UpstreamTransport, undiciTransport } from '../../upstream/undici-transport';
 
 const VERSION = 1;
 
@@ -23,6 +24,8 @@ export interface SemanticQuery {
 export class SemanticCache {
   readonly index: SemanticIndex;
   readonly #client: OpenAI;
+  /** The default transport (see `undiciTransport`), when the app gave no `fetch` of its own. */
+  readonly #transport: UpstreamTransport | null;
   hits = 0;
 
   constructor(
@@ -31,7 +34,15 @@ export class SemanticCache {
     fetchImpl?: typeof globalThis.fetch,
   ) {
     this.index = new SemanticIndex(options.maxEntries);
-    this.#client = new OpenAI({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+    this.#transport = fetchImpl ? null : undiciTransport();
+    const fetch = fetchImpl ?? this.#transport?.fetch;
+    this.#client = new OpenAI({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', fetch });
+  }
+
+  /** Forgets the index and closes the default transport's connections. */
+  close(): Promise<void> {
+    this.index.clear();
+    return this.#transport?.close() ?? Promise.resolve();
   }
 
   /** Null when this request must not use the semantic cache. */

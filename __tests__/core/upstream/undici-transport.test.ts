@@ -1,0 +1,183 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import zlib from 'node:zlib';
+import OpenAI from 'openai';
+import { createEngine } from '../../../lib';
+import { undiciTransport } from '../../../lib/core/upstream/undici-transport';
+import { classifyError } from '../../../lib/core/upstream/classify-error';
+
+/** A raw HTTP server whose answer each test writes by hand, counting requests and open connections. */
+async function rawServer(handler: http.RequestListener): Promise<{ url: string; requests: http.IncomingMessage[]; sockets: Set<Socket>; close(): Promise<void> }> {
+  const requests: http.IncomingMessage[] = [];
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    requests.push(req);
+    handler(req, res);
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    sockets,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const completion = (text: string) =>
+  JSON.stringify({ id: 'c1', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } });
+
+async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('undiciTransport (the default fetch the SDK is given)', () => {
+  it('sends what the SDK asks (method, path, headers, body) and hands back status, headers and JSON', async () => {
+    const srv = await rawServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('x-request-id', 'req_1');
+        res.setHeader('set-cookie', ['a=1', 'b=2']);
+        res.end(completion(`echo ${JSON.parse(body).messages[0].content}`));
+      });
+    });
+    const t = undiciTransport();
+    try {
+      const client = new OpenAI({ baseURL: srv.url, apiKey: 'sk-transport', maxRetries: 0, fetch: t.fetch });
+      const { data, response } = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+      expect(data.choices[0].message.content).toBe('echo hi');
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-request-id')).toBe('req_1');
+      expect(response.headers.get('set-cookie')).toBe('a=1, b=2');
+      const req = srv.requests[0];
+      expect(req.method).toBe('POST');
+      expect(req.url).toBe('/v1/chat/completions');
+      expect(req.headers.authorization).toBe('Bearer sk-transport');
+      expect(req.headers['content-type']).toBe('application/json');
+    } finally {
+      await t.close();
+      await srv.close();
+    }
+  });
+
+  it.each([
+    ['gzip', zlib.gzipSync],
+    ['deflate', zlib.deflateSync],
+    ['br', zlib.brotliCompressSync],
+  ] as const)('a body the server compressed anyway (%s) is decompressed, as fetch would', async (encoding, compress) => {
+    const srv = await rawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': encoding });
+      res.end(compress(Buffer.from(completion('squeezed'))));
+    });
+    const engine = createEngine({ models: [{ name: 'm', model: 'm', baseURL: srv.url, apiKey: 'k' }], cache: false });
+    try {
+      await expect(engine.complete({ prompt: 'x' })).resolves.toMatchObject({ text: 'squeezed', model: 'm' });
+      expect(srv.requests).toHaveLength(1);
+    } finally {
+      await engine.close();
+      await srv.close();
+    }
+  });
+
+  it('a body cut short is a failed attempt that says so, and the next model answers', async () => {
+    const srv = await rawServer((req, res) => {
+      if (req.url?.includes('chat') && srv.requests.length === 1) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' });
+        res.write('{"id":"c1","choices":[');
+        setTimeout(() => res.destroy(), 10);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(completion('second'));
+    });
+    const engine = createEngine({ models: [{ name: 'a', model: 'a', baseURL: srv.url, apiKey: 'k' }, { name: 'b', model: 'b', baseURL: srv.url, apiKey: 'k' }], cache: false });
+    try {
+      const r = await engine.complete({ prompt: 'x' });
+      expect(r).toMatchObject({ model: 'b', fallback: true });
+      expect(r.attempts[0]).toMatchObject({ model: 'a', outcome: 'error', message: 'connection closed before the answer was complete' });
+      expect(srv.requests).toHaveLength(2);
+    } finally {
+      await engine.close();
+      await srv.close();
+    }
+  });
+
+  it('does not follow redirects: a 3xx is the model failing, and nothing is sent to the other address', async () => {
+    const srv = await rawServer((req, res) => {
+      if (req.url?.startsWith('/elsewhere')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(completion('moved'));
+        return;
+      }
+      res.writeHead(307, { location: '/elsewhere/chat/completions' });
+      res.end();
+    });
+    const engine = createEngine({ models: [{ name: 'm', model: 'm', baseURL: srv.url, apiKey: 'k' }], cache: false });
+    try {
+      const err = await engine.complete({ prompt: 'x' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ALL_MODELS_FAILED', attempts: [{ model: 'm', outcome: 'error', status: 307 }] });
+      expect(srv.requests.map((r) => r.url)).toEqual(['/v1/chat/completions']);
+    } finally {
+      await engine.close();
+      await srv.close();
+    }
+  });
+
+  it('close() closes its kept-alive connections', async () => {
+    const srv = await rawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(completion('hi'));
+    });
+    const engine = createEngine({ models: [{ name: 'm', model: 'm', baseURL: srv.url, apiKey: 'k' }], cache: false });
+    try {
+      await engine.complete({ prompt: 'x' });
+      expect(srv.sockets.size).toBe(1); // kept alive for the next call
+      await engine.close();
+      await waitFor(() => srv.sockets.size === 0);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('what it does not handle itself (a Request object) goes to the global fetch', async () => {
+    const srv = await rawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('plain');
+    });
+    const t = undiciTransport();
+    try {
+      const res = await t.fetch(new Request(`${srv.url}/x`));
+      expect(res).toBeInstanceOf(Response);
+      expect(await res.text()).toBe('plain');
+      const own = await t.fetch(`${srv.url}/y`);
+      expect(own).not.toBeInstanceOf(Response);
+      expect(await own.text()).toBe('plain');
+      await expect(own.text()).rejects.toThrow(/already been read/);
+      expect(srv.requests.map((r) => r.url)).toEqual(['/v1/x', '/v1/y']);
+    } finally {
+      await t.close();
+      await srv.close();
+    }
+  });
+
+  it("undici's own socket errors (a stream the SDK reads from the body) classify as a cut connection", () => {
+    for (const code of ['UND_ERR_SOCKET', 'ECONNRESET', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH']) {
+      const err = Object.assign(new Error('other side closed'), { name: 'SocketError', code });
+      expect(classifyError(err, { timedOut: false, callerAborted: false, timeoutMs: 100 })).toMatchObject({ outcome: 'error', countsAsFailure: true, message: 'connection closed before the answer was complete' });
+    }
+  });
+});
