@@ -6,7 +6,7 @@
  * threads count (the SDK's, Koa's, V8's compiler and GC threads included); the fake provider runs in its own
  * process and is not counted. Needs valgrind (Debian: valgrind).
  * Options: --warm N (default 6000), --requests N (default 300), --rounds N (default 1), --routes a,b (default
- * bare,ours,langchain,ai-sdk), --concurrency N connections, each sending its next request when its last one
+ * bare,bare-transport,ours,langchain,ai-sdk), --concurrency N connections, each sending its next request when its last one
  * ends (default 1: sequential; results of another N go to instructions-cN.md/json, so what grows with the
  * requests in flight, such as the GC helper threads' work, shows); --render rebuilds the results page from the
  * committed json (of --concurrency N).
@@ -24,7 +24,7 @@ import { startUpstream } from './lib/upstream';
 const WARM = Number(argValue('warm', '6000'));
 const REQUESTS = Number(argValue('requests', '300'));
 const ROUNDS = Number(argValue('rounds', '1'));
-const ROUTES = argValue('routes', 'bare,ours,langchain,ai-sdk').split(',') as RouteKind[];
+const ROUTES = argValue('routes', 'bare,bare-transport,ours,langchain,ai-sdk').split(',') as RouteKind[];
 const CONCURRENCY = Number(argValue('concurrency', '1'));
 
 /** n POST /chat on `concurrency` keep-alive connections, each sending its next request when its last one ends. */
