@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import zlib from 'node:zlib';
 import OpenAI from 'openai';
-import { createEngine } from '../../../lib';
+import { createEngine, type LlmEngine } from '../../../lib';
 import { undiciTransport } from '../../../lib/core/upstream/undici-transport';
 import { classifyError } from '../../../lib/core/upstream/classify-error';
 
@@ -34,6 +34,17 @@ async function rawServer(handler: http.RequestListener): Promise<{ url: string; 
 
 const completion = (text: string) =>
   JSON.stringify({ id: 'c1', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } });
+
+/** An engine on the library's default transport with one model per name, closed (with the server) after `fn`. */
+async function withEngine(srv: Awaited<ReturnType<typeof rawServer>>, names: string[], fn: (engine: LlmEngine) => Promise<void>): Promise<void> {
+  const engine = createEngine({ models: names.map((n) => ({ name: n, model: n, baseURL: srv.url, apiKey: 'k' })), cache: false });
+  try {
+    await fn(engine);
+  } finally {
+    await engine.close();
+    await srv.close();
+  }
+}
 
 async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
   const end = Date.now() + ms;
@@ -83,14 +94,10 @@ describe('undiciTransport (the default fetch the SDK is given)', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': encoding });
       res.end(compress(Buffer.from(completion('squeezed'))));
     });
-    const engine = createEngine({ models: [{ name: 'm', model: 'm', baseURL: srv.url, apiKey: 'k' }], cache: false });
-    try {
+    await withEngine(srv, ['m'], async (engine) => {
       await expect(engine.complete({ prompt: 'x' })).resolves.toMatchObject({ text: 'squeezed', model: 'm' });
       expect(srv.requests).toHaveLength(1);
-    } finally {
-      await engine.close();
-      await srv.close();
-    }
+    });
   });
 
   it('a body cut short is a failed attempt that says so, and the next model answers', async () => {
@@ -104,16 +111,12 @@ describe('undiciTransport (the default fetch the SDK is given)', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(completion('second'));
     });
-    const engine = createEngine({ models: [{ name: 'a', model: 'a', baseURL: srv.url, apiKey: 'k' }, { name: 'b', model: 'b', baseURL: srv.url, apiKey: 'k' }], cache: false });
-    try {
+    await withEngine(srv, ['a', 'b'], async (engine) => {
       const r = await engine.complete({ prompt: 'x' });
       expect(r).toMatchObject({ model: 'b', fallback: true });
       expect(r.attempts[0]).toMatchObject({ model: 'a', outcome: 'error', message: 'connection closed before the answer was complete' });
       expect(srv.requests).toHaveLength(2);
-    } finally {
-      await engine.close();
-      await srv.close();
-    }
+    });
   });
 
   it('does not follow redirects: a 3xx is the model failing, and nothing is sent to the other address', async () => {
@@ -126,15 +129,11 @@ describe('undiciTransport (the default fetch the SDK is given)', () => {
       res.writeHead(307, { location: '/elsewhere/chat/completions' });
       res.end();
     });
-    const engine = createEngine({ models: [{ name: 'm', model: 'm', baseURL: srv.url, apiKey: 'k' }], cache: false });
-    try {
+    await withEngine(srv, ['m'], async (engine) => {
       const err = await engine.complete({ prompt: 'x' }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ALL_MODELS_FAILED', attempts: [{ model: 'm', outcome: 'error', status: 307 }] });
       expect(srv.requests.map((r) => r.url)).toEqual(['/v1/chat/completions']);
-    } finally {
-      await engine.close();
-      await srv.close();
-    }
+    });
   });
 
   it('close() closes its kept-alive connections', async () => {
