@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import { createEngine, type LlmEngine } from '../../../lib';
 import { undiciTransport } from '../../../lib/core/upstream/undici-transport';
 import { classifyError } from '../../../lib/core/upstream/classify-error';
+import { startFakeLlm } from '../../../lib/testing';
 
 /** A raw HTTP server whose answer each test writes by hand, counting requests and open connections. */
 async function rawServer(handler: http.RequestListener): Promise<{ url: string; requests: http.IncomingMessage[]; sockets: Set<Socket>; close(): Promise<void> }> {
@@ -149,6 +150,21 @@ describe('undiciTransport (the default fetch the SDK is given)', () => {
       await waitFor(() => srv.sockets.size === 0);
     } finally {
       await srv.close();
+    }
+  });
+
+  it('close() lets a call in flight end by its timeout, but cuts a stream nobody reads any more instead of waiting for it', async () => {
+    const fake = await startFakeLlm({ behaviors: { big: { chunkDelayMs: 20, text: 'word '.repeat(2000) } } });
+    // close() waits up to the longest `timeoutMs` (100 ms); the first token may take longer on a loaded machine
+    const engine = createEngine({ models: [{ name: 'smart', model: 'big', baseURL: fake.url, apiKey: 'k', timeoutMs: 100, firstTokenTimeoutMs: 5000 }], cache: false });
+    try {
+      const it = engine.stream({ prompt: 'x' })[Symbol.asyncIterator]();
+      await expect(it.next()).resolves.toMatchObject({ done: false }); // committed, then left alone (40 s of stream left)
+      await engine.close();
+      await waitFor(() => fake.stats('big').aborted === 1);
+      expect(fake.stats('big')).toMatchObject({ completed: 0, aborted: 1 });
+    } finally {
+      await fake.close();
     }
   });
 

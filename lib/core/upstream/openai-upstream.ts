@@ -31,7 +31,8 @@ export class OpenAIUpstream {
         : [],
     );
     if (problems.length > 0) throw new ConfigError(problems);
-    this.#transport = fetchImpl ? null : undiciTransport();
+    // close() lets calls in flight end by their own timeout: the longest any model has
+    this.#transport = fetchImpl ? null : undiciTransport(Math.max(...models.map((m) => m.timeoutMs)));
     const fetch = fetchImpl ?? this.#transport?.fetch;
     for (const m of models) {
       this.#clients.set(

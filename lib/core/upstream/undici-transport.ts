@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { Agent, request } from 'undici';
+import { Agent, Pool, request } from 'undici';
 
 /**
  * The `fetch` the openai SDK is given when the app passes none: undici's `request()` on an `Agent` of the
@@ -20,12 +20,25 @@ import { Agent, request } from 'undici';
  */
 export interface UpstreamTransport {
   readonly fetch: typeof globalThis.fetch;
-  /** Closes the agent's connections (calls still in flight are cut). */
+  /**
+   * Closes the agent's connections: idle ones at once; calls in flight may finish (or end by their own timeout)
+   * for up to `closeGraceMs`, then whatever is still open is cut (a stream nobody reads any more, say).
+   */
   close(): Promise<void>;
 }
 
-export function undiciTransport(): UpstreamTransport {
-  const agent = new Agent({ keepAliveTimeout: 4_000 });
+/** `closeGraceMs`: how long `close()` lets calls in flight finish (default 2 000 ms, the default attempt timeout). */
+export function undiciTransport(closeGraceMs = 2_000): UpstreamTransport {
+  // The pools are kept here too: the agent forgets them when it starts closing, and they may still have to be cut.
+  const pools = new Set<Pool>();
+  const agent = new Agent({
+    keepAliveTimeout: 4_000,
+    factory: (origin, opts) => {
+      const pool = new Pool(origin, opts);
+      pools.add(pool);
+      return pool;
+    },
+  });
   let closed = false;
   const transportFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const body = init?.body;
@@ -45,8 +58,19 @@ export function undiciTransport(): UpstreamTransport {
   return {
     fetch: transportFetch as typeof globalThis.fetch,
     close: async () => {
+      if (closed) return;
       closed = true;
-      await agent.close().catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<boolean>((resolve) => {
+        timer = setTimeout(resolve, closeGraceMs, true);
+      });
+      const drained = agent.close().then(
+        () => false,
+        () => false,
+      );
+      const cut = await Promise.race([drained, graceOver]);
+      clearTimeout(timer);
+      if (cut) await Promise.all([...pools].map((p) => p.destroy().catch(() => undefined)));
     },
   };
 }
