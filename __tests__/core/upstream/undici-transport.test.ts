@@ -168,6 +168,30 @@ describe('undiciTransport (the default fetch the SDK is given)', () => {
     }
   });
 
+  it('a body nobody reads whose connection is then cut does not crash the process (a web stream would not either)', async () => {
+    const srv = await rawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":');
+      setTimeout(() => res.destroy(), 20);
+    });
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    const t = undiciTransport();
+    try {
+      const res = await t.fetch(`${srv.url}/chat/completions`, { method: 'POST', body: '{}' });
+      expect(res.status).toBe(200);
+      await waitFor(() => srv.sockets.size === 0); // cut, and nobody read the body
+      await new Promise((r) => setTimeout(r, 50));
+      expect(uncaught).toEqual([]);
+      await expect(res.text()).rejects.toThrow();
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await t.close();
+      await srv.close();
+    }
+  });
+
   it('what it does not handle itself (a Request object) goes to the global fetch', async () => {
     const srv = await rawServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });

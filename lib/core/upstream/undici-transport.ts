@@ -53,6 +53,9 @@ export function undiciTransport(closeGraceMs = 2_000): UpstreamTransport {
       signal: init?.signal ?? undefined,
       dispatcher: agent,
     });
+    // A body's error with no listener would be an uncaught exception (a web stream's is not): whoever reads the
+    // body (the SDK, `text()`) still gets it, and a body nobody reads any more cannot crash the process.
+    res.body.on('error', ignore);
     return new UpstreamResponse(url, res.statusCode, res.headers, decoded(res.body, res.headers['content-encoding'])) as unknown as Response;
   };
   return {
@@ -76,6 +79,8 @@ export function undiciTransport(closeGraceMs = 2_000): UpstreamTransport {
 }
 
 type RawHeaders = Record<string, string | string[] | undefined>;
+
+const ignore = (): void => undefined;
 
 function headerRecord(h: RequestInit['headers']): Record<string, string> {
   const out: Record<string, string> = {};
@@ -150,6 +155,9 @@ class UpstreamResponse {
     if (this.#used) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
     this.#used = true;
     const body = this.body;
+    // already failed before anyone read it (cut, aborted): its 'error' has been and gone
+    if (body.errored) return Promise.reject(cutWhileReading(body.errored));
+    if (body.destroyed) return Promise.reject(cutWhileReading(new Error('the body was closed before it was read')));
     return new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       body.on('data', (c: Buffer) => chunks.push(c));
