@@ -1,4 +1,10 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { AddressInfo, Socket } from 'node:net';
 import zlib from 'node:zlib';
 import OpenAI from 'openai';
@@ -191,6 +197,40 @@ describe('undiciTransport (the default fetch the SDK is given)', () => {
       await srv.close();
     }
   });
+
+  it('talks HTTPS, as every real provider does: a certificate it cannot verify is refused, one the process trusts answers', async () => {
+    // a throwaway self-signed certificate for 127.0.0.1 (no key is kept in the repository)
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-tls-'));
+    const cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    let served = 0;
+    const server = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(cert) }, (req, res) => {
+      served++;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(completion('over tls'));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    const engine = createEngine({ models: [{ name: 'm', model: 'm', baseURL: url, apiKey: 'k' }], cache: false });
+    try {
+      await expect(engine.complete({ prompt: 'x' })).rejects.toMatchObject({ code: 'ALL_MODELS_FAILED', attempts: [{ model: 'm', outcome: 'error', message: 'connection error' }] });
+      expect(served).toBe(0);
+      // The same call from a process that trusts the certificate (NODE_EXTRA_CA_CERTS is read when Node starts).
+      const script = `require(${JSON.stringify(path.resolve(__dirname, '../../../lib'))}).createEngine({ models: [{ name: 'm', model: 'm', baseURL: ${JSON.stringify(url)}, apiKey: 'k' }], cache: false })
+        .complete({ prompt: 'x' }).then((r) => { console.log(JSON.stringify({ text: r.text })); process.exit(0); }, (e) => { console.log(JSON.stringify({ error: String(e) })); process.exit(0); });`;
+      const { stdout } = await promisify(execFile)(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, timeout: 30_000 });
+      expect(JSON.parse(stdout.trim().split('\n').pop() ?? '')).toEqual({ text: 'over tls' });
+      expect(served).toBe(1);
+    } finally {
+      await engine.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 
   it('what it does not handle itself (a Request object) goes to the global fetch', async () => {
     const srv = await rawServer((_req, res) => {
