@@ -65,7 +65,7 @@ export function bareSdkOnTransport(c: StrategyConfig): Strategy {
   const transport = c.fetch ? null : undiciTransport();
   const client = sdk({ ...c, fetch: c.fetch ?? transport?.fetch });
   return {
-    name: "bare openai SDK on the library's transport",
+    name: "bare openai SDK on the library's transport (undici request)",
     call: (_ctx, text) => sdkCall(client, c.primary, text),
     close: async () => transport?.close(),
   };

@@ -42,9 +42,9 @@ export function undiciTransport(closeGraceMs = 2_000): UpstreamTransport {
   let closed = false;
   const transportFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const body = init?.body;
-    if (closed || typeof input === 'object' && !(input instanceof URL) || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array))) {
-      return globalThis.fetch(input, init);
-    }
+    const requestObject = typeof input === 'object' && !(input instanceof URL);
+    const streamedBody = body != null && typeof body !== 'string' && !(body instanceof Uint8Array);
+    if (closed || requestObject || streamedBody) return globalThis.fetch(input, init);
     const url = typeof input === 'string' ? input : input.href;
     const res = await request(url, {
       method: (init?.method ?? 'GET') as 'GET',
