@@ -127,3 +127,28 @@ export function watchProcess(): { unhandled: unknown[]; warnings: string[]; stop
     },
   };
 }
+
+/**
+ * Watches this process's event loop: a timer every `tickMs` notes each time it ran late by more than
+ * `minStallMs` (a long GC pause of the test process, or the machine not scheduling it). `during(t0, t1)` is how
+ * much of that stalled time fell within [t0, t1] (`performance.now()` times): what a timing assertion may not
+ * blame on the code under test.
+ */
+export function watchLoopStalls(tickMs = 5, minStallMs = 50): { during(t0: number, t1: number): number; stalls: [number, number][]; stop(): void } {
+  const stalls: [number, number][] = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (now - last - tickMs > minStallMs) stalls.push([last + tickMs, now]);
+    last = now;
+  }, tickMs);
+  return {
+    stalls,
+    during(t0, t1) {
+      let sum = 0;
+      for (const [s, e] of stalls) sum += Math.max(0, Math.min(e, t1) - Math.max(s, t0));
+      return sum;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
