@@ -219,8 +219,9 @@ describe('undiciTransport (the default fetch the SDK is given)', () => {
       await expect(engine.complete({ prompt: 'x' })).rejects.toMatchObject({ code: 'ALL_MODELS_FAILED', attempts: [{ model: 'm', outcome: 'error', message: 'connection error' }] });
       expect(served).toBe(0);
       // The same call from a process that trusts the certificate (NODE_EXTRA_CA_CERTS is read when Node starts).
-      const script = `require(${JSON.stringify(path.resolve(__dirname, '../../../lib'))}).createEngine({ models: [{ name: 'm', model: 'm', baseURL: ${JSON.stringify(url)}, apiKey: 'k' }], cache: false })
-        .complete({ prompt: 'x' }).then((r) => { console.log(JSON.stringify({ text: r.text })); process.exit(0); }, (e) => { console.log(JSON.stringify({ error: String(e) })); process.exit(0); });`;
+      // (the child ends on its own once its engine is closed)
+      const script = `const engine = require(${JSON.stringify(path.resolve(__dirname, '../../../lib'))}).createEngine({ models: [{ name: 'm', model: 'm', baseURL: ${JSON.stringify(url)}, apiKey: 'k' }], cache: false });
+        engine.complete({ prompt: 'x' }).then((r) => ({ text: r.text }), (e) => ({ error: String(e) })).then((out) => { console.log(JSON.stringify(out)); return engine.close(); });`;
       const { stdout } = await promisify(execFile)(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, timeout: 30_000 });
       expect(JSON.parse(stdout.trim().split('\n').pop() ?? '')).toEqual({ text: 'over tls' });
       expect(served).toBe(1);
