@@ -134,7 +134,7 @@ export function watchProcess(): { unhandled: unknown[]; warnings: string[]; stop
  * much of that stalled time fell within [t0, t1] (`performance.now()` times): what a timing assertion may not
  * blame on the code under test.
  */
-export function watchLoopStalls(tickMs = 5, minStallMs = 50): { during(t0: number, t1: number): number; stalls: [number, number][]; stop(): void } {
+export function watchLoopStalls(tickMs = 5, minStallMs = 50): { during(t0: number, t1: number): number; stop(): void } {
   const stalls: [number, number][] = [];
   let last = performance.now();
   const timer = setInterval(() => {
@@ -143,7 +143,6 @@ export function watchLoopStalls(tickMs = 5, minStallMs = 50): { during(t0: numbe
     last = now;
   }, tickMs);
   return {
-    stalls,
     during(t0, t1) {
       let sum = 0;
       for (const [s, e] of stalls) sum += Math.max(0, Math.min(e, t1) - Math.max(s, t0));
