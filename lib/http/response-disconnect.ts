@@ -29,3 +29,16 @@ export function responseDisconnect(response: ServerResponse): AbortSource {
   }
   return latch;
 }
+
+/** What writing to a client that has gone fails with (the socket closed or reset under the response). */
+const CLIENT_GONE_CODES: ReadonlySet<string> = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+/**
+ * Whether `err` only says that the client went away before `response` was finished: a reader leaving a stream is
+ * normal, not an application error. Anything else (or the same code on a response that did finish) is an error.
+ */
+export function isClientGone(err: unknown, response: ServerResponse): boolean {
+  if (response.writableFinished) return false;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && CLIENT_GONE_CODES.has(code);
+}
