@@ -12,6 +12,7 @@ import type { CallContext } from '../core/complete';
 import type { AbortSource } from '../core/signals';
 import { disconnectSignal } from './disconnect-signal';
 import { withResultHeaders, withStreamHeaders } from './llm-headers';
+import { guardRouter, routeGuard } from './route-guard';
 import { openEventStream, safeError } from './sse';
 
 /** Options of `openAICompatibleRouter()`. */
@@ -100,22 +101,24 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
     return models.includes(model) ? [model] : undefined;
   };
 
-  router.use(async (ctx, next) => {
+  // the key check runs in each route's own stack: however a path is spelt, if a route answers it, it was checked
+  const guard = routeGuard(async (ctx, next) => {
     if (!authorized(ctx)) {
       ctx.set('WWW-Authenticate', 'Bearer');
       return openAIError(ctx, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
     }
     await next();
   });
+  guardRouter(router, guard);
 
-  router.get('/models', (ctx) => {
+  router.get('/models', guard, (ctx) => {
     const client = clientFor(ctx);
     if (!client) return openAIError(ctx, 500, 'The LLM middleware is not mounted before this router.', 'server_error', null);
     const ids = [...new Set(['default', ...Object.keys(options.aliases ?? {}), ...client.models])];
     ctx.body = { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'koa-llm-resilience' })) };
   });
 
-  router.post('/chat/completions', async (ctx) => {
+  router.post('/chat/completions', guard, async (ctx) => {
     const client = clientFor(ctx);
     if (!client) return openAIError(ctx, 500, 'The LLM middleware is not mounted before this router.', 'server_error', null);
     const read = await readBody(ctx, maxBody);
