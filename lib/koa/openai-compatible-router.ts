@@ -12,6 +12,7 @@ import type { CallContext } from '../core/complete';
 import type { AbortSource } from '../core/signals';
 import { disconnectSignal } from './disconnect-signal';
 import { withResultHeaders, withStreamHeaders } from './llm-headers';
+import { layersOf } from './request-layers';
 import { guardRouter, routeGuard } from './route-guard';
 import { openEventStream, safeError } from './sse';
 
@@ -80,8 +81,10 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
     if (options.llm) {
       const engine = options.llm.engine;
       const expose = engine.options.exposeHeaders;
+      // that middleware's tenant scope, as its `ctx.llm` applies it: tenants never share its cache's entries
+      const scope = engine.cache?.scope;
       let signal: AbortSource | undefined;
-      const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)) });
+      const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)), scope: scope?.(ctx), task: layersOf(ctx).task });
       return {
         // the engine's `exposeHeaders`, as `ctx.llm` follows its middleware's
         complete: (r) => (expose ? withResultHeaders(ctx, engine.complete(r, call())) : engine.complete(r, call())),
