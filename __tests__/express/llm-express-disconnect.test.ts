@@ -49,19 +49,31 @@ afterEach(async () => {
   await fake.close();
 });
 
-function readThenLeave(path: string, how: 'end' | 'reset'): Promise<string> {
+/** Reads the first bytes of the answer (or, with `afterMs`, waits that long unanswered), then closes or resets. */
+function readThenLeave(path: string, how: 'end' | 'reset', afterMs?: number): Promise<string> {
   const { port } = server.address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent: false, headers: { 'content-type': 'application/json' } });
     req.on('error', () => undefined);
-    req.on('response', (res) => {
-      res.once('data', (chunk: Buffer) => {
-        if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
-        if (how === 'reset') req.socket?.resetAndDestroy();
-        else req.destroy();
-        resolve(chunk.toString());
+    const leave = (): void => {
+      if (how === 'reset') req.socket?.resetAndDestroy();
+      else req.destroy();
+    };
+    if (afterMs !== undefined) {
+      req.on('response', () => reject(new Error('answered before the client left')));
+      setTimeout(() => {
+        leave();
+        resolve('');
+      }, afterMs);
+    } else {
+      req.on('response', (res) => {
+        res.once('data', (chunk: Buffer) => {
+          if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
+          leave();
+          resolve(chunk.toString());
+        });
       });
-    });
+    }
     req.end(JSON.stringify({ messages: [{ role: 'user', content: 'tell me a long story' }] }));
   });
 }
@@ -69,6 +81,17 @@ function readThenLeave(path: string, how: 'end' | 'reset'): Promise<string> {
 describe.each(['end', 'reset'] as const)('llmExpress: a client that leaves mid-stream (%s)', (how) => {
   it.each(['/stream', '/iterate'])('%s: no error passed on, nothing logged, the upstream call cancelled', async (path) => {
     expect((await readThenLeave(path, how)).length).toBeGreaterThan(0);
+    await waitFor(() => fake.stats().aborted === 1, 3000);
+    await sleep(100);
+    expect(errors).toEqual([]);
+    for (const spy of consoleSpies) expect(spy).not.toHaveBeenCalled();
+  });
+});
+
+describe.each(['end', 'reset'] as const)('llmExpress: a client that leaves before the first token (%s)', (how) => {
+  it.each(['/stream', '/iterate'])('%s: no error passed on, nothing logged, the upstream call cancelled', async (path) => {
+    fake.setBehavior('big', { latencyMs: 2000 });
+    await readThenLeave(path, how, 150);
     await waitFor(() => fake.stats().aborted === 1, 3000);
     await sleep(100);
     expect(errors).toEqual([]);

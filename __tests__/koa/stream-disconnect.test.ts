@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { dashboardRouter, llmResilience, type LlmResilienceMiddleware, openAICompatibleRouter } from '../../lib';
@@ -40,6 +41,16 @@ async function start(): Promise<number> {
   app.on('error', (err: unknown) => appErrors.push(err));
   const routes = new Router();
   routes.post('/sse', async (ctx) => ctx.llm.sse((await readJson(ctx.req)) as CompletionRequest));
+  // a route that pipes ctx.llm.stream() as its own body
+  routes.post('/piped', async (ctx) => {
+    ctx.type = 'text';
+    ctx.body = Readable.from(ctx.llm.stream((await readJson(ctx.req)) as CompletionRequest));
+  });
+  // a genuine bug after a stream was asked for: still the app's error
+  routes.post('/bug', async (ctx) => {
+    ctx.llm.stream((await readJson(ctx.req)) as CompletionRequest);
+    throw new Error('a bug in the route');
+  });
   app.use(llm);
   app.use(routes.routes());
   const viaCtx = openAICompatibleRouter({ apiKeys: [TOKEN] });
@@ -52,17 +63,32 @@ async function start(): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** Sends the request, waits for the first bytes of the body, then leaves: a FIN (`end`) or a TCP reset (`reset`). */
-function readThenLeave(port: number, method: string, path: string, body: unknown, how: 'end' | 'reset'): Promise<string> {
+/**
+ * Sends the request, waits for the first bytes of the body (or, with `afterMs`, that long, answered or not), then
+ * leaves: a FIN (`end`) or a TCP reset (`reset`).
+ */
+function readThenLeave(port: number, method: string, path: string, body: unknown, how: 'end' | 'reset', afterMs?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: { authorization: `Bearer ${path.startsWith('/dashboard') ? DASH : TOKEN}`, 'content-type': 'application/json' } });
     req.on('error', () => undefined);
+    const leave = (): void => {
+      if (how === 'reset') req.socket?.resetAndDestroy();
+      else req.destroy();
+    };
+    if (afterMs !== undefined) {
+      req.on('response', () => reject(new Error('answered before the client left')));
+      setTimeout(() => {
+        leave();
+        resolve('');
+      }, afterMs);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+      return;
+    }
     req.on('response', (res) => {
       res.once('data', (chunk: Buffer) => {
         if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}: ${chunk.toString()}`));
-        if (how === 'reset') req.socket?.resetAndDestroy();
-        else req.destroy();
+        leave();
         resolve(chunk.toString());
       });
     });
@@ -74,6 +100,7 @@ const ask = { messages: [{ role: 'user', content: 'tell me a long story' }] };
 const streams: [string, string, string, unknown, boolean][] = [
   ['the dashboard feed', 'GET', '/dashboard/feed', undefined, false],
   ['ctx.llm.sse', 'POST', '/sse', ask, true],
+  ['ctx.llm.stream() piped as the body', 'POST', '/piped', ask, true],
   ['the gateway, streaming through ctx.llm', 'POST', '/v1/chat/completions', { model: 'default', stream: true, ...ask }, true],
   ['the gateway, streaming with its own engine (llm option)', 'POST', '/own/v1/chat/completions', { model: 'default', stream: true, ...ask }, true],
 ];
@@ -88,4 +115,28 @@ describe.each(['end', 'reset'] as const)('a client that leaves mid-stream (%s)',
     expect(appErrors).toEqual([]);
     for (const spy of consoleSpies) expect(spy).not.toHaveBeenCalled();
   });
+});
+
+describe.each(['end', 'reset'] as const)('a client that leaves before the first token (%s)', (how) => {
+  const waiting: typeof streams = [
+    ...streams.filter(([, , , , upstream]) => upstream),
+    ['the gateway, not streaming, through ctx.llm', 'POST', '/v1/chat/completions', { model: 'default', ...ask }, true],
+    ['the gateway, not streaming, with its own engine', 'POST', '/own/v1/chat/completions', { model: 'default', ...ask }, true],
+  ];
+  it.each(waiting)('%s: no app error, nothing logged, the upstream call cancelled', async (_name, method, path, body) => {
+    fake.setBehavior('big', { latencyMs: 2000 });
+    const port = await start();
+    await readThenLeave(port, method, path, body, how, 150);
+    await waitFor(() => fake.stats().aborted === 1, 3000);
+    await sleep(100);
+    expect(appErrors).toEqual([]);
+    for (const spy of consoleSpies) expect(spy).not.toHaveBeenCalled();
+  });
+});
+
+it('any other error of a streaming route still reaches app.on(\'error\')', async () => {
+  const port = await start();
+  const res = await fetch(`http://127.0.0.1:${port}/bug`, { method: 'POST', body: JSON.stringify(ask) });
+  expect(res.status).toBe(500);
+  expect(appErrors).toEqual([expect.objectContaining({ message: 'a bug in the route' })]);
 });

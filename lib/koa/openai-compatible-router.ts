@@ -10,7 +10,7 @@ import { isRequestError, type RequestError } from '../errors/request-error';
 import type { ChatMessage, CompletionRequest, CompletionResult, ResponseFormat } from '../types';
 import type { CallContext } from '../core/complete';
 import type { AbortSource } from '../core/signals';
-import { disconnectSignal } from './disconnect-signal';
+import { disconnectSignal, ignoreClientGone } from './disconnect-signal';
 import { withResultHeaders, withStreamHeaders } from './llm-headers';
 import { layersOf } from './request-layers';
 import { guardRouter, routeGuard } from './route-guard';
@@ -122,6 +122,7 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
   });
 
   router.post('/chat/completions', guard, async (ctx) => {
+    ignoreClientGone(ctx); // a client leaving while its answer is read, awaited or streamed is not an app error
     const client = clientFor(ctx);
     if (!client) return openAIError(ctx, 500, 'The LLM middleware is not mounted before this router.', 'server_error', null);
     const read = await readBody(ctx, maxBody);
