@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CallContext } from '../core/complete';
 import { LlmEngine } from '../core/engine';
+import { isRequestAbortedError } from '../errors/request-aborted-error';
 import { errorAnswer } from '../http/error-answer';
 import { llmHeaderValues } from '../http/llm-header-values';
 import { responseDisconnect } from '../http/response-disconnect';
@@ -79,7 +80,15 @@ export function llmExpress(options: LlmExpressOptions): LlmExpressMiddleware {
   // Four parameters: how Express tells an error handler from a middleware.
   const errorHandler = (err: unknown, _req: IncomingMessage, res: ServerResponse, next: Next): void => {
     const answer = errorAnswer(err);
-    if (!answer || res.headersSent) return next(err);
+    if (!answer) return next(err);
+    if (res.headersSent) {
+      // a stream cancelled because its client left (as `ctx.llm`'s are answered in Koa): normal, nothing to pass on
+      if (isRequestAbortedError(err)) {
+        if (!res.writableEnded) res.end();
+        return;
+      }
+      return next(err);
+    }
     res.statusCode = answer.status;
     setHeaders(res, answer.headers);
     if (answer.body === null) {

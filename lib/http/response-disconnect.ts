@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { AbortLatch, type AbortSource } from '../core/signals';
+import { isRequestAbortedError } from '../errors/request-aborted-error';
 
 const LATCH = Symbol('koa-llm-resilience.disconnect');
 type WithLatch = ServerResponse & { [LATCH]?: AbortLatch };
@@ -28,4 +29,19 @@ export function responseDisconnect(response: ServerResponse): AbortSource {
     res.on('close', onClose);
   }
   return latch;
+}
+
+/** What writing to a client that has gone fails with (the socket closed or reset under the response). */
+const CLIENT_GONE_CODES: ReadonlySet<string> = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+/**
+ * Whether `err` only says that the client went away before `response` was finished (the socket's error, the
+ * response's premature close, or our own `RequestAbortedError` for the call it cancelled): a reader leaving a
+ * stream is normal, not an application error. Anything else, or any error once the response finished, is one.
+ */
+export function isClientGone(err: unknown, response: ServerResponse): boolean {
+  if (response.writableFinished) return false;
+  if (isRequestAbortedError(err)) return true;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && CLIENT_GONE_CODES.has(code);
 }

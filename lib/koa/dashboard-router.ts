@@ -5,6 +5,7 @@ import type { LlmEngine } from '../core/engine';
 import { ConfigError } from '../errors/config-error';
 import type { LlmStatus, RequestSummary } from '../types';
 import { DASHBOARD_PAGE } from './dashboard-page';
+import { guardRouter, routeGuard } from './route-guard';
 import { openEventStream } from './sse';
 
 /** Options of `dashboardRouter()`. */
@@ -89,7 +90,8 @@ export function dashboardRouter(options: DashboardOptions): Router {
   };
 
   const router = new Router({ prefix: options.prefix ?? '/dashboard' });
-  router.use(async (ctx, next) => {
+  // the check runs in each route's own stack: however a path is spelt, if a route answers it, it was checked
+  const guard = routeGuard(async (ctx, next) => {
     if (!(await allowed(ctx))) {
       ctx.status = 401;
       ctx.body = { error: { message: 'dashboard access denied' } };
@@ -98,17 +100,18 @@ export function dashboardRouter(options: DashboardOptions): Router {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  router.get('/', (ctx) => {
+  guardRouter(router, guard);
+  router.get('/', guard, (ctx) => {
     // the page uses relative URLs: make sure they resolve under the prefix
     if (!ctx.path.endsWith('/')) return ctx.redirect(`${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);
     ctx.set('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:");
     ctx.type = 'html';
     ctx.body = DASHBOARD_PAGE;
   });
-  router.get('/data', (ctx) => {
+  router.get('/data', guard, (ctx) => {
     ctx.body = snapshot();
   });
-  router.get('/feed', (ctx) => {
+  router.get('/feed', guard, (ctx) => {
     const out = openEventStream(ctx);
     const send = (): void => {
       if (!out.destroyed) out.write(`event: snapshot\ndata: ${JSON.stringify(snapshot())}\n\n`);

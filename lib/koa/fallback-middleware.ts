@@ -8,7 +8,7 @@ import { resolveOptions } from '../core/options/resolve-options';
 import { buildStatus } from '../core/status';
 import type { CompletionRequest, CompletionResult, LlmResilienceOptions, LlmStatus } from '../types';
 import { respondWithError } from './error-response';
-import { disconnectSignal } from './disconnect-signal';
+import { disconnectSignal, ignoreClientGone } from './disconnect-signal';
 import { withResultHeaders, withStreamHeaders } from './llm-headers';
 import { layersOf, type RequestLayers } from './request-layers';
 import { sendSSE } from './sse';
@@ -31,6 +31,7 @@ class Mount {
 
   /** With `exposeHeaders`, the headers say who streams, set at the first piece (if the response has not started). */
   stream(ctx: ParameterizedContext, request: CompletionRequest): LlmStream {
+    ignoreClientGone(ctx); // a reader leaving a stream (before or after its first token) is not an app error
     const layers = layersOf(ctx);
     const call = callContext(ctx, layers);
     return llmStream(this.chain, layers, this.events, request, this.exposeHeaders ? withStreamHeaders(ctx, call) : call);

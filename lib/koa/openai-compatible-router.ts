@@ -10,8 +10,10 @@ import { isRequestError, type RequestError } from '../errors/request-error';
 import type { ChatMessage, CompletionRequest, CompletionResult, ResponseFormat } from '../types';
 import type { CallContext } from '../core/complete';
 import type { AbortSource } from '../core/signals';
-import { disconnectSignal } from './disconnect-signal';
+import { disconnectSignal, ignoreClientGone } from './disconnect-signal';
 import { withResultHeaders, withStreamHeaders } from './llm-headers';
+import { layersOf } from './request-layers';
+import { guardRouter, routeGuard } from './route-guard';
 import { openEventStream, safeError } from './sse';
 
 /** Options of `openAICompatibleRouter()`. */
@@ -79,8 +81,10 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
     if (options.llm) {
       const engine = options.llm.engine;
       const expose = engine.options.exposeHeaders;
+      // that middleware's tenant scope, as its `ctx.llm` applies it: tenants never share its cache's entries
+      const scope = engine.cache?.scope;
       let signal: AbortSource | undefined;
-      const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)) });
+      const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)), scope: scope?.(ctx), task: layersOf(ctx).task });
       return {
         // the engine's `exposeHeaders`, as `ctx.llm` follows its middleware's
         complete: (r) => (expose ? withResultHeaders(ctx, engine.complete(r, call())) : engine.complete(r, call())),
@@ -100,22 +104,25 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
     return models.includes(model) ? [model] : undefined;
   };
 
-  router.use(async (ctx, next) => {
+  // the key check runs in each route's own stack: however a path is spelt, if a route answers it, it was checked
+  const guard = routeGuard(async (ctx, next) => {
     if (!authorized(ctx)) {
       ctx.set('WWW-Authenticate', 'Bearer');
       return openAIError(ctx, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
     }
     await next();
   });
+  guardRouter(router, guard);
 
-  router.get('/models', (ctx) => {
+  router.get('/models', guard, (ctx) => {
     const client = clientFor(ctx);
     if (!client) return openAIError(ctx, 500, 'The LLM middleware is not mounted before this router.', 'server_error', null);
     const ids = [...new Set(['default', ...Object.keys(options.aliases ?? {}), ...client.models])];
     ctx.body = { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'koa-llm-resilience' })) };
   });
 
-  router.post('/chat/completions', async (ctx) => {
+  router.post('/chat/completions', guard, async (ctx) => {
+    ignoreClientGone(ctx); // a client leaving while its answer is read, awaited or streamed is not an app error
     const client = clientFor(ctx);
     if (!client) return openAIError(ctx, 500, 'The LLM middleware is not mounted before this router.', 'server_error', null);
     const read = await readBody(ctx, maxBody);
