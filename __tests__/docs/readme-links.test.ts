@@ -1,7 +1,7 @@
 /**
  * The package's documents, as a user reads them on the package's page: every relative link names a file of the
  * repository, every anchor names a heading of the page it points into, and the text speaks of the library, not of
- * how it was made (no work sessions, issue numbers, commit hashes or files outside the repository).
+ * how it was made (no work periods, tracker numbers, commit hashes or files outside the repository).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -93,7 +93,7 @@ function readRepoFile(file: string): string | null {
  */
 const NARRATIVE: Array<[RegExp, string]> = [
   [/\bsessions?\b/i, 'a work session'],
-  [/\bissues?\s*#\s*\d+/i, 'an issue number'],
+  [/\bissues?\s*#\s*\d+/i, 'a tracker number'],
   [/\.\.\/shared\b/, 'a file outside the repository'],
   [/\bBENCHMARKS\.md\b/, 'a file outside the repository'],
   [/(?<![\w./-])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}(?![\w/-])/, 'a commit hash'],
