@@ -1,5 +1,5 @@
 /**
- * npm run bench:incident — the incident that started this project, replayed 10× faster against every
+ * npm run bench:incident — a provider incident (answers slowing from 600 ms to 12 s, then failing), replayed 10× faster against every
  * strategy through the same Koa route, at the same open-loop rate, on the same schedule:
  *   primary ~60 ms → ~1.2 s (the 12 s spike) → HTTP 500 → healthy again; fallback ~30 ms.
  * Each strategy gets a fresh fake provider (own process) and a fresh server.

@@ -12,7 +12,7 @@
  *      calibration pairs (bare beside bare + a fixed amount of JS work, whose hot cost 0b measures) show what
  *      the rig charges for a known cost
  *   3b. the same warmed, pinned pairs, right after their section 3 blocks, each side loaded alone in turn (A B B A
- *      sets of blocks, ../shared/BENCHMARKS.md's design): each route has core 0 to itself while it is loaded, as an
+ *      sets of blocks, alternated and quoted as medians): each route has core 0 to itself while it is loaded, as an
  *      app's server has its own, and the machine's drift is cancelled only by the order of the blocks
  * Run with --expose-gc (npm run bench:overhead does): each in-process block starts from a collected heap.
  * Options: --rounds N (default 5), --calls N per in-process block (default 2000), --seconds S per HTTP block
@@ -493,7 +493,7 @@ async function main(): Promise<void> {
   out.push(
     `## 3. Over HTTP, in simultaneous pairs (the Koa route of each strategy and a bare-SDK twin, each alone in its own server process, ${INSTANCES} pairs per strategy; one pair at a time, in a shuffled order of strategies for each i of ${INSTANCES}: started, warmed, pinned, then ${BLOCKS} blocks of ${SECONDS} s at 1 and at 50 connections per side, alternating, both sides loaded at the same time, one persistent autocannon each, then closed; ${pinNote}; CPU = each server process per request)`,
     '',
-    `Before anything is measured, both processes of a pair serve ${WARM_REQUESTS} requests (50 connections, both at once, cores not yet pinned): a process's first few thousand requests cost several times what it costs for the rest of its life, while V8 compiles it, and a route with more code takes longer to get there. A pair is measured right after its warm-up, start to finish: left idle for a minute between blocks, a process spent twice the CPU per request when loaded again. Earlier runs (before 2026-11-25) measured processes that had served a few hundred requests each, and the run of 777fa3f warmed them but then went round all pairs, each idle between its blocks; bench/overhead-history.md keeps them. The route's CPU per request in the first and last block of ${WARM_BLOCK} warm-up requests (median over its processes), µs: ${Object.entries(
+    `Before anything is measured, both processes of a pair serve ${WARM_REQUESTS} requests (50 connections, both at once, cores not yet pinned): a process's first few thousand requests cost several times what it costs for the rest of its life, while V8 compiles it, and a route with more code takes longer to get there. A pair is measured right after its warm-up, start to finish: left idle for a minute between blocks, a process spent twice the CPU per request when loaded again. Earlier runs (before 2026-11-25) measured processes that had served a few hundred requests each, and the first warmed run went round all pairs, each idle between its blocks; bench/README.md keeps their history. The route's CPU per request in the first and last block of ${WARM_BLOCK} warm-up requests (median over its processes), µs: ${Object.entries(
       warm,
     )
       .map(([n, w]) => `${n} ${fmt(median(w.first))} → ${fmt(median(w.last))}`)
@@ -511,7 +511,7 @@ async function main(): Promise<void> {
     out.push(
       `## 3b. Over HTTP, each route alone (the same warmed, pinned pairs as section 3, right after its blocks: ${ALONE_SETS} sets per pair and connection count of four ${SECONDS} s blocks, A B B A or B A A B, only one side loaded at a time, so the loaded route has core 0 to itself; one autocannon)`,
       '',
-      'The design of ../shared/BENCHMARKS.md (alternate blocks, quote medians), and the way an app runs: its server does not share a core with a twin. Nothing but the order of the blocks cancels the drift of the machine here, so single sets spread more than section 3\'s blocks; a set\'s ratio is the route\'s mean req/s over its two blocks divided by its twin\'s over theirs. At 50 connections each side keeps core 0 busy, so its throughput is the inverse of its CPU per request wherever the machine lets it run.',
+      'Blocks alternate and ratios are medians. Each route runs as an app\'s server does, without a twin on its core. Nothing but the order of the blocks cancels the drift of the machine here, so single sets spread more than section 3\'s blocks; a set\'s ratio is the route\'s mean req/s over its two blocks divided by its twin\'s over theirs. At 50 connections each side keeps core 0 busy, so its throughput is the inverse of its CPU per request wherever the machine lets it run.',
       '',
     );
     const alone: Record<string, unknown> = { design: 'each side alone, A B B A sets', sets: ALONE_SETS, seconds: SECONDS };
@@ -521,7 +521,7 @@ async function main(): Promise<void> {
     json.httpAlone = alone;
   }
   out.push(
-    'Reference (../shared/BENCHMARKS.md, same kind of machine): LangChain.js withFallbacks ≈ +325 µs CPU/request (0.71 of the bare route), AI SDK + ai-fallback ≈ +393 µs (0.73); an out-of-process gateway (Portkey) adds 1.3–1.8 ms of wall time per request.',
+    'Not measured by this rig: an out-of-process gateway (Portkey\'s open-source gateway) adds 1.3–1.8 ms of wall time per request on a 2-core machine of this kind, a network hop none of the in-process strategies above has.',
     '',
   );
 

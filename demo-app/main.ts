@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: the demo app on the built-in fake provider, whose "smart" model goes through the
- * incident (600 ms, then 12 s per answer) every minute while a "fast" model stays healthy.
+ * simulated incident (600 ms, then 12 s per answer) every minute while a "fast" model stays healthy.
  * With OPENAI_API_KEY set, it uses real models instead (DEMO_SMART_MODEL / DEMO_FAST_MODEL).
  */
 import type { AddressInfo } from 'node:net';
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   }, 5000));
   if (fake) {
     const f = fake;
-    // The incident: every minute the smart model goes from ~600 ms to ~12 s for 25 s.
+    // A simulated incident: every minute the smart model goes from ~600 ms to ~12 s for 25 s.
     const slow = (): void => {
       console.log(`${stamp()} incident smart model now answers in ~12 s`);
       f.setBehavior('demo-smart', { latencyMs: 12_000, jitterMs: 500 });
