@@ -4,6 +4,7 @@ import type { AttemptRecord, CompletionResult } from '../../types';
 import type { BreakerRegistry } from '../breaker/breaker-registry';
 import { isOpenBreakerRejection } from '../breaker/model-breaker';
 import { ContextPlan } from '../context/context-plan';
+import { contextLengthError } from '../context/context-verdict';
 import { DeadlineQueue } from '../deadline-queue';
 import type { EventBus } from '../events/event-bus';
 import { attemptTimeout } from '../latency/adaptive-timeout';
@@ -12,6 +13,7 @@ import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOpt
 import type { NormalizedRequest, RequestPolicy } from '../request/normalize-request';
 import { loadTokenizer } from '../request/prompt-size';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
+import { CONTEXT_LENGTH_EXCEEDED } from '../upstream/classify-error';
 import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { AttemptFailure, type FailureClass, rejectedRequest } from './attempt-failure';
 import type { FleetSync } from '../shared/fleet-sync';
@@ -204,7 +206,10 @@ export class FallbackChain {
     );
   }
 
-  /** The chain from model `from` on: skips, hedges, falls through; rejects with `AllModelsFailedError` at the end. */
+  /**
+   * The chain from model `from` on: skips, hedges, falls through; rejects at the end with `AllModelsFailedError`, or
+   * with a `RequestError` (`CONTEXT_LENGTH_EXCEEDED`) when the prompt fits none of the models.
+   */
   async #walk(
     req: NormalizedRequest,
     breakers: BreakerRegistry | null,
@@ -273,6 +278,9 @@ export class FallbackChain {
       this.emitFallback(requestId, contenders[contenders.length - 1].model, chain[next], last?.outcome ?? 'error');
       i = next;
     }
+    // a prompt no model can take is the caller's error, not a 503 to retry
+    const tooLong = contextLengthError(chain, attempts);
+    if (tooLong) throw tooLong;
     const tooLate = i < chain.length && attempts.length === 0;
     throw new AllModelsFailedError(
       attempts,
@@ -339,7 +347,7 @@ export class FallbackChain {
       const ms = this.cooldowns.start(model.name, f.retryAfterMs);
       this.events.emit('cooldown', { model: model.name, ms, until: this.cooldowns.until(model.name) ?? Date.now() + ms });
     }
-    if (f.message === 'context length exceeded' && model.contextWindow !== undefined) {
+    if (f.message === CONTEXT_LENGTH_EXCEEDED && model.contextWindow !== undefined) {
       state.tooLongFor = Math.max(state.tooLongFor ?? 0, model.contextWindow);
     }
   }

@@ -3,6 +3,7 @@ import { RequestAbortedError } from '../../errors/request-aborted-error';
 import { StreamInterruptedError } from '../../errors/stream-interrupted-error';
 import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from '../../types';
 import { cacheKey, scopeOf } from '../cache/cache-key';
+import { contextLengthError } from '../context/context-verdict';
 import { costUsd, type CallContext, type Layers, nextRequestId, passesValidate } from '../complete';
 import type { EventBus } from '../events/event-bus';
 import { rejectedRequest } from '../fallback/attempt-failure';
@@ -213,7 +214,7 @@ async function* streamInner(
       }
     }
     if (committed) throw new StreamInterruptedError(attempts, text.length);
-    throw new AllModelsFailedError(attempts, chain.retryAfterS(walked, layers.breakers));
+    throw contextLengthError(walked, attempts) ?? new AllModelsFailedError(attempts, chain.retryAfterS(walked, layers.breakers));
   } finally {
     // The consumer stopped early (client gone) or we failed: whatever is still running is cancelled.
     if (!finished) {
