@@ -163,12 +163,12 @@ export class ModelBreaker implements OutcomeRecorder {
    * closed breaker these are not counted at all (see `failed`). A half-open probe is judged by opossum, whose
    * error filter counts them as successes: a probe that got a 429, a caller's 400 or an answer only this request
    * would not use reached a working provider, so it closes the breaker (a 429 also starts the model's cool-down).
-   * A cancelled probe proved nothing, so it counts as a failure (the breaker re-opens) rather than closing the
-   * breaker on no evidence.
+   * A cancelled probe, or one the request gave less time than the model's timeout and that ran out of it, proved
+   * nothing, so it counts as a failure (the breaker re-opens) rather than closing the breaker on no evidence.
    */
   #isNeutral(err: unknown): boolean {
     if (!(err instanceof AttemptFailure)) return false;
-    if (err.failure.callerAborted || err.failure.cancelled) return !this.#breaker.halfOpen;
+    if (err.failure.callerAborted || err.failure.cancelled || err.failure.provedNothing) return !this.#breaker.halfOpen;
     return !err.failure.countsAsFailure;
   }
 }

@@ -352,6 +352,11 @@ export class FallbackChain {
     }
   }
 
+  /** @internal Whether the request set itself a deadline tighter than the app's (a timeout it causes is not the model's failure). */
+  deadlineSetByRequest(req: NormalizedRequest): boolean {
+    return req.deadlineMs !== undefined && req.deadlineMs < (this.policy.deadlineMs ?? Infinity);
+  }
+
   /** The attempt timeout a request with this task would get now. */
   timeoutFor(model: ResolvedModel, task?: string): number {
     return attemptTimeout(model, task, undefined, this.adaptive, this.latency);
@@ -417,13 +422,17 @@ export class FallbackChain {
     // keep a recovered model out) and for the last model of the chain (with nothing left to fall back to, timing
     // out early only turns a slow answer into a failure).
     const fixed = breaker?.state === 'half_open' || index === req.chain.length - 1;
-    const wanted = req.timeoutMs ?? (fixed ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency));
+    const own = fixed ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency);
+    const wanted = req.timeoutMs ?? own;
     const timeoutMs = Math.max(1, Math.min(wanted, Math.floor(leftMs)));
     const cancel = this.#hedge ? new AbortLatch() : null;
     this.trackInFlight(model.name, 1);
     if (prepared.budgetUsd > 0) this.spend.reserve(prepared.budgetUsd);
     const started = performance.now();
-    const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs, this.deadlines);
+    // less time than the model's own timeout because of the request (its `timeoutMs`, or a deadline tighter than the
+    // app's): a timeout then does not count. The app's own deadline applies to every request alike, so it counts.
+    const cutByRequest = timeoutMs < own && ((req.timeoutMs !== undefined && req.timeoutMs < own) || (timeoutMs < wanted && this.deadlineSetByRequest(req)));
+    const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs, this.deadlines, cutByRequest);
     const raw = breaker ? breaker.run(attempt) : attempt.run();
     return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
   }

@@ -45,6 +45,8 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
     readonly cancelSignal: AbortSource | undefined,
     readonly timeoutMs: number,
     readonly deadlines: DeadlineQueue,
+    /** The request (its own `timeoutMs`, or its deadline) left this attempt less time than the model's timeout. */
+    readonly cutByRequest = false,
   ) {
     super();
   }
@@ -144,6 +146,8 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
       timedOut && this.#validating
         ? hookTimedOut(`validate() did not settle within ${this.timeoutMs} ms`)
         : classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs });
+    // a time limit the request set is no evidence that the model is slow (nor, for a probe, that it is back)
+    if (timedOut && this.cutByRequest && why.countsAsFailure) Object.assign(why, { countsAsFailure: false, provedNothing: true });
     const failure = new AttemptFailure(why, { cause: err });
     return this.#recorder ? this.#recorder.failed(failure) : Promise.reject(failure);
   }

@@ -5,7 +5,7 @@ import { classifyError } from '../upstream/classify-error';
 import { countedUsage, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer, hookTimedOut } from '../validation/answer-check';
 import { InvalidAnswerError } from '../validation/invalid-answer';
-import { AttemptFailure } from '../fallback/attempt-failure';
+import { AttemptFailure, type FailureClass } from '../fallback/attempt-failure';
 import type { AsyncQueue } from './async-queue';
 
 export interface StreamAttemptResult {
@@ -21,6 +21,10 @@ export interface StreamTimers {
   idleMs: number;
   /** Absolute `performance.now()` deadline of the whole request. */
   deadlineAt: number;
+  /** The request's own `timeoutMs` is shorter than the model's first-token timeout. */
+  firstTokenCutByRequest?: boolean;
+  /** The deadline is the request's own, tighter than the app's. */
+  deadlineSetByRequest?: boolean;
 }
 
 /**
@@ -106,7 +110,11 @@ export async function runStreamAttempt(
       // a hook that has not settled is the request's doing, not the model's (see INVALID_REASONS)
       if (validating) throw new AttemptFailure(hookTimedOut('validate() did not settle in time'), { cause: err });
       const message = why === 'first_token' ? `no first token within ${timers.firstTokenMs} ms` : why === 'idle' ? `stream stalled for ${timers.idleMs} ms` : 'deadline reached';
-      throw new AttemptFailure({ outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message }, { cause: err });
+      // a time limit the request set (its deadline, its own shorter timeout) is no evidence that the model is slow
+      const byRequest = (why === 'deadline' && timers.deadlineSetByRequest === true) || (firstTokenMs === null && why !== 'idle' && timers.firstTokenCutByRequest === true);
+      const failure: FailureClass = { outcome: 'timeout', countsAsFailure: !byRequest, fallThrough: true, callerAborted: false, message };
+      if (byRequest) failure.provedNothing = true;
+      throw new AttemptFailure(failure, { cause: err });
     }
     const callerAborted = anyAborted(callerSignals);
     throw new AttemptFailure(classifyError(err, { timedOut: false, callerAborted, timeoutMs: timers.firstTokenMs }), { cause: err });

@@ -137,10 +137,11 @@ async function* streamInner(
       const breaker = layers.breakers?.for(model.name);
       // As for complete(): the full fixed budget for a half-open probe and for the last model of the chain.
       const fixed = breaker?.state === 'half_open' || i === walked.length - 1;
-      const firstTokenBudget = req.timeoutMs ?? (fixed ? model.firstTokenTimeoutMs : firstTokenTimeout(chain, model, req.task));
+      const ownBudget = fixed ? model.firstTokenTimeoutMs : firstTokenTimeout(chain, model, req.task);
+      const firstTokenBudget = req.timeoutMs ?? ownBudget;
       const queue = new AsyncQueue<string>();
       const attemptStart = performance.now();
-      const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt });
+      const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt, firstTokenCutByRequest: firstTokenBudget < ownBudget, deadlineSetByRequest: chain.deadlineSetByRequest(req) });
       chain.trackInFlight(model.name, 1);
       const budgetUsd = prepared.budgetUsd;
       if (budgetUsd > 0) chain.spend.reserve(budgetUsd);
