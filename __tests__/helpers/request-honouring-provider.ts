@@ -108,6 +108,8 @@ function stream(res: http.ServerResponse, model: string, text: string, finish: s
   res.write(chunk({ role: 'assistant', content: '' }, null));
   for (const piece of words(text)) res.write(chunk({ content: piece }, null));
   res.write(chunk({}, finish));
+  const n = words(text).length;
+  res.write(`data: ${JSON.stringify({ id: 'chatcmpl-honouring', object: 'chat.completion.chunk', created: 0, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: n, total_tokens: 5 + n } })}\n\n`);
   res.write('data: [DONE]\n\n');
   res.end();
 }

@@ -48,7 +48,7 @@ useFakeLlm(
 const LONG = 'lorem ipsum dolor sit amet '.repeat(40);
 const model = (name: string, extra: Partial<ModelConfig> = {}): ModelConfig => ({ name, model: name, baseURL: fake.url, apiKey: 'k', timeoutMs: 1000, ...extra });
 const small = (name: string) => model(name, { contextWindow: 100 });
-const long = (extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content: LONG }], ...extra });
+const long = (extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user' as const, content: LONG }], ...extra });
 
 /** A Koa app: the middleware, POST /complete and /sse through ctx.llm, and the gateway. */
 async function startKoa(options: LlmResilienceOptions): Promise<void> {

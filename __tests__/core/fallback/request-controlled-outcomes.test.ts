@@ -299,3 +299,44 @@ describe('a half-open probe', () => {
     expect(next.body).toMatchObject({ model: 'smart', fallback: false });
   });
 });
+
+describe('a time limit the request set (its own timeoutMs, or a deadline tighter than the app\'s)', () => {
+  it.each(['/complete', '/stream'])('that runs out before a slow primary answers is not the primary\'s failure: %s', async (path) => {
+    provider.setLatency('big', 400);
+    await start({ breaker: { ...BREAKER, resetTimeoutMs: 300 } });
+    const hurried = await inBatches(12, 6, (i) => post(path, `hurried-${i}`, i % 2 === 0 ? { prompt: `q${i}`, timeoutMs: 30 } : { prompt: `q${i}`, deadlineMs: 60 }));
+    for (const [i, res] of hurried.entries()) {
+      const attempts = res.status === 200 ? res.body.attempts : res.body.error.attempts;
+      expect(attempts[0]).toMatchObject({ model: 'smart', outcome: 'timeout' });
+      if (i % 2 === 0) expect(res.body).toMatchObject({ model: 'fast', fallback: true }); // the fallback had its time
+    }
+    expect(breakerOf('smart')).toMatchObject({ state: 'closed', failures: 0 });
+    // the primary answers another tenant, who gives it its own time
+    const other = await post(path, 'patient', { prompt: 'take your time' });
+    expect(other.body).toMatchObject({ model: 'smart', fallback: false });
+
+    // the same slowness within the model's own timeout counts: it opens the breaker
+    await llm!.close();
+    await served!.close();
+    await start({ models: [smart({ timeoutMs: 30, firstTokenTimeoutMs: 30 }), fast()], breaker: { ...BREAKER, resetTimeoutMs: 300 } });
+    for (let i = 0; i < 5; i++) await post(path, `t${i}`, { prompt: `slow ${i}` });
+    expect(breakerOf('smart').state).toBe('open');
+    // and a half-open probe that the request's own limit cut short proved nothing: the breaker opens again
+    await waitFor(() => breakerOf('smart').state === 'half_open', 3000);
+    await post(path, 'prober', { prompt: 'probe', timeoutMs: 10 });
+    expect(breakerOf('smart').state).toBe('open');
+  });
+
+  it('the app\'s own deadline applies to every request alike: an attempt it cuts short still counts', async () => {
+    provider.setLatency('big', 400);
+    await start({ deadlineMs: 60, breaker: { ...BREAKER } });
+    for (let i = 0; i < 5; i++) expect((await post('/complete', `t${i}`, { prompt: `q${i}` })).status).toBe(503);
+    expect(breakerOf('smart').state).toBe('open');
+    // while a request's own deadline, tighter than the app's, does not
+    await llm!.close();
+    await served!.close();
+    await start({ deadlineMs: 10_000, breaker: { ...BREAKER } });
+    for (let i = 0; i < 6; i++) expect((await post('/complete', `t${i}`, { prompt: `q${i}`, deadlineMs: 60 })).status).toBe(503);
+    expect(breakerOf('smart')).toMatchObject({ state: 'closed', failures: 0 });
+  });
+});
