@@ -14,8 +14,8 @@ export interface HonouringProvider {
   /** Chat completion requests received, per provider model id. */
   calls(model: string): number;
   setFailing(model: string, failing: boolean): void;
-  /** Delays a model's answers. */
-  setLatency(model: string, ms: number): void;
+  /** Delays a model's answers: `ms`, plus `perTokenMs` for each word of the answer (a longer answer takes longer). */
+  setLatency(model: string, ms: number, perTokenMs?: number): void;
   close(): Promise<void>;
 }
 
@@ -31,7 +31,7 @@ interface ChatBody {
 export async function startHonouringProvider(): Promise<HonouringProvider> {
   const calls = new Map<string, number>();
   const failing = new Set<string>();
-  const latency = new Map<string, number>();
+  const latency = new Map<string, { ms: number; perTokenMs: number }>();
   const server = http.createServer((req, res) => {
     let raw = '';
     req.setEncoding('utf8');
@@ -40,7 +40,8 @@ export async function startHonouringProvider(): Promise<HonouringProvider> {
       const body = JSON.parse(raw) as ChatBody;
       const model = body.model ?? '';
       calls.set(model, (calls.get(model) ?? 0) + 1);
-      const ms = latency.get(model) ?? 0;
+      const l = latency.get(model);
+      const ms = l ? l.ms + l.perTokenMs * words(answerFor(model, body).text).length : 0;
       if (ms > 0) setTimeout(() => answer(res, model, body), ms);
       else answer(res, model, body);
     });
@@ -72,7 +73,7 @@ export async function startHonouringProvider(): Promise<HonouringProvider> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     calls: (model) => calls.get(model) ?? 0,
     setFailing: (model, on) => void (on ? failing.add(model) : failing.delete(model)),
-    setLatency: (model, ms) => void latency.set(model, ms),
+    setLatency: (model, ms, perTokenMs = 0) => void latency.set(model, { ms, perTokenMs }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

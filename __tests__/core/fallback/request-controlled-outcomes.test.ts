@@ -208,6 +208,16 @@ describe('one client cannot take a model out for every tenant', () => {
     expect(breakerOf('smart')).toMatchObject({ state: 'closed', failures: 0 });
   });
 
+  it('a flood of cuts does not shrink the adaptive timeout of another tenant\'s full answer (a cut is no latency sample)', async () => {
+    provider.setLatency('big', 0, 30); // 30 ms a word: a one-word cut comes fast, a full answer takes longer
+    await start({ adaptiveTimeout: { minSamples: 10 } });
+    await inBatches(20, 5, (i) => post('/complete', `greedy-${i}`, { prompt: `question ${i} with many words`, maxTokens: 1 }));
+    const other = await post('/complete', 'someone-else', { prompt: 'a normal question' });
+    expect(other.body).toMatchObject({ model: 'smart', fallback: false, finishReason: 'stop' });
+    expect(breakerOf('smart')).toMatchObject({ state: 'closed', failures: 0 });
+    expect(llm!.status().models[0].latency['*']?.samples ?? 0).toBe(1);
+  });
+
   /** Requests whose answers only they make unusable, and what the primary's attempt says about each. */
   const KINDS = {
     'schema not met': { body: { prompt: 'echo:{"x": 1}', schema: { type: 'object', required: ['title'] } }, outcome: 'invalid', message: /does not match the schema/ },

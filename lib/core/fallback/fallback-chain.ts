@@ -437,12 +437,16 @@ export class FallbackChain {
     return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
   }
 
-  /** An attempt answered: its latency and spend are recorded. */
+  /**
+   * An attempt answered: its latency and spend are recorded. The latency of an answer cut by a token limit is not a
+   * sample of the model's latency (it says how long the request let it run: a flood of `max_tokens: 1` would
+   * otherwise shrink every other request's adaptive timeout).
+   */
   #answered(c: Running, value: AttemptAnswer): Settled {
     this.trackInFlight(c.model.name, -1);
     if (c.prepared.budgetUsd > 0) this.spend.release(c.prepared.budgetUsd);
     const latencyMs = elapsed(c.started);
-    this.latency.record(c.model.name, c.req.task, latencyMs, c.req.maxTokens);
+    if (value.answer.finishReason !== 'length') this.latency.record(c.model.name, c.req.task, latencyMs, c.req.maxTokens);
     this.recordSpend(c.model, value.answer.usage);
     return { ok: true, value, latencyMs };
   }

@@ -172,7 +172,7 @@ async function* streamInner(
         current = null;
         const latencyMs = elapsed(attemptStart);
         chain.record(attempts, requestId, { model: model.name, outcome: 'success', latencyMs });
-        chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
+        if (r.answer.finishReason !== 'length') chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
         chain.firstTokenLatency.record(model.name, req.task, r.firstTokenMs, req.maxTokens);
         chain.recordSpend(model, r.answer.usage);
         finished = true;

@@ -154,8 +154,9 @@ function readAnswer(completion: unknown, requestedModel: string): UpstreamAnswer
   if (!Array.isArray(c.choices) || c.choices.length === 0) throw new InvalidAnswerError('response has no choices');
   const choice = c.choices[0] as { message?: { content?: unknown }; finish_reason?: unknown } | null;
   const finishReason = typeof choice?.finish_reason === 'string' ? choice.finish_reason : 'unknown';
-  // an answer cut or withheld may come with no content at all; whether it is usable (or empty) is the answer check's call
-  const content = choice?.message?.content ?? (finishReason === 'length' || finishReason === 'content_filter' ? '' : undefined);
+  // no content at all (null) is an empty answer: whether that is usable, and whose doing it is (a cut, a content
+  // filter, the request's stop sequence, or the provider), is the answer check's call
+  const content = choice?.message?.content ?? '';
   if (typeof content !== 'string') throw new InvalidAnswerError('response has no text content');
   const u = (c.usage ?? {}) as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown };
   const promptTokens = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
