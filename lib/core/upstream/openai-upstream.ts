@@ -153,7 +153,6 @@ function readAnswer(completion: unknown, requestedModel: string): UpstreamAnswer
   const c = completion as { choices?: unknown; model?: unknown; usage?: unknown };
   if (!Array.isArray(c.choices) || c.choices.length === 0) throw new InvalidAnswerError('response has no choices');
   const choice = c.choices[0] as { message?: { content?: unknown }; finish_reason?: unknown } | null;
-  const finishReason = typeof choice?.finish_reason === 'string' ? choice.finish_reason : 'unknown';
   // no content at all (null) is an empty answer: whether that is usable, and whose doing it is (a cut, a content
   // filter, the request's stop sequence, or the provider), is the answer check's call
   const content = choice?.message?.content ?? '';
@@ -163,7 +162,7 @@ function readAnswer(completion: unknown, requestedModel: string): UpstreamAnswer
   const completionTokens = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;
   return {
     text: content,
-    finishReason,
+    finishReason: typeof choice?.finish_reason === 'string' ? choice.finish_reason : 'unknown',
     providerModel: typeof c.model === 'string' ? c.model : requestedModel,
     usage: {
       promptTokens,
