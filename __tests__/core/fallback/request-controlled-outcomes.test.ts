@@ -218,6 +218,26 @@ describe('one client cannot take a model out for every tenant', () => {
     expect(llm!.status().models[0].latency['*']?.samples ?? 0).toBe(1);
   });
 
+  it('holds for hedged attempts: a hedge refused by its request\'s validate hook does not count against the hedging model', async () => {
+    const engine = createEngine({ models: [smart(), fast()], cache: false, breaker: BREAKER, hedge: { afterPercentile: 50, maxExtraLoad: 1, minSamples: 5 } });
+    try {
+      provider.setLatency('big', 10);
+      for (let i = 0; i < 6; i++) await engine.complete({ prompt: `warm ${i}` });
+      provider.setLatency('big', 300); // now slower than usual: every request is hedged with the fallback
+      const refused = await Promise.all(Array.from({ length: 8 }, (_, i) => engine.complete({ prompt: `picky ${i}`, validate: () => false }).catch((e: unknown) => e)));
+      for (const err of refused) {
+        const attempts = (err as { attempts: { model: string; outcome: string; hedged?: boolean }[] }).attempts;
+        expect(attempts).toEqual(expect.arrayContaining([expect.objectContaining({ model: 'fast', outcome: 'invalid', hedged: true })]));
+      }
+      expect(engine.status().models.map((m) => [m.name, m.state, m.failures])).toEqual([
+        ['smart', 'closed', 0],
+        ['fast', 'closed', 0],
+      ]);
+    } finally {
+      await engine.close();
+    }
+  });
+
   /** Requests whose answers only they make unusable, and what the primary's attempt says about each. */
   const KINDS = {
     'schema not met': { body: { prompt: 'echo:{"x": 1}', schema: { type: 'object', required: ['title'] } }, outcome: 'invalid', message: /does not match the schema/ },
