@@ -357,6 +357,20 @@ describe('a time limit the request set (its own timeoutMs, or a deadline tighter
     expect(breakerOf('smart').state).toBe('open');
   });
 
+  it.each(['/complete', '/stream'])('counts once it gave the model more than its usual time (an app that sets timeoutMs on every call keeps its breakers): %s', async (path) => {
+    await start({ adaptiveTimeout: { minSamples: 5 }, breaker: { ...BREAKER, volumeThreshold: 4 } });
+    provider.setLatency('big', 400);
+    // before the model has a usual time, a short limit of the request's proves nothing
+    for (let i = 0; i < 4; i++) await post(path, `cold-${i}`, { prompt: `cold ${i}`, timeoutMs: 100 });
+    expect(breakerOf('smart')).toMatchObject({ state: 'closed', failures: 0 });
+    provider.setLatency('big', 5);
+    for (let i = 0; i < 6; i++) expect((await post(path, `warm-${i}`, { prompt: `warm ${i}` })).body.model).toBe('smart');
+    // it usually answers within a few ms: not answering within the request's 100 ms is the model's failure
+    provider.setLatency('big', 400);
+    for (let i = 0; i < 6; i++) await post(path, `slow-${i}`, { prompt: `slow ${i}`, timeoutMs: 100 });
+    expect(breakerOf('smart').state).toBe('open');
+  });
+
   it('the app\'s own deadline applies to every request alike: an attempt it cuts short still counts', async () => {
     provider.setLatency('big', 400);
     await start({ deadlineMs: 60, breaker: { ...BREAKER } });

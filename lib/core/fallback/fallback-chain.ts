@@ -429,12 +429,22 @@ export class FallbackChain {
     this.trackInFlight(model.name, 1);
     if (prepared.budgetUsd > 0) this.spend.reserve(prepared.budgetUsd);
     const started = performance.now();
-    // less time than the model's own timeout because of the request (its `timeoutMs`, or a deadline tighter than the
-    // app's): a timeout then does not count. The app's own deadline applies to every request alike, so it counts.
-    const cutByRequest = timeoutMs < own && ((req.timeoutMs !== undefined && req.timeoutMs < own) || (timeoutMs < wanted && this.deadlineSetByRequest(req)));
+    const cutByRequest = this.#cutByRequest(model, req, timeoutMs, wanted, fixed ? undefined : own);
     const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs, this.deadlines, cutByRequest);
     const raw = breaker ? breaker.run(attempt) : attempt.run();
     return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
+  }
+
+  /**
+   * Whether the request (its own `timeoutMs`, or a deadline tighter than the app's) gave an attempt less time than
+   * the model usually needs: its adaptive timeout once it has samples, else its `timeoutMs` (`usual`, when already
+   * known). A timeout then is no evidence that the model is slow, and does not count. The app's own deadline applies
+   * to every request alike, so a timeout it causes still counts; so does one after the model's usual time.
+   */
+  #cutByRequest(model: ResolvedModel, req: NormalizedRequest, timeoutMs: number, wanted: number, usual: number | undefined): boolean {
+    // the limit that applied: the request's own timeout, or (cut below it) the deadline
+    const byRequest = timeoutMs < wanted ? this.deadlineSetByRequest(req) : req.timeoutMs !== undefined;
+    return byRequest && timeoutMs < (usual ?? attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency));
   }
 
   /**

@@ -21,10 +21,12 @@ export interface StreamTimers {
   idleMs: number;
   /** Absolute `performance.now()` deadline of the whole request. */
   deadlineAt: number;
-  /** The request's own `timeoutMs` is shorter than the model's first-token timeout. */
-  firstTokenCutByRequest?: boolean;
-  /** The deadline is the request's own, tighter than the app's. */
-  deadlineSetByRequest?: boolean;
+  /**
+   * The limits the request set itself: its own `timeoutMs` (the first-token budget), a deadline tighter than the
+   * app's, and the time to first token the model usually needs (its adaptive first-token timeout once it has samples,
+   * else its own). A timeout they cause before the model's usual time is not the model's failure.
+   */
+  requestLimits?: { timeoutSet: boolean; deadlineSet: boolean; usualFirstTokenMs: number };
 }
 
 /**
@@ -111,7 +113,12 @@ export async function runStreamAttempt(
       if (validating) throw new AttemptFailure(hookTimedOut('validate() did not settle in time'), { cause: err });
       const message = why === 'first_token' ? `no first token within ${timers.firstTokenMs} ms` : why === 'idle' ? `stream stalled for ${timers.idleMs} ms` : 'deadline reached';
       // a time limit the request set (its deadline, its own shorter timeout) is no evidence that the model is slow
-      const byRequest = (why === 'deadline' && timers.deadlineSetByRequest === true) || (firstTokenMs === null && why !== 'idle' && timers.firstTokenCutByRequest === true);
+      const limits = timers.requestLimits;
+      const byRequest =
+        limits !== undefined &&
+        (why === 'deadline'
+          ? limits.deadlineSet && (firstTokenMs !== null || performance.now() - started < limits.usualFirstTokenMs)
+          : why === 'first_token' && limits.timeoutSet && timers.firstTokenMs < limits.usualFirstTokenMs);
       const failure: FailureClass = { outcome: 'timeout', countsAsFailure: !byRequest, fallThrough: true, callerAborted: false, message };
       if (byRequest) failure.provedNothing = true;
       throw new AttemptFailure(failure, { cause: err });

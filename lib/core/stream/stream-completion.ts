@@ -141,7 +141,9 @@ async function* streamInner(
       const firstTokenBudget = req.timeoutMs ?? ownBudget;
       const queue = new AsyncQueue<string>();
       const attemptStart = performance.now();
-      const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt, firstTokenCutByRequest: firstTokenBudget < ownBudget, deadlineSetByRequest: chain.deadlineSetByRequest(req) });
+      const deadlineSet = chain.deadlineSetByRequest(req);
+      const requestLimits = req.timeoutMs !== undefined || deadlineSet ? { timeoutSet: req.timeoutMs !== undefined, deadlineSet, usualFirstTokenMs: fixed ? firstTokenTimeout(chain, model, req.task) : ownBudget } : undefined;
+      const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt, requestLimits });
       chain.trackInFlight(model.name, 1);
       const budgetUsd = prepared.budgetUsd;
       if (budgetUsd > 0) chain.spend.reserve(budgetUsd);
