@@ -45,7 +45,7 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
     readonly cancelSignal: AbortSource | undefined,
     readonly timeoutMs: number,
     readonly deadlines: DeadlineQueue,
-    /** The request (its own `timeoutMs`, or its deadline) left this attempt less time than the model's timeout. */
+    /** The request (its own `timeoutMs`, or its deadline) left this attempt less time than the model usually needs. */
     readonly cutByRequest = false,
   ) {
     super();
