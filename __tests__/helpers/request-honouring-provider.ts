@@ -32,6 +32,7 @@ export async function startHonouringProvider(): Promise<HonouringProvider> {
   const calls = new Map<string, number>();
   const failing = new Set<string>();
   const latency = new Map<string, { ms: number; perTokenMs: number }>();
+  const timers = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
     let raw = '';
     req.setEncoding('utf8');
@@ -42,8 +43,16 @@ export async function startHonouringProvider(): Promise<HonouringProvider> {
       calls.set(model, (calls.get(model) ?? 0) + 1);
       const l = latency.get(model);
       const ms = l ? l.ms + l.perTokenMs * words(answerFor(model, body).text).length : 0;
-      if (ms > 0) setTimeout(() => answer(res, model, body), ms);
-      else answer(res, model, body);
+      if (ms <= 0) return answer(res, model, body);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        answer(res, model, body);
+      }, ms);
+      timers.add(timer);
+      res.on('close', () => {
+        clearTimeout(timer);
+        timers.delete(timer);
+      });
     });
   });
   function answer(res: http.ServerResponse, model: string, body: ChatBody): void {
@@ -76,6 +85,8 @@ export async function startHonouringProvider(): Promise<HonouringProvider> {
     setLatency: (model, ms, perTokenMs = 0) => void latency.set(model, { ms, perTokenMs }),
     close: () =>
       new Promise<void>((resolve) => {
+        for (const t of timers) clearTimeout(t);
+        timers.clear();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -334,7 +334,8 @@ describe('a time limit the request set (its own timeoutMs, or a deadline tighter
   it.each(['/complete', '/stream'])('that runs out before a slow primary answers is not the primary\'s failure: %s', async (path) => {
     provider.setLatency('big', 400);
     await start({ breaker: { ...BREAKER, resetTimeoutMs: 300 } });
-    const hurried = await inBatches(12, 6, (i) => post(path, `hurried-${i}`, i % 2 === 0 ? { prompt: `q${i}`, timeoutMs: 30 } : { prompt: `q${i}`, deadlineMs: 60 }));
+    // (the request's timeoutMs bounds the fallback's attempt too, which answers at once)
+    const hurried = await inBatches(12, 6, (i) => post(path, `hurried-${i}`, i % 2 === 0 ? { prompt: `q${i}`, timeoutMs: 150 } : { prompt: `q${i}`, deadlineMs: 150 }));
     for (const [i, res] of hurried.entries()) {
       const attempts = res.status === 200 ? res.body.attempts : res.body.error.attempts;
       expect(attempts[0]).toMatchObject({ model: 'smart', outcome: 'timeout' });
