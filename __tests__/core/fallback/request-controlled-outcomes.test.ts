@@ -359,16 +359,17 @@ describe('a time limit the request set (its own timeoutMs, or a deadline tighter
   });
 
   it.each(['/complete', '/stream'])('counts once it gave the model more than its usual time (an app that sets timeoutMs on every call keeps its breakers): %s', async (path) => {
-    await start({ adaptiveTimeout: { minSamples: 5 }, breaker: { ...BREAKER, volumeThreshold: 4 } });
-    provider.setLatency('big', 400);
+    // (its usual time: at least 300 ms, the adaptive timeout's floor here, so that a loaded machine times out no warm-up)
+    await start({ adaptiveTimeout: { minSamples: 5, minTimeoutMs: 300 }, breaker: { ...BREAKER, volumeThreshold: 4 } });
+    provider.setLatency('big', 800);
     // before the model has a usual time, a short limit of the request's proves nothing
-    for (let i = 0; i < 4; i++) await post(path, `cold-${i}`, { prompt: `cold ${i}`, timeoutMs: 100 });
+    for (let i = 0; i < 4; i++) await post(path, `cold-${i}`, { prompt: `cold ${i}`, timeoutMs: 350 });
     expect(breakerOf('smart')).toMatchObject({ state: 'closed', failures: 0 });
     provider.setLatency('big', 5);
     for (let i = 0; i < 6; i++) expect((await post(path, `warm-${i}`, { prompt: `warm ${i}` })).body.model).toBe('smart');
-    // it usually answers within a few ms: not answering within the request's 100 ms is the model's failure
-    provider.setLatency('big', 400);
-    for (let i = 0; i < 6; i++) await post(path, `slow-${i}`, { prompt: `slow ${i}`, timeoutMs: 100 });
+    // it usually answers within a few ms: not answering within the request's 350 ms is the model's failure
+    provider.setLatency('big', 800);
+    for (let i = 0; i < 6; i++) await post(path, `slow-${i}`, { prompt: `slow ${i}`, timeoutMs: 350 });
     expect(breakerOf('smart').state).toBe('open');
   });
 
