@@ -187,9 +187,11 @@ describe('circuit breaker per model', () => {
 
   it('timeouts count as failures', async () => {
     fake.setBehavior('big-model', { mode: 'hang' });
-    app = await startApp(options({ breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 } }));
-    await request(app.server).post('/complete').send({ ...ask('a'), timeoutMs: 30 });
-    await request(app.server).post('/complete').send({ ...ask('b'), timeoutMs: 30 });
+    // the model's own timeout (one a request sets shorter than it is the request's doing, and does not count)
+    const o = options({ breaker: { volumeThreshold: 2, resetTimeoutMs: 60_000 } });
+    app = await startApp({ ...o, models: o.models.map((m) => ({ ...m, timeoutMs: 30 })) });
+    await request(app.server).post('/complete').send(ask('a'));
+    await request(app.server).post('/complete').send(ask('b'));
     expect(app.llm.status().models[0].state).toBe('open');
   });
 

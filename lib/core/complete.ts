@@ -7,6 +7,7 @@ import type { ChainSuccess, FallbackChain, RunEnd } from './fallback/fallback-ch
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
 import { AbortLatch, type AbortSource, linkSignals, unlessAborted } from './signals';
 import { costUsd } from './cost/spend-tracker';
+import { cutAccepted } from './validation/answer-check';
 import { errorOutline, summarize } from './observability/request-summary';
 
 export { costUsd };
@@ -200,7 +201,7 @@ async function completeCached(
  * with the first caller's `validate` hook and `acceptTruncated`, not necessarily this one's.
  */
 async function joinerAccepts(req: NormalizedRequest, s: ChainSuccess): Promise<boolean> {
-  if (s.answer.finishReason === 'length' && !req.acceptTruncated) return false;
+  if (s.answer.finishReason === 'length' && !cutAccepted(req, s.model)) return false;
   return passesValidate(req, { text: s.answer.text, model: s.model.name, json: s.json });
 }
 

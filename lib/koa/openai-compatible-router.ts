@@ -172,6 +172,8 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
       };
     } catch (err) {
       if (isRequestError(err)) {
+        // OpenAI's own answer to a prompt too long for the model: a 400, never to be retried
+        if (err.code === 'CONTEXT_LENGTH_EXCEEDED') return openAIError(ctx, 400, err.message, 'invalid_request_error', 'context_length_exceeded', 'messages');
         const { message, param } = onTheWire(err, body);
         return openAIError(ctx, err.status, message, 'invalid_request_error', err.status === 413 ? 'request_too_large' : 'invalid_request', param);
       }

@@ -68,3 +68,22 @@ describe('ModelBreaker', () => {
     expect(breaker.stats()).toEqual({ successes: 0, failures: 5 });
   });
 });
+
+describe('ModelBreaker with a function (a streamed attempt)', () => {
+  let breaker: ModelBreaker;
+  beforeEach(() => {
+    breaker = new ModelBreaker('primary', { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 }, new EventBus());
+  });
+  afterEach(() => breaker.shutdown());
+
+  const fails = (countsAsFailure: boolean) => () =>
+    Promise.reject(new AttemptFailure({ outcome: countsAsFailure ? 'error' : 'invalid', countsAsFailure, fallThrough: true, callerAborted: false, message: 'x' }));
+
+  it('does not count what must not count, neither as a failure nor as a success (as for complete() attempts)', async () => {
+    for (let i = 0; i < 6; i++) await expect(breaker.run(fails(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.stats()).toEqual({ successes: 0, failures: 0 });
+    for (let i = 0; i < 5; i++) await expect(breaker.run(fails(true))).rejects.toBeInstanceOf(AttemptFailure);
+    // 5 of 5 counted calls failed: open (had the others counted as successes, 5 of 11 would have kept it closed)
+    expect(breaker.state).toBe('open');
+  });
+});

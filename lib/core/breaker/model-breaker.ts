@@ -78,12 +78,25 @@ export class ModelBreaker implements OutcomeRecorder {
    * opossum; a success is counted straight into its window (see `succeeded`). opossum still
    * makes every decision (the error rate over its window, the thresholds, the cool-down), on calls counted when
    * their outcome is known: calls still in flight no longer dilute the rate. On a half-open breaker the attempt
-   * is fired at its start, as a function is, so opossum hands its one probe slot to exactly one attempt and
-   * judges that probe itself.
+   * is fired at its start, so opossum hands its one probe slot to exactly one attempt and judges that probe
+   * itself. A function is run the same way: counted when it ends on a closed breaker, fired on a half-open one.
    */
   run<T>(job: BreakerJob<T>): Promise<T> {
-    if (typeof job !== 'function' && this.#breaker.closed) return job.run(this);
-    return this.#breaker.fire(job) as Promise<T>;
+    if (!this.#breaker.closed) return this.#breaker.fire(job) as Promise<T>;
+    if (typeof job !== 'function') return job.run(this);
+    // A function (a streamed attempt) is counted the same way, when it ends: fired through opossum on a closed
+    // breaker, what must not count (a 429, a caller's fault, an answer the request made unusable) would be
+    // counted as a success by its error filter.
+    let started: Promise<T>;
+    try {
+      started = job();
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    return started.then(
+      (value) => this.succeeded(value),
+      (err: unknown) => this.failed(err),
+    );
   }
 
   /**
@@ -144,16 +157,18 @@ export class ModelBreaker implements OutcomeRecorder {
   }
 
   /**
-   * What must not count as the model's failure: the caller's own faults, 429s (cool-downs handle them)
-   * and cancellations (by the caller, or a hedge that lost). On a closed breaker these are not counted at all
-   * (see `failed`). A half-open probe is judged by opossum, whose error filter counts them as successes: a probe
-   * that got a 429 or a caller's 400 reached a working provider, so it closes the breaker (a 429 also starts the
-   * model's cool-down). A cancelled probe proved nothing, so it counts as a failure (the breaker re-opens) rather
-   * than closing the breaker on no evidence.
+   * What must not count as the model's failure: the caller's own faults, 429s (cool-downs handle them),
+   * answers the request itself made unusable (a cut it asked for, its schema, its `validate` hook, a content
+   * filter its prompt set off: see `INVALID_REASONS`) and cancellations (by the caller, or a hedge that lost). On a
+   * closed breaker these are not counted at all (see `failed`). A half-open probe is judged by opossum, whose
+   * error filter counts them as successes: a probe that got a 429, a caller's 400 or an answer only this request
+   * would not use reached a working provider, so it closes the breaker (a 429 also starts the model's cool-down).
+   * A cancelled probe, or one the request gave less time than the model's timeout and that ran out of it, proved
+   * nothing, so it counts as a failure (the breaker re-opens) rather than closing the breaker on no evidence.
    */
   #isNeutral(err: unknown): boolean {
     if (!(err instanceof AttemptFailure)) return false;
-    if (err.failure.callerAborted || err.failure.cancelled) return !this.#breaker.halfOpen;
+    if (err.failure.callerAborted || err.failure.cancelled || err.failure.provedNothing) return !this.#breaker.halfOpen;
     return !err.failure.countsAsFailure;
   }
 }

@@ -12,6 +12,12 @@ export interface FailureClass {
   callerAborted: boolean;
   /** We cancelled it (a hedge that lost the race): count nothing, the chain goes on. */
   cancelled?: boolean;
+  /**
+   * No answer came, but only because the request gave the attempt less time than the model's own timeout (its
+   * `timeoutMs`, or what was left of its deadline): counted neither way on a closed breaker, and a failure for a
+   * half-open probe (it proved nothing), as a cancellation.
+   */
+  provedNothing?: boolean;
   status?: number;
   /** Short and secret-free: never the provider's body. */
   message: string;

@@ -4,6 +4,7 @@ import type { AttemptRecord, CompletionResult } from '../../types';
 import type { BreakerRegistry } from '../breaker/breaker-registry';
 import { isOpenBreakerRejection } from '../breaker/model-breaker';
 import { ContextPlan } from '../context/context-plan';
+import { contextLengthError } from '../context/context-verdict';
 import { DeadlineQueue } from '../deadline-queue';
 import type { EventBus } from '../events/event-bus';
 import { attemptTimeout } from '../latency/adaptive-timeout';
@@ -12,6 +13,7 @@ import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOpt
 import type { NormalizedRequest, RequestPolicy } from '../request/normalize-request';
 import { loadTokenizer } from '../request/prompt-size';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
+import { CONTEXT_LENGTH_EXCEEDED } from '../upstream/classify-error';
 import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { AttemptFailure, type FailureClass, rejectedRequest } from './attempt-failure';
 import type { FleetSync } from '../shared/fleet-sync';
@@ -204,7 +206,10 @@ export class FallbackChain {
     );
   }
 
-  /** The chain from model `from` on: skips, hedges, falls through; rejects with `AllModelsFailedError` at the end. */
+  /**
+   * The chain from model `from` on: skips, hedges, falls through; rejects at the end with `AllModelsFailedError`, or
+   * with a `RequestError` (`CONTEXT_LENGTH_EXCEEDED`) when the prompt fits none of the models.
+   */
   async #walk(
     req: NormalizedRequest,
     breakers: BreakerRegistry | null,
@@ -273,6 +278,9 @@ export class FallbackChain {
       this.emitFallback(requestId, contenders[contenders.length - 1].model, chain[next], last?.outcome ?? 'error');
       i = next;
     }
+    // a prompt no model can take is the caller's error, not a 503 to retry
+    const tooLong = contextLengthError(chain, attempts);
+    if (tooLong) throw tooLong;
     const tooLate = i < chain.length && attempts.length === 0;
     throw new AllModelsFailedError(
       attempts,
@@ -339,9 +347,14 @@ export class FallbackChain {
       const ms = this.cooldowns.start(model.name, f.retryAfterMs);
       this.events.emit('cooldown', { model: model.name, ms, until: this.cooldowns.until(model.name) ?? Date.now() + ms });
     }
-    if (f.message === 'context length exceeded' && model.contextWindow !== undefined) {
+    if (f.message === CONTEXT_LENGTH_EXCEEDED && model.contextWindow !== undefined) {
       state.tooLongFor = Math.max(state.tooLongFor ?? 0, model.contextWindow);
     }
+  }
+
+  /** @internal Whether the request set itself a deadline tighter than the app's (a timeout it causes is not the model's failure). */
+  deadlineSetByRequest(req: NormalizedRequest): boolean {
+    return req.deadlineMs !== undefined && req.deadlineMs < (this.policy.deadlineMs ?? Infinity);
   }
 
   /** The attempt timeout a request with this task would get now. */
@@ -409,23 +422,41 @@ export class FallbackChain {
     // keep a recovered model out) and for the last model of the chain (with nothing left to fall back to, timing
     // out early only turns a slow answer into a failure).
     const fixed = breaker?.state === 'half_open' || index === req.chain.length - 1;
-    const wanted = req.timeoutMs ?? (fixed ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency));
+    const own = fixed ? model.timeoutMs : attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency);
+    const wanted = req.timeoutMs ?? own;
     const timeoutMs = Math.max(1, Math.min(wanted, Math.floor(leftMs)));
     const cancel = this.#hedge ? new AbortLatch() : null;
     this.trackInFlight(model.name, 1);
     if (prepared.budgetUsd > 0) this.spend.reserve(prepared.budgetUsd);
     const started = performance.now();
-    const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs, this.deadlines);
+    const cutByRequest = this.#cutByRequest(model, req, timeoutMs, wanted, fixed ? undefined : own);
+    const attempt = new Attempt(this.upstream, model, req, prepared.messages, signals, cancel ?? undefined, timeoutMs, this.deadlines, cutByRequest);
     const raw = breaker ? breaker.run(attempt) : attempt.run();
     return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: timeoutMs < wanted, prepared };
   }
 
-  /** An attempt answered: its latency and spend are recorded. */
+  /**
+   * Whether the request (its own `timeoutMs`, or a deadline tighter than the app's) gave an attempt less time than
+   * the model usually needs: its adaptive timeout once it has samples, else its `timeoutMs` (`usual`, when already
+   * known). A timeout then is no evidence that the model is slow, and does not count. The app's own deadline applies
+   * to every request alike, so a timeout it causes still counts; so does one after the model's usual time.
+   */
+  #cutByRequest(model: ResolvedModel, req: NormalizedRequest, timeoutMs: number, wanted: number, usual: number | undefined): boolean {
+    // the limit that applied: the request's own timeout, or (cut below it) the deadline
+    const byRequest = timeoutMs < wanted ? this.deadlineSetByRequest(req) : req.timeoutMs !== undefined;
+    return byRequest && timeoutMs < (usual ?? attemptTimeout(model, req.task, req.maxTokens, this.adaptive, this.latency));
+  }
+
+  /**
+   * An attempt answered: its latency and spend are recorded. The latency of an answer cut by a token limit is not a
+   * sample of the model's latency (it says how long the request let it run: a flood of `max_tokens: 1` would
+   * otherwise shrink every other request's adaptive timeout).
+   */
   #answered(c: Running, value: AttemptAnswer): Settled {
     this.trackInFlight(c.model.name, -1);
     if (c.prepared.budgetUsd > 0) this.spend.release(c.prepared.budgetUsd);
     const latencyMs = elapsed(c.started);
-    this.latency.record(c.model.name, c.req.task, latencyMs, c.req.maxTokens);
+    if (value.answer.finishReason !== 'length') this.latency.record(c.model.name, c.req.task, latencyMs, c.req.maxTokens);
     this.recordSpend(c.model, value.answer.usage);
     return { ok: true, value, latencyMs };
   }

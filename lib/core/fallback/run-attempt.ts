@@ -5,7 +5,7 @@ import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted, unlessAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import { answerOf, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
-import { checkAnswer, checkAnswerShape } from '../validation/answer-check';
+import { checkAnswer, checkAnswerShape, hookTimedOut } from '../validation/answer-check';
 import { AttemptFailure } from './attempt-failure';
 
 export interface AttemptAnswer {
@@ -45,6 +45,8 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
     readonly cancelSignal: AbortSource | undefined,
     readonly timeoutMs: number,
     readonly deadlines: DeadlineQueue,
+    /** The request (its own `timeoutMs`, or its deadline) left this attempt less time than the model usually needs. */
+    readonly cutByRequest = false,
   ) {
     super();
   }
@@ -116,14 +118,14 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
     // still bound it (a hook that never settles is a timed-out attempt, not a request that hangs)
     if (req.validate) {
       this.#validating = true;
-      return unlessAborted(checkAnswer(answer, this.model.name, req), this).then(
+      return unlessAborted(checkAnswer(answer, this.model, req), this).then(
         ({ json }) => this.#succeed({ answer, json }),
         (err: unknown) => this.#fail(err),
       );
     }
     let json: unknown;
     try {
-      json = checkAnswerShape(answer, req).json;
+      json = checkAnswerShape(answer, this.model, req).json;
     } catch (err) {
       return this.#fail(err);
     }
@@ -140,8 +142,12 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
     const callerAborted = !timedOut && anyAborted(this.callerSignals);
     const cancelled = !timedOut && !callerAborted && this.cancelSignal?.aborted === true;
     this.#release();
-    const why = classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs });
-    if (timedOut && this.#validating) why.message = `validate() did not settle within ${this.timeoutMs} ms`;
+    const why =
+      timedOut && this.#validating
+        ? hookTimedOut(`validate() did not settle within ${this.timeoutMs} ms`)
+        : classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs });
+    // a time limit the request set is no evidence that the model is slow (nor, for a probe, that it is back)
+    if (timedOut && this.cutByRequest && why.countsAsFailure) Object.assign(why, { countsAsFailure: false, provedNothing: true });
     const failure = new AttemptFailure(why, { cause: err });
     return this.#recorder ? this.#recorder.failed(failure) : Promise.reject(failure);
   }

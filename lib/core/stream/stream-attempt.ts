@@ -1,10 +1,11 @@
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted, linkSignals, unlessAborted } from '../signals';
-import { classifyError, InvalidAnswerError } from '../upstream/classify-error';
+import { classifyError } from '../upstream/classify-error';
 import { countedUsage, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
-import { checkAnswer } from '../validation/answer-check';
-import { AttemptFailure } from '../fallback/attempt-failure';
+import { checkAnswer, hookTimedOut } from '../validation/answer-check';
+import { InvalidAnswerError } from '../validation/invalid-answer';
+import { AttemptFailure, type FailureClass } from '../fallback/attempt-failure';
 import type { AsyncQueue } from './async-queue';
 
 export interface StreamAttemptResult {
@@ -20,6 +21,12 @@ export interface StreamTimers {
   idleMs: number;
   /** Absolute `performance.now()` deadline of the whole request. */
   deadlineAt: number;
+  /**
+   * The limits the request set itself: its own `timeoutMs` (the first-token budget), a deadline tighter than the
+   * app's, and the time to first token the model usually needs (its adaptive first-token timeout once it has samples,
+   * else its own). A timeout they cause before the model's usual time is not the model's failure.
+   */
+  requestLimits?: { timeoutSet: boolean; deadlineSet: boolean; usualFirstTokenMs: number };
 }
 
 /**
@@ -92,24 +99,29 @@ export async function runStreamAttempt(
       // Until the first content token the first-token deadline stands; after it, every chunk resets the idle timer.
       if (firstTokenMs !== null) arm(timers.idleMs, 'idle');
     }
-    if (finishReason === undefined) throw new InvalidAnswerError('stream ended without a finish reason');
-    if (text.trim() === '') throw new InvalidAnswerError('response content is empty');
+    if (finishReason === undefined) throw new InvalidAnswerError('stream ended without a finish reason', 'incomplete_stream');
+    // an empty answer, a cut and the rest are judged by the answer check, as for complete()
     const answer: UpstreamAnswer = { text, finishReason, providerModel, usage: usage ?? countedUsage(messages, text) };
     // the idle timer (or the deadline) still runs: a `validate` hook that never settles fails the attempt
     validating = true;
-    const { json } = await unlessAborted(checkAnswer(answer, model.name, req), controller);
+    const { json } = await unlessAborted(checkAnswer(answer, model, req), controller);
     return { answer, json, firstTokenMs: firstTokenMs ?? 0 };
   } catch (err) {
     const why: 'first_token' | 'idle' | 'deadline' | null = stalled;
     if (why !== null) {
-      const message = validating
-        ? 'validate() did not settle in time'
-        : why === 'first_token'
-          ? `no first token within ${timers.firstTokenMs} ms`
-          : why === 'idle'
-            ? `stream stalled for ${timers.idleMs} ms`
-            : 'deadline reached';
-      throw new AttemptFailure({ outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message }, { cause: err });
+      // a hook that has not settled is the request's doing, not the model's (see INVALID_REASONS)
+      if (validating) throw new AttemptFailure(hookTimedOut('validate() did not settle in time'), { cause: err });
+      const message = why === 'first_token' ? `no first token within ${timers.firstTokenMs} ms` : why === 'idle' ? `stream stalled for ${timers.idleMs} ms` : 'deadline reached';
+      // a time limit the request set (its deadline, its own shorter timeout) is no evidence that the model is slow
+      const limits = timers.requestLimits;
+      const byRequest =
+        limits !== undefined &&
+        (why === 'deadline'
+          ? limits.deadlineSet && (firstTokenMs !== null || performance.now() - started < limits.usualFirstTokenMs)
+          : why === 'first_token' && limits.timeoutSet && timers.firstTokenMs < limits.usualFirstTokenMs);
+      const failure: FailureClass = { outcome: 'timeout', countsAsFailure: !byRequest, fallThrough: true, callerAborted: false, message };
+      if (byRequest) failure.provedNothing = true;
+      throw new AttemptFailure(failure, { cause: err });
     }
     const callerAborted = anyAborted(callerSignals);
     throw new AttemptFailure(classifyError(err, { timedOut: false, callerAborted, timeoutMs: timers.firstTokenMs }), { cause: err });

@@ -3,6 +3,7 @@ import { RequestAbortedError } from '../../errors/request-aborted-error';
 import { StreamInterruptedError } from '../../errors/stream-interrupted-error';
 import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from '../../types';
 import { cacheKey, scopeOf } from '../cache/cache-key';
+import { contextLengthError } from '../context/context-verdict';
 import { costUsd, type CallContext, type Layers, nextRequestId, passesValidate } from '../complete';
 import type { EventBus } from '../events/event-bus';
 import { rejectedRequest } from '../fallback/attempt-failure';
@@ -136,10 +137,13 @@ async function* streamInner(
       const breaker = layers.breakers?.for(model.name);
       // As for complete(): the full fixed budget for a half-open probe and for the last model of the chain.
       const fixed = breaker?.state === 'half_open' || i === walked.length - 1;
-      const firstTokenBudget = req.timeoutMs ?? (fixed ? model.firstTokenTimeoutMs : firstTokenTimeout(chain, model, req.task));
+      const ownBudget = fixed ? model.firstTokenTimeoutMs : firstTokenTimeout(chain, model, req.task);
+      const firstTokenBudget = req.timeoutMs ?? ownBudget;
       const queue = new AsyncQueue<string>();
       const attemptStart = performance.now();
-      const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt });
+      const deadlineSet = chain.deadlineSetByRequest(req);
+      const requestLimits = req.timeoutMs !== undefined || deadlineSet ? { timeoutSet: req.timeoutMs !== undefined, deadlineSet, usualFirstTokenMs: fixed ? firstTokenTimeout(chain, model, req.task) : ownBudget } : undefined;
+      const run = () => runStreamAttempt(chain.upstream, model, req, messages, signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt, requestLimits });
       chain.trackInFlight(model.name, 1);
       const budgetUsd = prepared.budgetUsd;
       if (budgetUsd > 0) chain.spend.reserve(budgetUsd);
@@ -170,7 +174,7 @@ async function* streamInner(
         current = null;
         const latencyMs = elapsed(attemptStart);
         chain.record(attempts, requestId, { model: model.name, outcome: 'success', latencyMs });
-        chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
+        if (r.answer.finishReason !== 'length') chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
         chain.firstTokenLatency.record(model.name, req.task, r.firstTokenMs, req.maxTokens);
         chain.recordSpend(model, r.answer.usage);
         finished = true;
@@ -213,7 +217,7 @@ async function* streamInner(
       }
     }
     if (committed) throw new StreamInterruptedError(attempts, text.length);
-    throw new AllModelsFailedError(attempts, chain.retryAfterS(walked, layers.breakers));
+    throw contextLengthError(walked, attempts) ?? new AllModelsFailedError(attempts, chain.retryAfterS(walked, layers.breakers));
   } finally {
     // The consumer stopped early (client gone) or we failed: whatever is still running is cancelled.
     if (!finished) {

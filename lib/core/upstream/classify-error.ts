@@ -1,14 +1,12 @@
 import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import type { FailureClass } from '../fallback/attempt-failure';
+import { countsTowardBreaker, InvalidAnswerError } from '../validation/invalid-answer';
 import { parseRetryAfterMs } from './retry-after';
 
-/** An answer arrived but is unusable (empty choices, empty content, wrong shape). */
-export class InvalidAnswerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidAnswerError';
-  }
-}
+export { InvalidAnswerError };
+
+/** What an attempt's record says when a provider answered that the prompt does not fit its context window. */
+export const CONTEXT_LENGTH_EXCEEDED = 'context length exceeded';
 
 export interface AbortContext {
   /** Our own attempt timer fired. */
@@ -35,7 +33,8 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
     return { outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message: `no answer within ${ctx.timeoutMs} ms` };
   }
   if (err instanceof InvalidAnswerError) {
-    return { outcome: 'invalid', countsAsFailure: true, fallThrough: true, callerAborted: false, message: err.message };
+    // whether it is the model's failure depends on why (see INVALID_REASONS): not when the request caused it
+    return { outcome: 'invalid', countsAsFailure: countsTowardBreaker(err.reason), fallThrough: true, callerAborted: false, message: err.message };
   }
   if (err instanceof APIUserAbortError) {
     // Aborted, but neither by our timer nor by the caller: treat as a failed attempt.
@@ -59,7 +58,7 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
     }
     if (status === 400 && isContextLengthError(err)) {
       // Not this model's fault and not the caller's: a model with a larger window may answer.
-      return { outcome: 'error', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: 'context length exceeded' };
+      return { outcome: 'error', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: CONTEXT_LENGTH_EXCEEDED };
     }
     if (status === 400 || status === 413 || status === 422) {
       return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: false, status, message: `provider rejected the request (${status})` };

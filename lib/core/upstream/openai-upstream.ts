@@ -153,9 +153,10 @@ function readAnswer(completion: unknown, requestedModel: string): UpstreamAnswer
   const c = completion as { choices?: unknown; model?: unknown; usage?: unknown };
   if (!Array.isArray(c.choices) || c.choices.length === 0) throw new InvalidAnswerError('response has no choices');
   const choice = c.choices[0] as { message?: { content?: unknown }; finish_reason?: unknown } | null;
-  const content = choice?.message?.content;
+  // no content at all (null) is an empty answer: whether that is usable, and whose doing it is (a cut, a content
+  // filter, the request's stop sequence, or the provider), is the answer check's call
+  const content = choice?.message?.content ?? '';
   if (typeof content !== 'string') throw new InvalidAnswerError('response has no text content');
-  if (content.trim() === '') throw new InvalidAnswerError('response content is empty');
   const u = (c.usage ?? {}) as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown };
   const promptTokens = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
   const completionTokens = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;

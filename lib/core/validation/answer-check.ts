@@ -3,8 +3,10 @@ import { LRUCache } from 'lru-cache';
 import { stableStringify } from '../cache/stable-stringify';
 import { RequestError } from '../../errors/request-error';
 import type { CompletionRequest } from '../../types';
-import { InvalidAnswerError } from '../upstream/classify-error';
+import type { ResolvedModel } from '../options/resolve-options';
 import type { UpstreamAnswer } from '../upstream/openai-upstream';
+import type { FailureClass } from '../fallback/attempt-failure';
+import { countsTowardBreaker, InvalidAnswerError } from './invalid-answer';
 
 // One ajv for user schemas, separate from our own options/request schemas.
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -53,44 +55,85 @@ function forget(schema: Record<string, unknown>): void {
 
 export interface AnswerRules {
   acceptTruncated: boolean;
+  /** The request's own limit on the answer's length. */
+  maxTokens: number | undefined;
+  stop: string | string[] | undefined;
   schemaFn: ValidateFunction | undefined;
   validate: CompletionRequest['validate'];
 }
 
+/** What the checks need to know of the model that answered. */
+export type AnsweringModel = Pick<ResolvedModel, 'name' | 'maxOutputTokens'>;
+
 /**
- * Whether an answer is usable; throws `InvalidAnswerError` (a failed attempt: the next model is tried,
- * the breaker counts it, nothing is cached) when it is cut by the token limit, does not parse or match
- * the schema, or the user's `validate` hook says no. Returns the parsed JSON when a schema was given.
+ * Whether an answer cut by the token limit (`finish_reason: 'length'`) is returned as it is: when the caller
+ * accepts truncated answers (`acceptTruncated`), or when the cut is the one the request asked for (its own
+ * `maxTokens`, not lowered by the model's `maxOutputTokens`). Such an answer is a success, never cached. Any
+ * other cut is `invalid` (the next model may have more room), and not the model's failure either way.
  */
-export async function checkAnswer(answer: UpstreamAnswer, modelName: string, rules: AnswerRules): Promise<{ json?: unknown }> {
-  const { json } = checkAnswerShape(answer, rules);
+export function cutAccepted(rules: Pick<AnswerRules, 'acceptTruncated' | 'maxTokens'>, model: Pick<ResolvedModel, 'maxOutputTokens'>): boolean {
+  if (rules.acceptTruncated) return true;
+  const asked = rules.maxTokens;
+  return asked !== undefined && (model.maxOutputTokens === undefined || asked <= model.maxOutputTokens);
+}
+
+/**
+ * Whether an answer is usable; throws `InvalidAnswerError` (a failed attempt: the next model is tried, nothing is
+ * cached) when it is empty, withheld, cut by a token limit it may not be, does not parse or match the schema, or
+ * the user's `validate` hook says no. Each carries its reason, which decides whether the breaker counts it (see
+ * `INVALID_REASONS`). Returns the parsed JSON when a schema was given.
+ */
+export async function checkAnswer(answer: UpstreamAnswer, model: AnsweringModel, rules: AnswerRules): Promise<{ json?: unknown }> {
+  const { json } = checkAnswerShape(answer, model, rules);
   if (rules.validate) {
     let ok: boolean;
     try {
-      ok = await rules.validate(rules.schemaFn ? { text: answer.text, json, model: modelName } : { text: answer.text, model: modelName });
+      ok = await rules.validate(rules.schemaFn ? { text: answer.text, json, model: model.name } : { text: answer.text, model: model.name });
     } catch (err) {
-      throw new InvalidAnswerError(`validate() threw: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`);
+      throw new InvalidAnswerError(`validate() threw: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`, 'validate_threw');
     }
-    if (ok !== true) throw new InvalidAnswerError('validate() rejected the answer');
+    if (ok !== true) throw new InvalidAnswerError('validate() rejected the answer', 'validate_rejected');
   }
   return rules.schemaFn ? { json } : {};
 }
 
-/** The synchronous checks (finish reason, schema); the hot path when there is no `validate` hook. */
-export function checkAnswerShape(answer: UpstreamAnswer, rules: Pick<AnswerRules, 'acceptTruncated' | 'schemaFn'>): { json?: unknown } {
-  if (answer.finishReason === 'length' && !rules.acceptTruncated) throw new InvalidAnswerError('answer cut by the token limit (finish_reason: length)');
-  if (answer.finishReason === 'content_filter') throw new InvalidAnswerError('answer withheld by the provider\'s content filter');
+/** The synchronous checks (finish reason, content, schema); the hot path when there is no `validate` hook. */
+export function checkAnswerShape(
+  answer: UpstreamAnswer,
+  model: Pick<ResolvedModel, 'maxOutputTokens'>,
+  rules: Pick<AnswerRules, 'acceptTruncated' | 'maxTokens' | 'stop' | 'schemaFn'>,
+): { json?: unknown } {
+  const finish = answer.finishReason;
+  if (finish === 'content_filter') throw new InvalidAnswerError('answer withheld by the provider\'s content filter', 'content_filter');
+  if (finish === 'length') {
+    // a cut answer may be empty (a first token that is blank, or a reasoning model that spent the limit thinking)
+    if (!cutAccepted(rules, model)) throw new InvalidAnswerError('answer cut by the token limit (finish_reason: length)', 'truncated');
+  } else if (answer.text.trim() === '') {
+    throw new InvalidAnswerError('response content is empty', finish === 'stop' && hasStop(rules.stop) ? 'stopped_empty' : 'empty');
+  }
   let json: unknown;
   if (rules.schemaFn) {
     try {
       json = JSON.parse(answer.text);
     } catch {
-      throw new InvalidAnswerError('answer is not valid JSON');
+      throw new InvalidAnswerError('answer is not valid JSON', 'not_json');
     }
     if (!rules.schemaFn(json)) {
       const why = (rules.schemaFn.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(root)'} ${e.message ?? 'is invalid'}`);
-      throw new InvalidAnswerError(`answer does not match the schema: ${why.join('; ')}`);
+      throw new InvalidAnswerError(`answer does not match the schema: ${why.join('; ')}`, 'schema_mismatch');
     }
   }
   return rules.schemaFn ? { json } : {};
+}
+
+/**
+ * A `validate` hook that had not settled when the attempt's time ran out: the attempt is a `timeout` (the next
+ * model is tried), but the hook is the request's, so it is not the model's failure (`validate_timeout`).
+ */
+export function hookTimedOut(message: string): FailureClass {
+  return { outcome: 'timeout', countsAsFailure: countsTowardBreaker('validate_timeout'), fallThrough: true, callerAborted: false, message };
+}
+
+function hasStop(stop: string | string[] | undefined): boolean {
+  return typeof stop === 'string' ? stop !== '' : Array.isArray(stop) && stop.length > 0;
 }
