@@ -46,10 +46,17 @@ export interface FakeBehavior {
   chunkDelayMs?: number;
   /** Streams: content chunks sent before `stall` / `cut` strike. Default: 2. */
   failAfterChunks?: number;
+  /**
+   * What the model does with a request whose last message is the assistant's (a prefill, the beginning of the
+   * answer). `'ignore'` (the default, as OpenAI's own API does): it answers anew, from the start of its text.
+   * `'continue'` (as vLLM-style and Anthropic-style endpoints do): it takes the prefill as the beginning of its
+   * answer and sends only what follows it: the rest of its text when its text starts with the prefill, else all of it.
+   */
+  prefill?: 'ignore' | 'continue';
 }
 
 const MODES: readonly FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malformed', 'truncated', 'empty', 'context_length', 'stall', 'cut', 'no_done'];
-const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks']);
+const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks', 'prefill']);
 
 /**
  * Refuses a behaviour the fake would not carry out as written, naming every problem: a misspelt mode
@@ -68,6 +75,7 @@ function checkBehavior(model: string, b: unknown): FakeBehavior {
   if (v.status !== undefined && !(Number.isInteger(v.status) && (v.status as number) >= 100 && (v.status as number) <= 599)) problems.push('status must be an HTTP status (100-599)');
   if (v.text !== undefined && typeof v.text !== 'string') problems.push('text must be a string');
   if (v.omitUsage !== undefined && typeof v.omitUsage !== 'boolean') problems.push('omitUsage must be a boolean');
+  if (v.prefill !== undefined && v.prefill !== 'ignore' && v.prefill !== 'continue') problems.push(`prefill must be 'ignore' or 'continue' (got ${JSON.stringify(v.prefill)})`);
   if (v.headers !== undefined && (v.headers === null || typeof v.headers !== 'object' || Object.values(v.headers).some((h) => typeof h !== 'string'))) {
     problems.push('headers must be an object of strings');
   }
@@ -270,7 +278,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       default: {
         if (body.stream === true) return streamAnswer(p, mode, behavior, body, id);
         record.state = 'completed';
-        const full = behavior.text ?? defaultText(model, body);
+        const full = answerText(behavior, model, body);
         const truncated = mode === 'truncated';
         const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
         return sendJson(
@@ -290,7 +298,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   function streamAnswer(p: Pending, mode: FakeMode, behavior: FakeBehavior, body: Record<string, unknown>, id: number): void {
     const { res, record } = p;
     const model = record.model;
-    const full = behavior.text ?? defaultText(model, body);
+    const full = answerText(behavior, model, body);
     const truncated = mode === 'truncated';
     const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
     const pieces = text.match(/\S+\s*|\s+/g) ?? [text];
@@ -463,6 +471,17 @@ function lastUserText(body: Record<string, unknown>): string {
     if (m?.role === 'user') return textOf(m.content);
   }
   return '';
+}
+
+/** What the model answers: its text, or with `prefill: 'continue'` what follows a trailing assistant message. */
+function answerText(behavior: FakeBehavior, model: string, body: Record<string, unknown>): string {
+  const full = behavior.text ?? defaultText(model, body);
+  if (behavior.prefill !== 'continue') return full;
+  const messages = Array.isArray(body.messages) ? (body.messages as { role?: unknown; content?: unknown }[]) : [];
+  const last = messages[messages.length - 1];
+  if (last?.role !== 'assistant') return full;
+  const prefill = textOf(last.content);
+  return prefill !== '' && full.startsWith(prefill) ? full.slice(prefill.length) : full;
 }
 
 function defaultText(model: string, body: Record<string, unknown>): string {

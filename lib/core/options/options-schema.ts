@@ -34,6 +34,7 @@ export const optionsSchema = {
           maxConcurrent: { type: 'integer', minimum: 1 },
           firstTokenTimeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
           idleTimeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
+          prefill: { type: 'boolean' },
           price: {
             type: 'object',
             additionalProperties: false,
