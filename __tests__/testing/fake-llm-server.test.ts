@@ -54,6 +54,29 @@ describe('startFakeLlm', () => {
     await fake.close();
   });
 
+  it("with prefill: 'continue' takes a trailing assistant message as the answer's beginning and sends the rest; by default it answers anew", async () => {
+    const fake = await startFakeLlm({ behaviors: { vllm: { text: 'one two three four', prefill: 'continue' }, oai: { text: 'one two three four' } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const messages = [
+      { role: 'user' as const, content: 'count' },
+      { role: 'assistant' as const, content: 'one two ' },
+    ];
+    const streamed = async (model: string): Promise<string> => {
+      let text = '';
+      for await (const c of await client.chat.completions.create({ model, messages, stream: true })) text += c.choices[0]?.delta?.content ?? '';
+      return text;
+    };
+    expect(await streamed('vllm')).toBe('three four');
+    expect(await streamed('oai')).toBe('one two three four');
+    const c = await client.chat.completions.create({ model: 'vllm', messages });
+    expect(c.choices[0].message.content).toBe('three four');
+    // without a trailing assistant message, or one its text does not start with, it sends all of its text
+    expect((await client.chat.completions.create({ model: 'vllm', messages: [messages[0]] })).choices[0].message.content).toBe('one two three four');
+    expect((await client.chat.completions.create({ model: 'vllm', messages: [messages[0], { role: 'assistant', content: 'zero' }] })).choices[0].message.content).toBe('one two three four');
+    expect(() => fake.setBehavior('x', { prefill: 'yes' as never })).toThrow(/prefill must be 'ignore' or 'continue'/);
+    await fake.close();
+  });
+
   it('answers from the last user message, whether its content is a string or text parts', async () => {
     const fake = await startFakeLlm();
     const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
