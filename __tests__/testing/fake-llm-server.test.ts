@@ -77,6 +77,24 @@ describe('startFakeLlm', () => {
     await fake.close();
   });
 
+  it('refuses a delay past the timer limit, and a latency plus jitter past it still waits (no 1 ms answer, no warning)', async () => {
+    await expect(startFakeLlm({ behaviors: { x: { latencyMs: 2 ** 31 } } })).rejects.toThrow(/latencyMs must be at most 2147483647 ms/);
+    const fake = await startFakeLlm();
+    expect(() => fake.setBehavior('x', { chunkDelayMs: 2 ** 31, jitterMs: 2 ** 32 })).toThrow(/jitterMs must be at most .*; chunkDelayMs must be at most/);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    fake.setBehavior('slow', { latencyMs: 2 ** 31 - 1, jitterMs: 2 ** 31 - 1 });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const asked = client.chat.completions.create({ model: 'slow', messages: [{ role: 'user', content: 'hi' }] }).catch(() => 'closed');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fake.stats('slow')).toMatchObject({ requests: 1, pending: 1, completed: 0 });
+    await fake.close();
+    await asked;
+    process.off('warning', onWarning);
+    expect(warnings.filter((w) => w.name === 'TimeoutOverflowWarning')).toEqual([]);
+  });
+
   it('answers from the last user message, whether its content is a string or text parts', async () => {
     const fake = await startFakeLlm();
     const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MAX_TIMER_MS, timerDelay } from '../core/timer-delay';
 
 /** What the fake model does with a request. */
 export type FakeMode =
@@ -70,6 +71,10 @@ function checkBehavior(model: string, b: unknown): FakeBehavior {
   if (v.mode !== undefined && !MODES.includes(v.mode as FakeMode)) problems.push(`mode must be one of ${MODES.join(', ')} (got ${JSON.stringify(v.mode)})`);
   for (const k of ['latencyMs', 'jitterMs', 'retryAfterS', 'chunkDelayMs', 'failAfterChunks']) {
     if (v[k] !== undefined && !(typeof v[k] === 'number' && Number.isFinite(v[k]) && (v[k] as number) >= 0)) problems.push(`${k} must be a number ≥ 0`);
+  }
+  // a longer delay would fire after 1 ms (Node's timer limit): the fake would answer at once instead of late
+  for (const k of ['latencyMs', 'jitterMs', 'chunkDelayMs']) {
+    if (typeof v[k] === 'number' && (v[k] as number) > MAX_TIMER_MS) problems.push(`${k} must be at most ${MAX_TIMER_MS} ms`);
   }
   if (v.failRate !== undefined && !(typeof v.failRate === 'number' && v.failRate >= 0 && v.failRate <= 1)) problems.push('failRate must be a number in [0, 1]');
   if (v.status !== undefined && !(Number.isInteger(v.status) && (v.status as number) >= 100 && (v.status as number) <= 599)) problems.push('status must be an HTTP status (100-599)');
@@ -210,7 +215,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
               data: (inputs as string[]).map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text) })),
               usage: { prompt_tokens: 1, total_tokens: 1 },
             });
-      if (behavior.latencyMs) setTimeout(answer, behavior.latencyMs);
+      if (behavior.latencyMs) setTimeout(answer, timerDelay(behavior.latencyMs));
       else answer();
       return;
     }
@@ -238,7 +243,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     if (mode === 'hang') return;
     const delay = (behavior.latencyMs ?? 0) + Math.random() * (behavior.jitterMs ?? 0);
     const act = (): void => respond(p, mode, behavior, body, ++seq);
-    if (delay > 0) p.timer = setTimeout(act, delay);
+    if (delay > 0) p.timer = setTimeout(act, timerDelay(delay)); // latency + jitter may pass the timer limit
     else act();
   }
 
