@@ -94,9 +94,28 @@ describe('continuationVerdict', () => {
   it('is undecided while a restart could still be coming, and holds no more than the check needs', () => {
     const partial = 'Once upon a time a small fox lived at the edge of a quiet forest';
     expect(continuationVerdict(partial, ' and', false)).toBe('undecided');
-    const long = ' and every morning she walked down to the river to drink, then back up the hill to her den under the old oak';
+    const long =
+      ' and every morning she walked down to the river to drink, then back up the hill to her den under the old oak, where her three cubs waited for her and for the news of the forest: who had passed by in the night, and what the owl had seen.';
     expect(continuationVerdict(partial, long, false)).toBe('continues');
-    expect(normalizeForOverlap(long).length).toBeLessThan(120);
+    expect(normalizeForOverlap(long).length).toBeLessThan(260);
+    // a long preamble before the restart is still looked past
+    const sorry = 'I am sorry, it seems that my previous answer was cut off before it was finished. Let me start again from the beginning, so that you have the whole story in one piece: ';
+    expect(continuationVerdict(partial, sorry + partial, false)).toBe('starts_over');
+  });
+
+  it.each([
+    ['zero-width spaces inside words', 'On\u200bce up\u200don a time a small fox lived at the edge'],
+    ['decomposed accents against composed ones', 'Cafe\u0301 au lait for everyone at the little station'],
+    ['ß against SS', 'STRASSE NUMBER NINE IS WHERE THE OLD BAKERY STANDS'],
+    ['a dotted capital I', 'İSTANBUL WAS THE CITY WHERE THE STORY BEGAN THAT YEAR'],
+  ])('a restart with %s is one', (_label, restart) => {
+    const partials: Record<string, string> = {
+      'zero-width spaces inside words': 'Once upon a time a small fox lived at the edge of a forest',
+      'decomposed accents against composed ones': 'Café au lait for everyone at the little station, said the',
+      'ß against SS': 'Straße number nine is where the old bakery stands, and',
+      'a dotted capital I': 'istanbul was the city where the story began that year, when',
+    };
+    expect(continuationVerdict(partials[_label], restart, true)).toBe('starts_over');
   });
 
   it('a partial answer of no words cannot be repeated: nothing is held back', () => {

@@ -18,7 +18,7 @@ import { classifyError } from '../upstream/classify-error';
 import type { UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer } from '../validation/answer-check';
 import { AsyncQueue } from './async-queue';
-import { continuationVerdict } from './continuation-check';
+import { ContinuationCheck } from './continuation-check';
 import { LlmStream } from './llm-stream';
 import { runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
 
@@ -33,7 +33,7 @@ const STARTED_OVER: FailureClass = {
 /** Why a stream was not continued, when no later model could. */
 const NO_CONTINUER = 'no later model can continue an answer (none left has prefill: true)';
 /** Why a stream was not continued when its whole answer failed the answer checks after it was delivered. */
-const ANSWER_REJECTED = 'the answer failed its checks (schema or validate) after it was delivered; it is not continued';
+const ANSWER_REJECTED = 'the joined answer failed its checks (schema or validate) and what was sent cannot be taken back: it is not continued';
 
 /**
  * The chain, streamed: yields text deltas, returns the `StreamResult`. Until the first content token any
@@ -153,10 +153,11 @@ async function* streamInner(
         continue;
       }
       // A continuation is the conversation plus the partial answer as a trailing assistant message (a prefill), and
-      // nothing else: its first characters are held back until `continuationVerdict` knows it did not start over.
+      // nothing else: its first characters are held back until its `ContinuationCheck` knows it did not start over.
       const continuing = committed;
       const partial = text;
       const messages: ChatMessage[] = continuing ? withPrefill(prepared.messages, partial) : prepared.messages;
+      const check = continuing ? new ContinuationCheck(partial) : null;
       const stop = continuing ? new AbortLatch() : null;
       let startedOver = false;
       let answerRejected = false;
@@ -174,7 +175,7 @@ async function* streamInner(
           if (startedOver) throw new AttemptFailure(STARTED_OVER, { cause: err });
           throw err;
         }
-        if (continuing && continuationVerdict(partial, r.answer.text, true) === 'starts_over') {
+        if (check?.verdict(r.answer.text, true) === 'starts_over') {
           startedOver = true;
           throw new AttemptFailure(STARTED_OVER);
         }
@@ -205,13 +206,13 @@ async function* streamInner(
         if (budgetUsd > 0) chain.spend.release(budgetUsd);
       });
       current = { model, started: attemptStart };
-      let held = continuing ? '' : null;
+      let held = check ? '' : null;
       try {
         for await (const delta of queue) {
           if (startedOver) continue; // the attempt is being cancelled: nothing more of it is delivered
-          if (held !== null) {
+          if (held !== null && check) {
             held += delta;
-            const verdict = continuationVerdict(partial, held, false);
+            const verdict = check.verdict(held, false);
             if (verdict === 'undecided') continue;
             if (verdict === 'starts_over') {
               startedOver = true;
