@@ -76,6 +76,21 @@ describe('continuationVerdict', () => {
     );
   });
 
+  it('a continuation that goes back into the partial answer and says its end again (24 characters or more) is one too', () => {
+    fc.assert(
+      fc.property(fc.array(wordA, { minLength: 6, maxLength: 40 }), fc.nat(), sentence(wordB, 0, 20), (words, pick, rest) => {
+        const partial = words.join(' ');
+        // the last word start from which at least 24 normalised characters remain, or one before it
+        const starts = words.map((_, i) => words.slice(i).join(' ')).filter((t) => t.length >= 24);
+        fc.pre(starts.length > 0);
+        const tail = starts[pick % starts.length];
+        const again = `${tail} ${rest}`;
+        return fc.assert(fc.property(respelled(again).chain((r) => chunked(r)), (deltas) => decided(partial, deltas) === 'starts_over'), { numRuns: 5 }) === undefined;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('a real continuation (other words) is let through, whatever its chunks', () => {
     fc.assert(
       fc.property(sentence(wordA, 1, 30), sentence(wordB, 1, 40), fc.boolean(), (partial, next, spaced) => {

@@ -59,7 +59,7 @@ describe("midStream: 'continue'", () => {
     expect((error as StreamInterruptedError).message).toMatch(/no later model can continue an answer/);
     expect((error as StreamInterruptedError).attempts.map((a) => [a.model, a.outcome, a.message])).toEqual([
       ['smart', 'error', expect.any(String)],
-      ['fast', 'invalid', 'the continuation started the answer over instead of continuing it'],
+      ['fast', 'invalid', 'the continuation repeated the answer (started it over) instead of continuing it'],
     ]);
     await expect(s.result).rejects.toBeInstanceOf(StreamInterruptedError);
     // the restarting model is sent the partial answer as a trailing assistant message and no instruction after it
@@ -82,6 +82,18 @@ describe("midStream: 'continue'", () => {
     expect(error).toBeInstanceOf(StreamInterruptedError);
     expect(ANSWER.startsWith(text)).toBe(true);
     expect(text.length).toBeGreaterThan(0);
+    await engine.close();
+  });
+
+  it('a continuation that goes back to the start of the sentence and says it again is not spliced in either', async () => {
+    // the partial answer: "Once upon a time a small fox lived at the edge of a quiet "
+    fake.setBehavior('big', { mode: 'cut', failAfterChunks: 14, text: ANSWER });
+    fake.setBehavior('small', { text: ANSWER.slice(ANSWER.indexOf('a small fox')) });
+    const engine = createEngine(opts());
+    const { text, error } = await drain(engine.stream(ask()));
+    expect(error).toBeInstanceOf(StreamInterruptedError);
+    expect(text).toBe('Once upon a time a small fox lived at the edge of a quiet ');
+    expect(fake.requests('small')[0].body.messages).toContainEqual({ role: 'assistant', content: text });
     await engine.close();
   });
 

@@ -52,24 +52,50 @@ export class ContinuationCheck {
    * attempt ended). `undecided` only while it has not ended: hold its text back and ask again with more.
    */
   verdict(continuation: string, ended: boolean): ContinuationVerdict {
-    const p = this.#p;
-    if (p === '') return 'continues'; // a partial answer of no words cannot be repeated
+    if (this.#p === '') return 'continues'; // a partial answer of no words cannot be repeated
     const done = ended || continuation.length > MAX_HELD_CHARS;
     const c = normalizeForOverlap(continuation);
+    const restart = this.#restarts(c, done);
+    if (restart === true) return 'starts_over';
+    const repeat = this.#repeatsTail(c, done);
+    if (repeat === true) return 'starts_over';
+    return restart === undefined || repeat === undefined ? 'undecided' : 'continues';
+  }
+
+  /** Whether `c` begins the partial answer again (after a preamble, for a long one); undefined: not known yet. */
+  #restarts(c: string, done: boolean): boolean | undefined {
+    const p = this.#p;
     if (p.length < SEARCH_MIN_CHARS) {
       // A short partial answer is only looked for at the very start (further on, a short word such as "the" is in
       // any text): all of it, as whole words, or as a beginning when the partial answer was cut inside a word.
-      if (!done && c.length <= p.length) return p.startsWith(c) ? 'undecided' : 'continues';
-      if (this.#cutInWord ? c.startsWith(p) : (c + ' ').startsWith(p + ' ')) return 'starts_over';
-      return endedShort(p, c) ? 'starts_over' : 'continues';
+      if (!done && c.length <= p.length) return p.startsWith(c) ? undefined : false;
+      return (this.#cutInWord ? c.startsWith(p) : (c + ' ').startsWith(p + ' ')) || endedShort(p, c);
     }
     // the head of the partial answer, starting on a word, within the room a preamble may take
     const head = p.slice(0, HEAD_CHARS);
     const at = (' ' + c).indexOf(' ' + head);
-    if (at !== -1 && at <= PREAMBLE_CHARS) return 'starts_over';
-    if (at > PREAMBLE_CHARS || c.length >= PREAMBLE_CHARS + head.length) return 'continues';
-    if (!done) return 'undecided';
-    return endedShort(p, c) ? 'starts_over' : 'continues';
+    if (at !== -1 && at <= PREAMBLE_CHARS) return true;
+    if (at > PREAMBLE_CHARS || c.length >= PREAMBLE_CHARS + head.length) return false;
+    return done ? endedShort(p, c) : undefined;
+  }
+
+  /**
+   * Whether `c` begins by saying again the end of the partial answer (from a word at least `HEAD_CHARS` before its
+   * end: the model went back to the start of the sentence, say); undefined: not known yet.
+   */
+  #repeatsTail(c: string, done: boolean): boolean | undefined {
+    const p = this.#p;
+    if (p.length < HEAD_CHARS) return false;
+    if (c.length < HEAD_CHARS) return done ? false : undefined;
+    const probe = c.slice(0, HEAD_CHARS);
+    let unknown = false;
+    for (let j = p.indexOf(probe); j !== -1; j = p.indexOf(probe, j + 1)) {
+      if (j > 0 && p[j - 1] !== ' ') continue;
+      const tail = p.slice(j);
+      if (c.startsWith(tail)) return true; // all the rest of the partial answer again
+      if (tail.startsWith(c)) unknown = true; // so far the same: more of it decides
+    }
+    return unknown ? (done ? true : undefined) : false;
   }
 }
 

@@ -28,7 +28,7 @@ const STARTED_OVER: FailureClass = {
   countsAsFailure: true,
   fallThrough: true,
   callerAborted: false,
-  message: 'the continuation started the answer over instead of continuing it',
+  message: 'the continuation repeated the answer (started it over) instead of continuing it',
 };
 /** Why a stream was not continued, when no later model could. */
 const NO_CONTINUER = 'no later model can continue an answer (none left has prefill: true)';
