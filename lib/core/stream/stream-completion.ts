@@ -167,10 +167,13 @@ async function* streamInner(
       const firstTokenBudget = req.timeoutMs ?? (fixed ? model.firstTokenTimeoutMs : firstTokenTimeout(chain, model, req.task));
       const queue = new AsyncQueue<string>();
       const attemptStart = performance.now();
-      const run = async (): Promise<StreamAttemptResult> => {
+      const plain = (): Promise<StreamAttemptResult> =>
+        runStreamAttempt(chain.upstream, model, attemptReq, messages, stop ? [...signals, stop] : signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt });
+      // a continuation is checked for a restart, and with 'continue' the whole answer is judged here (see above)
+      const run = !check && !joinedChecks ? plain : async (): Promise<StreamAttemptResult> => {
         let r: StreamAttemptResult;
         try {
-          r = await runStreamAttempt(chain.upstream, model, attemptReq, messages, stop ? [...signals, stop] : signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt });
+          r = await plain();
         } catch (err) {
           if (startedOver) throw new AttemptFailure(STARTED_OVER, { cause: err });
           throw err;
