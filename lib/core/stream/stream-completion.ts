@@ -5,14 +5,13 @@ import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from
 import { cacheKey, scopeOf } from '../cache/cache-key';
 import { costUsd, type CallContext, type Layers, nextRequestId, passesValidate } from '../complete';
 import type { EventBus } from '../events/event-bus';
-import { rejectedRequest } from '../fallback/attempt-failure';
+import { AttemptFailure, type FailureClass, rejectedRequest } from '../fallback/attempt-failure';
 import { CALLER_GONE, closedError, elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
 import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
 import type { ResolvedModel } from '../options/resolve-options';
 import { normalizeRequest, type NormalizedRequest } from '../request/normalize-request';
 import { errorOutline, summarize } from '../observability/request-summary';
 import { type AbortSource, AbortLatch, anyAborted, linkSignals, unlessAborted } from '../signals';
-import { AttemptFailure, type FailureClass } from '../fallback/attempt-failure';
 import { timerDelay } from '../timer-delay';
 import { classifyError } from '../upstream/classify-error';
 import type { UpstreamAnswer } from '../upstream/openai-upstream';
