@@ -34,6 +34,12 @@ export interface ModelConfig {
   idleTimeoutMs?: number;
   /** Bulkhead: calls in flight to this model at most; more go to the next model at once (`overloaded`). Default: the top-level `maxConcurrent`. */
   maxConcurrent?: number;
+  /**
+   * Streams: the endpoint continues a trailing assistant message (prefill) instead of answering anew, as vLLM-style
+   * and Anthropic-style endpoints do (OpenAI's own API does not). With `midStream: 'continue'` only such a model is
+   * asked to continue another model's interrupted answer. Default: `false`.
+   */
+  prefill?: boolean;
 }
 
 /** Adaptive per-attempt timeouts, learned from each model's successful latencies (per task). */
@@ -163,8 +169,11 @@ export interface LlmResilienceOptions {
   acceptTruncated?: boolean;
   /**
    * Streams: what a failure after the first token does. `'error'` ends the stream with an explicit error
-   * (never a clean end); `'continue'` asks the next model to continue the partial answer and splices it in
-   * (`resumed: true`). Default: `'error'`.
+   * (never a clean end); `'continue'` sends the next model with `prefill: true` the conversation plus the partial
+   * answer as a trailing assistant message, checks that it continues rather than starts over, and splices it in
+   * (`resumed: true`); the joined answer must pass the answer checks (schema, `validate`). With no such model left,
+   * or a continuation that fails its checks, the stream ends with `StreamInterruptedError`. `'continue'` needs a
+   * model after the first with `prefill: true` (a `ConfigError` otherwise). Default: `'error'`.
    */
   midStream?: 'error' | 'continue';
   /** Successful latencies kept per model and task for percentiles. Default: 200. */

@@ -1,5 +1,8 @@
 import fc from 'fast-check';
 import { ConfigError, llmResilience } from '../../lib';
+import { MAX_ATTEMPT_TIMEOUT_MS, optionsSchema } from '../../lib/core/options/options-schema';
+import { type ResolvableOptions, resolveOptions } from '../../lib/core/options/resolve-options';
+import { MAX_TIMER_MS } from '../../lib/core/timer-delay';
 import type { LlmResilienceOptions } from '../../lib/types';
 
 /** Values of every JSON-ish kind, plus the odd ones a JS caller can pass. */
@@ -85,5 +88,78 @@ describe('arbitrary options', () => {
     expect(() => llmResilience(polluted)).toThrow(ConfigError);
     expect(({} as Record<string, unknown>).timeoutMs).toBeUndefined();
     expect(({} as Record<string, unknown>).cache).toBeUndefined();
+  });
+});
+
+/** Every duration option, where it goes in the options, and its bounds (inclusive). */
+const BASE_MODEL = { model: 'm', apiKey: 'k' };
+const DURATIONS: readonly { path: string; min: number; max: number; options: (v: unknown) => Record<string, unknown> }[] = [
+  { path: '/models/0/timeoutMs', min: 1, max: MAX_ATTEMPT_TIMEOUT_MS, options: (v) => ({ models: [{ ...BASE_MODEL, timeoutMs: v }] }) },
+  { path: '/models/0/firstTokenTimeoutMs', min: 1, max: MAX_ATTEMPT_TIMEOUT_MS, options: (v) => ({ models: [{ ...BASE_MODEL, firstTokenTimeoutMs: v }] }) },
+  { path: '/models/0/idleTimeoutMs', min: 1, max: MAX_ATTEMPT_TIMEOUT_MS, options: (v) => ({ models: [{ ...BASE_MODEL, idleTimeoutMs: v }] }) },
+  { path: '/breaker/rollingWindowMs', min: 10, max: MAX_TIMER_MS, options: (v) => ({ breaker: { rollingWindowMs: v } }) },
+  { path: '/breaker/resetTimeoutMs', min: 1, max: MAX_TIMER_MS, options: (v) => ({ breaker: { resetTimeoutMs: v } }) },
+  { path: '/cache/ttlMs', min: 1, max: MAX_TIMER_MS, options: (v) => ({ cache: { ttlMs: v } }) },
+  { path: '/cache/fallbackTtlMs', min: 0, max: MAX_TIMER_MS, options: (v) => ({ cache: { fallbackTtlMs: v } }) },
+  { path: '/cache/lockWaitMs', min: 0, max: MAX_TIMER_MS, options: (v) => ({ cache: { lockWaitMs: v } }) },
+  { path: '/cache/semantic/timeoutMs', min: 1, max: MAX_TIMER_MS, options: (v) => ({ cache: { semantic: { embeddingModel: 'e', apiKey: 'k', timeoutMs: v } } }) },
+  { path: '/deadlineMs', min: 1, max: MAX_TIMER_MS, options: (v) => ({ deadlineMs: v }) },
+  { path: '/adaptiveTimeout/minTimeoutMs', min: 1, max: MAX_TIMER_MS, options: (v) => ({ adaptiveTimeout: { minTimeoutMs: v } }) },
+  { path: '/rateLimit/defaultCooldownMs', min: 0, max: MAX_TIMER_MS, options: (v) => ({ rateLimit: { defaultCooldownMs: v, maxCooldownMs: MAX_TIMER_MS } }) },
+  { path: '/rateLimit/maxCooldownMs', min: 0, max: MAX_TIMER_MS, options: (v) => ({ rateLimit: { maxCooldownMs: v, defaultCooldownMs: 0 } }) },
+];
+
+/** The paths of every `…Ms` field of a JSON schema (array items as `0`), with the field's own schema. */
+function msFields(schema: unknown, path = ''): { path: string; schema: Record<string, unknown> }[] {
+  const s = schema as Record<string, unknown>;
+  const out: { path: string; schema: Record<string, unknown> }[] = [];
+  for (const branch of (s.anyOf as unknown[] | undefined) ?? []) out.push(...msFields(branch, path));
+  if (s.items) out.push(...msFields(s.items, `${path}/0`));
+  for (const [k, v] of Object.entries((s.properties as Record<string, unknown> | undefined) ?? {})) {
+    if (/Ms$/.test(k)) out.push({ path: `${path}/${k}`, schema: v as Record<string, unknown> });
+    else out.push(...msFields(v, `${path}/${k}`));
+  }
+  return out;
+}
+
+describe('duration options', () => {
+  it('every …Ms option of the schema is an integer bounded by the longest Node timer, and is listed here', () => {
+    const fields = msFields(optionsSchema);
+    for (const f of fields) {
+      expect({ path: f.path, type: f.schema.type }).toEqual({ path: f.path, type: 'integer' });
+      expect(f.schema.maximum as number).toBeLessThanOrEqual(MAX_TIMER_MS);
+    }
+    expect(fields.map((f) => f.path).sort()).toEqual(DURATIONS.map((d) => d.path).sort());
+  });
+
+  it.each(DURATIONS.map((d) => [d.path, d] as const))('%s takes every integer in its bounds', (_path, d) => {
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(d.min, d.max), fc.integer({ min: d.min, max: d.max })), (v) => {
+        expect(() => resolveOptions(d.options(v) as ResolvableOptions, { modelsRequired: false })).not.toThrow();
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it.each(DURATIONS.map((d) => [d.path, d] as const))('%s refuses anything else with a ConfigError naming it', (_path, d) => {
+    const outOfRange = fc.oneof(
+      fc.integer({ min: d.max + 1, max: Number.MAX_SAFE_INTEGER }),
+      fc.constantFrom(d.max + 1, 2 ** 31, 2 ** 32, 1e21, Number.MAX_SAFE_INTEGER, d.min - 1, -1, 0.5 + d.min, NaN, Infinity, -Infinity, '1000', null, true, {}),
+      fc.integer({ min: Number.MIN_SAFE_INTEGER, max: d.min - 1 }),
+      fc.double({ min: d.min, max: d.max, noInteger: true }),
+    );
+    fc.assert(
+      fc.property(outOfRange, (v) => {
+        let err: unknown;
+        try {
+          resolveOptions(d.options(v) as ResolvableOptions, { modelsRequired: false });
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).problems.map((p) => p.path)).toContain(d.path);
+      }),
+      { numRuns: 60 },
+    );
   });
 });

@@ -2,7 +2,10 @@ import http from 'node:http';
 import fc from 'fast-check';
 import Koa from 'koa';
 import request from 'supertest';
-import { llmResilience } from '../../lib';
+import { llmResilience, RequestError } from '../../lib';
+import { normalizeRequest } from '../../lib/core/request/normalize-request';
+import { requestSchema } from '../../lib/core/request/request-schema';
+import { MAX_TIMER_MS } from '../../lib/core/timer-delay';
 import { startFakeLlm, type FakeLlm } from '../../lib/testing';
 import { readJson } from '../helpers/app';
 
@@ -95,5 +98,51 @@ describe('arbitrary request bodies over HTTP', () => {
     expect(res.status).toBe(400);
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
     expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});
+
+describe('duration fields of a request', () => {
+  const FIELDS = ['timeoutMs', 'deadlineMs'] as const;
+
+  it('every …Ms field of the request schema is an integer bounded by the longest Node timer, and is listed here', () => {
+    const fields = Object.entries(requestSchema.properties).filter(([k]) => /Ms$/.test(k));
+    expect(fields.map(([k]) => k).sort()).toEqual([...FIELDS].sort());
+    for (const [, s] of fields) expect(s).toMatchObject({ type: 'integer', minimum: 1, maximum: MAX_TIMER_MS });
+  });
+
+  it.each(FIELDS)('%s takes every integer from 1 to 2^31-1', (field) => {
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(1, MAX_TIMER_MS), fc.integer({ min: 1, max: MAX_TIMER_MS })), (v) => {
+        expect(normalizeRequest({ prompt: 'p', [field]: v }, []).chain).toEqual([]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it.each(FIELDS)('%s refuses anything else with a RequestError naming it, over HTTP a 400 before any upstream call', async (field) => {
+    const bad = fc.oneof(
+      fc.integer({ min: MAX_TIMER_MS + 1, max: Number.MAX_SAFE_INTEGER }),
+      fc.constantFrom(MAX_TIMER_MS + 1, 2 ** 31, 2 ** 32, 1e21, 0, -1, 1.5, '1000', null, true),
+      fc.integer({ min: Number.MIN_SAFE_INTEGER, max: 0 }),
+      fc.double({ min: 1, max: MAX_TIMER_MS, noInteger: true }),
+    );
+    fc.assert(
+      fc.property(bad, (v) => {
+        let err: unknown;
+        try {
+          normalizeRequest({ prompt: 'p', [field]: v } as never, []);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(RequestError);
+        expect((err as RequestError).details.some((d) => d.startsWith(`/${field}:`))).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+    const before = fake.stats().requests;
+    const res = await request(server).post('/').send({ prompt: 'huge', [field]: 2 ** 31 });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details).toEqual([`/${field}: must be <= ${MAX_TIMER_MS}`]);
+    expect(fake.stats().requests).toBe(before);
   });
 });

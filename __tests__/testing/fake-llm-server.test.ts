@@ -54,6 +54,47 @@ describe('startFakeLlm', () => {
     await fake.close();
   });
 
+  it("with prefill: 'continue' takes a trailing assistant message as the answer's beginning and sends the rest; by default it answers anew", async () => {
+    const fake = await startFakeLlm({ behaviors: { vllm: { text: 'one two three four', prefill: 'continue' }, oai: { text: 'one two three four' } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const messages = [
+      { role: 'user' as const, content: 'count' },
+      { role: 'assistant' as const, content: 'one two ' },
+    ];
+    const streamed = async (model: string): Promise<string> => {
+      let text = '';
+      for await (const c of await client.chat.completions.create({ model, messages, stream: true })) text += c.choices[0]?.delta?.content ?? '';
+      return text;
+    };
+    expect(await streamed('vllm')).toBe('three four');
+    expect(await streamed('oai')).toBe('one two three four');
+    const c = await client.chat.completions.create({ model: 'vllm', messages });
+    expect(c.choices[0].message.content).toBe('three four');
+    // without a trailing assistant message, or one its text does not start with, it sends all of its text
+    expect((await client.chat.completions.create({ model: 'vllm', messages: [messages[0]] })).choices[0].message.content).toBe('one two three four');
+    expect((await client.chat.completions.create({ model: 'vllm', messages: [messages[0], { role: 'assistant', content: 'zero' }] })).choices[0].message.content).toBe('one two three four');
+    expect(() => fake.setBehavior('x', { prefill: 'yes' as never })).toThrow(/prefill must be 'ignore' or 'continue'/);
+    await fake.close();
+  });
+
+  it('refuses a delay past the timer limit, and a latency plus jitter past it still waits (no 1 ms answer, no warning)', async () => {
+    await expect(startFakeLlm({ behaviors: { x: { latencyMs: 2 ** 31 } } })).rejects.toThrow(/latencyMs must be at most 2147483647 ms/);
+    const fake = await startFakeLlm();
+    expect(() => fake.setBehavior('x', { chunkDelayMs: 2 ** 31, jitterMs: 2 ** 32 })).toThrow(/jitterMs must be at most .*; chunkDelayMs must be at most/);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    fake.setBehavior('slow', { latencyMs: 2 ** 31 - 1, jitterMs: 2 ** 31 - 1 });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const asked = client.chat.completions.create({ model: 'slow', messages: [{ role: 'user', content: 'hi' }] }).catch(() => 'closed');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fake.stats('slow')).toMatchObject({ requests: 1, pending: 1, completed: 0 });
+    await fake.close();
+    await asked;
+    process.off('warning', onWarning);
+    expect(warnings.filter((w) => w.name === 'TimeoutOverflowWarning')).toEqual([]);
+  });
+
   it('answers from the last user message, whether its content is a string or text parts', async () => {
     const fake = await startFakeLlm();
     const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });

@@ -1,3 +1,5 @@
+import { timerDelay } from './timer-delay';
+
 /** What a `DeadlineQueue` holds: the object itself knows its place, so queuing it allocates nothing. */
 export interface DeadlineEntry {
   /** Its index in the queue's heap; -1 when it is not queued. Start it at -1. */
@@ -7,9 +9,6 @@ export interface DeadlineEntry {
   /** Called once, when it is due and still queued (it has been removed by then). */
   onDeadline(): void;
 }
-
-/** Node accepts at most this many ms (a longer delay becomes 1 ms, with a warning). */
-const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * Many deadlines on one Node timer: the attempts' timeouts.
@@ -79,7 +78,7 @@ export class DeadlineQueue {
   #arm(at: number, delayMs: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#armedFor = at;
-    this.#timer = setTimeout(DeadlineQueue.#onTimer, Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(delayMs))), this);
+    this.#timer = setTimeout(DeadlineQueue.#onTimer, timerDelay(delayMs), this);
     this.#timer.unref();
   }
 

@@ -13,9 +13,10 @@ export class StreamInterruptedError extends LlmResilienceError {
   /** Characters already delivered to the client. */
   readonly deliveredChars: number;
 
-  constructor(attempts: readonly AttemptRecord[], deliveredChars: number) {
+  /** `reason`: why no other model continued the answer, when that is not the last attempt's failure alone. */
+  constructor(attempts: readonly AttemptRecord[], deliveredChars: number, reason?: string) {
     const last = attempts[attempts.length - 1];
-    super(`The stream was interrupted after ${deliveredChars} characters${last ? `: ${last.model} (${last.outcome})` : ''}`);
+    super(`The stream was interrupted after ${deliveredChars} characters${last ? `: ${last.model} (${last.outcome})` : ''}${reason ? `; ${reason}` : ''}`);
     this.attempts = attempts;
     this.deliveredChars = deliveredChars;
   }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MAX_TIMER_MS, timerDelay } from '../core/timer-delay';
 
 /** What the fake model does with a request. */
 export type FakeMode =
@@ -46,10 +47,17 @@ export interface FakeBehavior {
   chunkDelayMs?: number;
   /** Streams: content chunks sent before `stall` / `cut` strike. Default: 2. */
   failAfterChunks?: number;
+  /**
+   * What the model does with a request whose last message is the assistant's (a prefill, the beginning of the
+   * answer). `'ignore'` (the default, as OpenAI's own API does): it answers anew, from the start of its text.
+   * `'continue'` (as vLLM-style and Anthropic-style endpoints do): it takes the prefill as the beginning of its
+   * answer and sends only what follows it: the rest of its text when its text starts with the prefill, else all of it.
+   */
+  prefill?: 'ignore' | 'continue';
 }
 
 const MODES: readonly FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malformed', 'truncated', 'empty', 'context_length', 'stall', 'cut', 'no_done'];
-const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks']);
+const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks', 'prefill']);
 
 /**
  * Refuses a behaviour the fake would not carry out as written, naming every problem: a misspelt mode
@@ -64,10 +72,15 @@ function checkBehavior(model: string, b: unknown): FakeBehavior {
   for (const k of ['latencyMs', 'jitterMs', 'retryAfterS', 'chunkDelayMs', 'failAfterChunks']) {
     if (v[k] !== undefined && !(typeof v[k] === 'number' && Number.isFinite(v[k]) && (v[k] as number) >= 0)) problems.push(`${k} must be a number ≥ 0`);
   }
+  // a longer delay would fire after 1 ms (Node's timer limit): the fake would answer at once instead of late
+  for (const k of ['latencyMs', 'jitterMs', 'chunkDelayMs']) {
+    if (typeof v[k] === 'number' && (v[k] as number) > MAX_TIMER_MS) problems.push(`${k} must be at most ${MAX_TIMER_MS} ms`);
+  }
   if (v.failRate !== undefined && !(typeof v.failRate === 'number' && v.failRate >= 0 && v.failRate <= 1)) problems.push('failRate must be a number in [0, 1]');
   if (v.status !== undefined && !(Number.isInteger(v.status) && (v.status as number) >= 100 && (v.status as number) <= 599)) problems.push('status must be an HTTP status (100-599)');
   if (v.text !== undefined && typeof v.text !== 'string') problems.push('text must be a string');
   if (v.omitUsage !== undefined && typeof v.omitUsage !== 'boolean') problems.push('omitUsage must be a boolean');
+  if (v.prefill !== undefined && v.prefill !== 'ignore' && v.prefill !== 'continue') problems.push(`prefill must be 'ignore' or 'continue' (got ${JSON.stringify(v.prefill)})`);
   if (v.headers !== undefined && (v.headers === null || typeof v.headers !== 'object' || Object.values(v.headers).some((h) => typeof h !== 'string'))) {
     problems.push('headers must be an object of strings');
   }
@@ -202,7 +215,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
               data: (inputs as string[]).map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text) })),
               usage: { prompt_tokens: 1, total_tokens: 1 },
             });
-      if (behavior.latencyMs) setTimeout(answer, behavior.latencyMs);
+      if (behavior.latencyMs) setTimeout(answer, timerDelay(behavior.latencyMs));
       else answer();
       return;
     }
@@ -230,7 +243,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     if (mode === 'hang') return;
     const delay = (behavior.latencyMs ?? 0) + Math.random() * (behavior.jitterMs ?? 0);
     const act = (): void => respond(p, mode, behavior, body, ++seq);
-    if (delay > 0) p.timer = setTimeout(act, delay);
+    if (delay > 0) p.timer = setTimeout(act, timerDelay(delay)); // latency + jitter may pass the timer limit
     else act();
   }
 
@@ -270,7 +283,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       default: {
         if (body.stream === true) return streamAnswer(p, mode, behavior, body, id);
         record.state = 'completed';
-        const full = behavior.text ?? defaultText(model, body);
+        const full = answerText(behavior, model, body);
         const truncated = mode === 'truncated';
         const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
         return sendJson(
@@ -290,7 +303,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   function streamAnswer(p: Pending, mode: FakeMode, behavior: FakeBehavior, body: Record<string, unknown>, id: number): void {
     const { res, record } = p;
     const model = record.model;
-    const full = behavior.text ?? defaultText(model, body);
+    const full = answerText(behavior, model, body);
     const truncated = mode === 'truncated';
     const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
     const pieces = text.match(/\S+\s*|\s+/g) ?? [text];
@@ -463,6 +476,17 @@ function lastUserText(body: Record<string, unknown>): string {
     if (m?.role === 'user') return textOf(m.content);
   }
   return '';
+}
+
+/** What the model answers: its text, or with `prefill: 'continue'` what follows a trailing assistant message. */
+function answerText(behavior: FakeBehavior, model: string, body: Record<string, unknown>): string {
+  const full = behavior.text ?? defaultText(model, body);
+  if (behavior.prefill !== 'continue') return full;
+  const messages = Array.isArray(body.messages) ? (body.messages as { role?: unknown; content?: unknown }[]) : [];
+  const last = messages[messages.length - 1];
+  if (last?.role !== 'assistant') return full;
+  const prefill = textOf(last.content);
+  return prefill !== '' && full.startsWith(prefill) ? full.slice(prefill.length) : full;
 }
 
 function defaultText(model: string, body: Record<string, unknown>): string {

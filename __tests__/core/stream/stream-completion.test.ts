@@ -117,10 +117,10 @@ describe('engine.stream', () => {
     await engine.close();
   });
 
-  it('with midStream: continue, the next model continues the partial answer and it is spliced in', async () => {
+  it('with midStream: continue, the next model with prefill continues the partial answer (sent as a trailing assistant message) and it is spliced in', async () => {
     fake.setBehavior('big', { mode: 'cut', failAfterChunks: 3, text: 'one two three four five six' });
-    fake.setBehavior('small', { text: 'four five six' });
-    const engine = createEngine(opts({ midStream: 'continue' }));
+    fake.setBehavior('small', { text: 'one two three four five six', prefill: 'continue' });
+    const engine = createEngine(opts({ midStream: 'continue', models: [m('smart', 'big'), m('fast', 'small', { prefill: true })] }));
     const s = engine.stream(ask());
     const text = (await collect(s)).join('');
     const r = await s.result;
@@ -131,9 +131,8 @@ describe('engine.stream', () => {
       ['fast', 'success'],
     ]);
     const cont = fake.requests('small')[0].body.messages as { role: string; content: string }[];
-    expect(cont.at(-2)).toEqual({ role: 'assistant', content: 'one two three ' });
-    expect(cont.at(-1)?.role).toBe('user');
-    expect(cont.at(-1)?.content).toMatch(/Continue it exactly where it stopped/);
+    expect(cont.at(-1)).toEqual({ role: 'assistant', content: 'one two three ' });
+    expect(cont.at(-2)?.role).toBe('user');
     await engine.close();
   });
 

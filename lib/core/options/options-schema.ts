@@ -1,3 +1,16 @@
+import { MAX_TIMER_MS } from '../timer-delay';
+
+/**
+ * A duration option in ms: an integer from `minimum` to `maximum` (at most `MAX_TIMER_MS`, the longest delay a Node
+ * timer takes: a longer one would fire after 1 ms).
+ */
+function durationMs(minimum: number, maximum: number = MAX_TIMER_MS) {
+  return { type: 'integer', minimum, maximum } as const;
+}
+
+/** The longest timeout of one attempt (`models[].timeoutMs`, `firstTokenTimeoutMs`, `idleTimeoutMs`): an hour. */
+export const MAX_ATTEMPT_TIMEOUT_MS = 3_600_000;
+
 /** The JSON schema of `LlmResilienceOptions` (functions such as `cache.scope` are checked by the resolver). */
 export const optionsSchema = {
   type: 'object',
@@ -15,12 +28,13 @@ export const optionsSchema = {
           model: { type: 'string', minLength: 1, maxLength: 200 },
           baseURL: { type: 'string', minLength: 1 },
           apiKey: { type: 'string', minLength: 1 },
-          timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+          timeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
           contextWindow: { type: 'integer', minimum: 1 },
           maxOutputTokens: { type: 'integer', minimum: 1 },
           maxConcurrent: { type: 'integer', minimum: 1 },
-          firstTokenTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
-          idleTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+          firstTokenTimeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
+          idleTimeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
+          prefill: { type: 'boolean' },
           price: {
             type: 'object',
             additionalProperties: false,
@@ -39,8 +53,8 @@ export const optionsSchema = {
       properties: {
         errorThresholdPercentage: { type: 'number', minimum: 0, maximum: 100 },
         volumeThreshold: { type: 'integer', minimum: 0 },
-        rollingWindowMs: { type: 'integer', minimum: 10 },
-        resetTimeoutMs: { type: 'integer', minimum: 1 },
+        rollingWindowMs: durationMs(10),
+        resetTimeoutMs: durationMs(1),
       },
     },
     cache: {
@@ -54,11 +68,11 @@ export const optionsSchema = {
             // memory) instead of being a ConfigError. A million entries preallocates about 30 MB.
             max: { type: 'integer', minimum: 1, maximum: 1_000_000 },
             maxBytes: { type: 'integer', minimum: 1 },
-            ttlMs: { type: 'integer', minimum: 1 },
-            fallbackTtlMs: { type: 'integer', minimum: 0 },
+            ttlMs: durationMs(1),
+            fallbackTtlMs: durationMs(0),
             scope: {},
             store: { type: 'object' },
-            lockWaitMs: { type: 'integer', minimum: 0 },
+            lockWaitMs: durationMs(0),
             semantic: {
               type: 'object',
               additionalProperties: false,
@@ -69,7 +83,7 @@ export const optionsSchema = {
                 apiKey: { type: 'string', minLength: 1 },
                 threshold: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
                 maxEntries: { type: 'integer', minimum: 1 },
-                timeoutMs: { type: 'integer', minimum: 1 },
+                timeoutMs: durationMs(1),
                 allowNonDeterministic: { type: 'boolean' },
               },
             },
@@ -79,7 +93,7 @@ export const optionsSchema = {
     },
     fetch: {},
     shared: { type: 'object' },
-    deadlineMs: { type: 'integer', minimum: 1 },
+    deadlineMs: durationMs(1),
     adaptiveTimeout: {
       anyOf: [
         { type: 'boolean' },
@@ -90,7 +104,7 @@ export const optionsSchema = {
             percentile: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
             multiplier: { type: 'number', exclusiveMinimum: 0 },
             minSamples: { type: 'integer', minimum: 1 },
-            minTimeoutMs: { type: 'integer', minimum: 1 },
+            minTimeoutMs: durationMs(1),
           },
         },
       ],
@@ -130,8 +144,8 @@ export const optionsSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        defaultCooldownMs: { type: 'integer', minimum: 0 },
-        maxCooldownMs: { type: 'integer', minimum: 0 },
+        defaultCooldownMs: durationMs(0),
+        maxCooldownMs: durationMs(0),
       },
     },
   },

@@ -16,6 +16,8 @@ export interface ResolvedModel {
   readonly maxConcurrent: number | undefined;
   readonly firstTokenTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** The model continues a trailing assistant message (prefill): only such a model continues a stream. */
+  readonly prefill: boolean;
 }
 
 export interface ResolvedAdaptiveTimeout {
@@ -184,6 +186,15 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   if (sem && sem.apiKey === undefined && options.models?.[0]?.apiKey === undefined && !process.env.OPENAI_API_KEY) {
     problems.push({ path: '/cache/semantic/apiKey', message: 'is required when the first model has no apiKey and OPENAI_API_KEY is not set' });
   }
+  // Only a model that continues a trailing assistant message may continue a stream, and the first model never
+  // continues another one's answer: 'continue' with no later model able to would be 'error' under another name.
+  const models = options.models ?? [];
+  if (options.midStream === 'continue' && !models.slice(1).some((m) => m.prefill === true)) {
+    problems.push({
+      path: '/midStream',
+      message: "'continue' needs a model after the first with prefill: true (one that continues a trailing assistant message); none has it",
+    });
+  }
   const rl = options.rateLimit;
   if (rl?.defaultCooldownMs !== undefined && rl.maxCooldownMs !== undefined && rl.defaultCooldownMs > rl.maxCooldownMs) {
     problems.push({ path: '/rateLimit/defaultCooldownMs', message: 'must not exceed maxCooldownMs' });
@@ -238,6 +249,7 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
       maxConcurrent: m.maxConcurrent ?? options.maxConcurrent,
       firstTokenTimeoutMs: m.firstTokenTimeoutMs ?? m.timeoutMs ?? DEFAULTS.timeoutMs,
       idleTimeoutMs: m.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      prefill: m.prefill ?? false,
     }),
   );
   const c = options.cache;

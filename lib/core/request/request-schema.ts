@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '../timer-delay';
+
 /** JSON schema of a `complete()` request (the `signal` is checked separately). */
 export const requestSchema = {
   type: 'object',
@@ -36,11 +38,12 @@ export const requestSchema = {
       properties: { type: { enum: ['text', 'json_object', 'json_schema'] } },
     },
     models: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
-    timeoutMs: { type: 'integer', minimum: 1 },
+    // durations: at most the longest delay a Node timer takes (a longer one would fire after 1 ms)
+    timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS },
     cache: { type: 'boolean' },
     signal: {},
     task: { type: 'string', minLength: 1, maxLength: 100 },
-    deadlineMs: { type: 'integer', minimum: 1 },
+    deadlineMs: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS },
     schema: { type: 'object' },
     validate: {},
     truncate: { enum: [false, 'oldest'] },
