@@ -51,6 +51,22 @@ describe('dashboard', () => {
     expect(() => dashboardRouter({ llm, auth: { token: 'short' } })).toThrow(ConfigError);
   });
 
+  it('refuses a feed period a timer cannot keep (0, NaN, fractional, over an hour), naming every bad field at once', () => {
+    for (const intervalMs of [0, 5, Number.NaN, 10.5, 3_600_001, 2 ** 31]) {
+      let err: unknown;
+      try {
+        dashboardRouter({ llm, auth: { token: 'short' }, intervalMs });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const paths = (err as ConfigError).problems.map((p) => p.path).sort();
+      expect(paths).toEqual(['/auth/token', '/intervalMs']);
+    }
+    expect(() => dashboardRouter({ llm, intervalMs: 10 })).not.toThrow();
+    expect(() => dashboardRouter({ llm, intervalMs: 3_600_000 })).not.toThrow();
+  });
+
   it('takes an async auth function: only a `true` it resolves to lets in; false, a rejection or a throw keep out', async () => {
     const mount = async (auth: (ctx: Koa.Context) => boolean | Promise<boolean>) => {
       const app = new Koa();

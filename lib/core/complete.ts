@@ -9,6 +9,7 @@ import { AbortLatch, type AbortSource, linkSignals, unlessAborted } from './sign
 import { costUsd } from './cost/spend-tracker';
 import { cutAccepted } from './validation/answer-check';
 import { errorOutline, summarize } from './observability/request-summary';
+import { timerDelay } from './timer-delay';
 
 export { costUsd };
 
@@ -242,7 +243,7 @@ export async function passesValidate(req: NormalizedRequest, hit: Pick<CachedAns
   const hook = req.validate;
   if (!hook) return true;
   const limit = new AbortLatch();
-  const timer = setTimeout(() => limit.abort(), req.timeoutMs ?? req.chain[0]?.timeoutMs ?? 2000);
+  const timer = setTimeout(() => limit.abort(), timerDelay(req.timeoutMs ?? req.chain[0]?.timeoutMs ?? 2000));
   timer.unref(); // a hook still pending never keeps a closing process alive
   try {
     const verdict = Promise.resolve().then(() => hook(hit.json !== undefined ? { text: hit.text, json: hit.json, model: hit.model } : { text: hit.text, model: hit.model }));

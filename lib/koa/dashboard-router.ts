@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { LlmEngine } from '../core/engine';
-import { ConfigError } from '../errors/config-error';
+import { ConfigError, type ConfigProblem } from '../errors/config-error';
 import type { LlmStatus, RequestSummary } from '../types';
 import { DASHBOARD_PAGE } from './dashboard-page';
 import { guardRouter, routeGuard } from './route-guard';
@@ -43,12 +43,20 @@ const HISTORY = 600;
  * ratio, spend, and the recent fallback review log.
  */
 export function dashboardRouter(options: DashboardOptions): Router {
-  if (!options?.llm?.engine) throw new ConfigError([{ path: '/llm', message: 'must be the middleware returned by llmResilience()' }]);
-  if (options.auth !== undefined && typeof options.auth !== 'function' && !(typeof options.auth.token === 'string' && options.auth.token.length >= 8)) {
-    throw new ConfigError([{ path: '/auth/token', message: 'must be a string of at least 8 characters' }]);
+  const problems: ConfigProblem[] = [];
+  if (!options?.llm?.engine) problems.push({ path: '/llm', message: 'must be the middleware returned by llmResilience()' });
+  const auth0 = options?.auth;
+  if (auth0 !== undefined && typeof auth0 !== 'function' && !(typeof auth0?.token === 'string' && auth0.token.length >= 8)) {
+    problems.push({ path: '/auth/token', message: 'must be a string of at least 8 characters' });
   }
+  const interval = options?.intervalMs;
+  // every connected page gets one timer of this period: a 0, NaN or overflowing period would fire every millisecond
+  if (interval !== undefined && !(Number.isInteger(interval) && interval >= 10 && interval <= 3_600_000)) {
+    problems.push({ path: '/intervalMs', message: 'must be an integer from 10 to 3600000 (ms)' });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   const engine = options.llm.engine;
-  const intervalMs = options.intervalMs ?? 1000;
+  const intervalMs = interval ?? 1000;
   let requests = 0;
   let fallbacks = 0;
   engine.on('request', (s: RequestSummary) => {

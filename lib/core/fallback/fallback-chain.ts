@@ -22,6 +22,7 @@ import { costUsd, estimateCostUsd, SpendTracker } from '../cost/spend-tracker';
 import { promptTokens } from '../request/prompt-size';
 import { HedgeBudget } from './hedge-budget';
 import { Attempt, type AttemptAnswer } from './run-attempt';
+import { timerDelay } from '../timer-delay';
 
 export interface ChainSuccess {
   answer: UpstreamAnswer;
@@ -572,7 +573,7 @@ export function closedError(): AllModelsFailedError {
 /** Resolves true when `ms` passes before `p` settles. */
 function timerWins(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(true), ms);
+    const t = setTimeout(() => resolve(true), timerDelay(ms));
     void p.then(() => {
       clearTimeout(t);
       resolve(false);

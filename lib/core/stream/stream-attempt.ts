@@ -7,6 +7,7 @@ import { checkAnswer, hookTimedOut } from '../validation/answer-check';
 import { InvalidAnswerError } from '../validation/invalid-answer';
 import { AttemptFailure, type FailureClass } from '../fallback/attempt-failure';
 import type { AsyncQueue } from './async-queue';
+import { timerDelay } from '../timer-delay';
 
 export interface StreamAttemptResult {
   answer: UpstreamAnswer;
@@ -56,7 +57,7 @@ export async function runStreamAttempt(
   const schedule = (): void => {
     clearTimeout(timer);
     timerAt = dueAt;
-    timer = setTimeout(onTimer, Math.max(1, Math.ceil(dueAt - performance.now())));
+    timer = setTimeout(onTimer, timerDelay(dueAt - performance.now()));
   };
   // as in runAttempt: the abort waits for this turn's I/O, so a stall of this process alone cancels nothing
   const onTimer = (): void => {
