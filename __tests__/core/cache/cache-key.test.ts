@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { answerParameters, cacheKey, hashOf } from '../../../lib/core/cache/cache-key';
+import { answerParameters, cacheKey, cacheKeyInput, hashOf } from '../../../lib/core/cache/cache-key';
 import { stableStringify } from '../../../lib/core/cache/stable-stringify';
 import { resolveOptions } from '../../../lib/core/options/resolve-options';
 import { normalizeRequest } from '../../../lib/core/request/normalize-request';
@@ -85,6 +85,8 @@ describe('cacheKey', () => {
       fc.property(request, text, (r, scope) => {
         const req = normalizeRequest(r as CompletionRequest, models);
         expect(cacheKey(req, scope)).toBe(hashOf({ v: 1, scope, messages: req.messages, ...answerParameters(req) }));
+        // the input the semantic cache's partitions are made from is the same object
+        expect(cacheKey(req, scope)).toBe(hashOf(cacheKeyInput(req, scope)));
       }),
       { numRuns: 400 },
     );

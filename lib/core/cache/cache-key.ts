@@ -36,7 +36,16 @@ export function scopeOf(scope: unknown): string {
   throw new TypeError(`koa-llm-resilience: the cache scope must be a string, but scope() returned ${got}`);
 }
 
-/** Everything but the messages that changes an answer (shared with the semantic cache's partitions). */
+/**
+ * What the exact key is the hash of: `cacheKey(req, scope) === hashOf(cacheKeyInput(req, scope))` (tested). The
+ * semantic cache's partition is made from it with the last message's text left out, so whatever the exact key
+ * covers, the partition covers too.
+ */
+export function cacheKeyInput(req: NormalizedRequest, scope: string, messages: NormalizedRequest['messages'] = req.messages): Record<string, unknown> {
+  return { v: 1, scope, messages, ...answerParameters(req) };
+}
+
+/** Everything but the messages that changes an answer. */
 export function answerParameters(req: NormalizedRequest): Record<string, unknown> {
   const params: Record<string, unknown> = {
     chain: req.chain.map(chainEntry),

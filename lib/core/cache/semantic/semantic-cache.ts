@@ -3,11 +3,13 @@ import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
 import type { AbortSource } from '../../signals';
-import { answerParameters, hashOf } from '../cache-key';
+import { cacheKeyInput, hashOf } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
+import { timerDelay } from '../../timer-delay';
 import { type UpstreamTransport, undiciTransport } from '../../upstream/undici-transport';
 
-const VERSION = 1;
+/** 2: partitions cover the last message's fields besides its text (entries of 1 are never read). */
+const VERSION = 2;
 
 /** What a semantic lookup needs from a request that may use the semantic cache. */
 export interface SemanticQuery {
@@ -52,11 +54,11 @@ export class SemanticCache {
     if (!this.options.allowNonDeterministic && req.temperature !== 0) return null;
     const last = req.messages[req.messages.length - 1];
     if (!last || last.role !== 'user' || typeof last.content !== 'string' || last.content.trim() === '') return null;
+    // Everything the exact key covers except the last message's text: the last message itself stays in, with its
+    // role, `name` and any other field, so two users (or two of anything the exact key tells apart) never share.
     const partition = hashOf({
-      v: VERSION,
-      scope,
-      earlier: req.messages.slice(0, -1),
-      ...answerParameters(req),
+      sv: VERSION,
+      exact: cacheKeyInput(req, scope, [...req.messages.slice(0, -1), { ...last, content: null } as unknown as NormalizedRequest['messages'][number]]),
       embeddingModel: this.options.embeddingModel,
     });
     return { partition, prompt: last.content };
@@ -66,7 +68,7 @@ export class SemanticCache {
   async embed(text: string, signal?: AbortSource, maxMs = Infinity): Promise<Float32Array | null> {
     if (maxMs < 1) return null;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), Math.min(this.options.timeoutMs, maxMs));
+    const timer = setTimeout(() => controller.abort(), timerDelay(Math.min(this.options.timeoutMs, maxMs)));
     const onAbort = (): void => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
