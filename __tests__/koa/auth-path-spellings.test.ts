@@ -35,10 +35,6 @@ beforeAll(async () => {
     openAICompatibleRouter({ apiKeys: [KEY], llm, prefix: '/api/llm' }),
     openAICompatibleRouter({ apiKeys: [KEY], llm, prefix: '/Api/V2' }),
   ];
-  // a route the app adds to the returned router is checked as well
-  gateways[0].get('/extra', (ctx) => {
-    ctx.body = 'extra';
-  });
   const parent = new Router();
   parent.use('/outer', openAICompatibleRouter({ apiKeys: [KEY], prefix: '/v3' }).routes());
   parent.get('/outer/open', (ctx) => {
@@ -111,7 +107,6 @@ const TARGETS: Target[] = [
     { name: `gateway ${p}/chat/completions (stream)`, method: 'POST', path: `${p}/chat/completions`, body: { ...chat, stream: true }, key: bearer(KEY) },
     { name: `gateway ${p}/models`, method: 'GET', path: `${p}/models`, key: bearer(KEY) },
   ]),
-  { name: 'a route added to the gateway /v1/extra', method: 'GET', path: '/v1/extra', key: bearer(KEY) },
   ...['/', '/data', '/feed'].flatMap((r): Target[] => [
     { name: `dashboard (token) /dashboard${r}`, method: 'GET', path: `/dashboard${r}`, key: bearer(DASH) },
     { name: `dashboard (function) /Admin/Dash${r}`, method: 'GET', path: `/Admin/Dash${r}`, key: { 'x-session': SESSION } },
@@ -255,5 +250,41 @@ describe('guarded routers: every spelling of a path is checked or not served', (
 
   it('a gateway mounted inside another router guards only its own routes', async () => {
     expect(await send('GET', '/outer/open', {})).toMatchObject({ status: 200, body: 'open' });
+  });
+});
+
+describe('router prefixes', () => {
+  it('a prefix that would not serve as written is refused at start-up, naming it', () => {
+    for (const prefix of ['v1', '/', '/v1/', 'api/llm', '/v1 ', '/v1?x']) {
+      expect(() => openAICompatibleRouter({ apiKeys: [KEY], prefix })).toThrow(/\/prefix: must be '' or a path/);
+      expect(() => dashboardRouter({ llm, prefix })).toThrow(/\/prefix: must be '' or a path/);
+    }
+    for (const prefix of ['', '/v1', '/Api/V2', '/a/b/c']) {
+      expect(() => openAICompatibleRouter({ apiKeys: [KEY], prefix })).not.toThrow();
+      expect(() => dashboardRouter({ llm, prefix })).not.toThrow();
+    }
+  });
+
+  it("a gateway with an empty prefix guards its own routes only: the parent's routes stay as the app made them", async () => {
+    const app = new Koa();
+    app.silent = true;
+    app.use(llm);
+    const parent = new Router();
+    parent.use(openAICompatibleRouter({ apiKeys: [KEY], prefix: '' }).routes());
+    parent.get('/public', (ctx) => {
+      ctx.body = 'public';
+    });
+    app.use(parent.routes());
+    const s = http.createServer(app.callback());
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+      expect((await fetch(`${base}/public`)).status).toBe(200);
+      expect((await fetch(`${base}/MODELS`)).status).toBe(401);
+      expect((await fetch(`${base}/models`, { headers: bearer(KEY) })).status).toBe(200);
+    } finally {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
   });
 });

@@ -4,6 +4,7 @@
  * error handler is never called, nothing is logged, and an upstream call in flight is cancelled.
  */
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
@@ -45,6 +46,11 @@ async function start(): Promise<number> {
   routes.post('/piped', async (ctx) => {
     ctx.type = 'text';
     ctx.body = Readable.from(ctx.llm.stream((await readJson(ctx.req)) as CompletionRequest));
+  });
+  // after a whole stream, the app's own call fails with a network code while the client still waits: the app's error
+  routes.post('/after-stream', async (ctx) => {
+    for await (const _piece of ctx.llm.stream((await readJson(ctx.req)) as CompletionRequest)) void _piece;
+    throw Object.assign(new Error('billing service: socket hang up'), { code: 'ECONNRESET' });
   });
   // a genuine bug after a stream was asked for: still the app's error
   routes.post('/bug', async (ctx) => {
@@ -139,4 +145,29 @@ it('any other error of a streaming route still reaches app.on(\'error\')', async
   const res = await fetch(`http://127.0.0.1:${port}/bug`, { method: 'POST', body: JSON.stringify(ask) });
   expect(res.status).toBe(500);
   expect(appErrors).toEqual([expect.objectContaining({ message: 'a bug in the route' })]);
+});
+
+it('an app error with a network code, while the client still waits, is answered 500 and reported (not taken for the client leaving)', async () => {
+  fake.setBehavior('big', { chunkDelayMs: 0, text: 'short answer' });
+  const port = await start();
+  const res = await fetch(`http://127.0.0.1:${port}/after-stream`, { method: 'POST', body: JSON.stringify(ask), signal: AbortSignal.timeout(5000) });
+  expect(res.status).toBe(500);
+  expect(appErrors).toEqual([expect.objectContaining({ code: 'ECONNRESET', message: 'billing service: socket hang up' })]);
+});
+
+it('a gateway client that closes its side before sending the whole body is not an app error', async () => {
+  const port = await start();
+  const body = JSON.stringify({ model: 'default', messages: [{ role: 'user', content: 'hi' }] });
+  await new Promise<void>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, -10)}`);
+      setTimeout(() => socket.end(), 50);
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+    socket.resume();
+  });
+  await sleep(150);
+  expect(appErrors).toEqual([]);
+  expect(fake.requests('big')).toHaveLength(0);
 });

@@ -32,15 +32,24 @@ export function responseDisconnect(response: ServerResponse): AbortSource {
 }
 
 /** What writing to a client that has gone fails with (the socket closed or reset under the response). */
-const CLIENT_GONE_CODES: ReadonlySet<string> = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+const CLIENT_GONE_CODES: ReadonlySet<string> = new Set([
+  'ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END',
+  // a client that closes its side before sending the whole body (Node's HTTP parser, reading the request)
+  'HPE_INVALID_EOF_STATE',
+]);
 
 /**
  * Whether `err` only says that the client went away before `response` was finished (the socket's error, the
- * response's premature close, or our own `RequestAbortedError` for the call it cancelled): a reader leaving a
- * stream is normal, not an application error. Anything else, or any error once the response finished, is one.
+ * response's premature close, or our own `RequestAbortedError` for the call it cancelled), and it has: a reader
+ * leaving a stream is normal, not an application error. Anything else, an error while the client's connection is
+ * still open, or any error once the response finished, is one.
  */
 export function isClientGone(err: unknown, response: ServerResponse): boolean {
   if (response.writableFinished) return false;
+  // the client must really be gone: the same codes from the app's own calls (a database, another service) while
+  // the client still waits are the app's errors, and Koa's error handling must still answer it
+  const socket = response.socket;
+  if (!response.destroyed && socket && !socket.destroyed && socket.readyState === 'open') return false;
   if (isRequestAbortedError(err)) return true;
   const code = (err as { code?: unknown } | null | undefined)?.code;
   return typeof code === 'string' && CLIENT_GONE_CODES.has(code);

@@ -5,7 +5,7 @@ import type { LlmEngine } from '../core/engine';
 import { ConfigError, type ConfigProblem } from '../errors/config-error';
 import type { LlmStatus, RequestSummary } from '../types';
 import { DASHBOARD_PAGE } from './dashboard-page';
-import { guardRouter, routeGuard } from './route-guard';
+import { prefixProblem, routeGuard } from './route-guard';
 import { openEventStream } from './sse';
 
 /** Options of `dashboardRouter()`. */
@@ -54,6 +54,8 @@ export function dashboardRouter(options: DashboardOptions): Router {
   if (interval !== undefined && !(Number.isInteger(interval) && interval >= 10 && interval <= 3_600_000)) {
     problems.push({ path: '/intervalMs', message: 'must be an integer from 10 to 3600000 (ms)' });
   }
+  const badPrefix = prefixProblem(options?.prefix);
+  if (badPrefix) problems.push({ path: '/prefix', message: badPrefix });
   if (problems.length > 0) throw new ConfigError(problems);
   const engine = options.llm.engine;
   const intervalMs = interval ?? 1000;
@@ -108,7 +110,6 @@ export function dashboardRouter(options: DashboardOptions): Router {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  guardRouter(router, guard);
   router.get('/', guard, (ctx) => {
     // the page uses relative URLs: make sure they resolve under the prefix
     if (!ctx.path.endsWith('/')) return ctx.redirect(`${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);

@@ -13,7 +13,7 @@ import type { AbortSource } from '../core/signals';
 import { disconnectSignal, ignoreClientGone } from './disconnect-signal';
 import { withResultHeaders, withStreamHeaders } from './llm-headers';
 import { layersOf } from './request-layers';
-import { guardRouter, routeGuard } from './route-guard';
+import { prefixProblem, routeGuard } from './route-guard';
 import { openEventStream, safeError } from './sse';
 
 /** Options of `openAICompatibleRouter()`. */
@@ -63,6 +63,8 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
       for (const n of Array.isArray(names) ? names : []) if (!known.includes(n)) problems.push({ path: `/aliases/${alias}`, message: `names unknown model "${n}"` });
     }
   }
+  const badPrefix = prefixProblem(options?.prefix);
+  if (badPrefix) problems.push({ path: '/prefix', message: badPrefix });
   if (problems.length > 0) throw new ConfigError(problems);
   const keyDigests = options.apiKeys.map(digest);
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
@@ -112,7 +114,6 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
     }
     await next();
   });
-  guardRouter(router, guard);
 
   router.get('/models', guard, (ctx) => {
     const client = clientFor(ctx);

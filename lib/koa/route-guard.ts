@@ -1,4 +1,3 @@
-import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 
 /**
@@ -7,9 +6,10 @@ import type { Middleware } from 'koa';
  * whatever prefix the router or its parent mount adds), and a `router.use(check)` layer by another one: a path
  * the two spell differently (`/V1/CHAT/COMPLETIONS`) reached the route without the check. So the check is the
  * first middleware of each route's own stack (`route(guard, handler)`): whenever a route runs, its check has run.
- * The same check is also mounted on the router (`router.use('', guard)`, case-insensitive, under the prefix), so
- * that routes and middlewares added to the returned router later are checked too. A request passes it once: the
- * second time (the route's own copy after the router's) it only calls `next`.
+ * It is not mounted on the router as a whole: a router-wide layer is skipped by an `exclusive` parent, lost by a
+ * later `router.prefix()`, and with an empty prefix would take over the parent's own routes. Routes an app adds
+ * to the returned router carry their own auth. A request passes it once (a route listing it twice only calls
+ * `next` the second time).
  */
 export function routeGuard(check: Middleware): Middleware {
   const passed = new WeakSet<object>();
@@ -22,8 +22,14 @@ export function routeGuard(check: Middleware): Middleware {
   };
 }
 
-/** Mounts `guard` on `router` for everything under its prefix, whatever the case (routes carry it as well). */
-export function guardRouter(router: Router, guard: Middleware): void {
-  // '' is @koa/router's "every path under the prefix", matched with the routes' own options, its capture ignored
-  router.use('', guard);
+/**
+ * A router prefix @koa/router serves as written: '' or a path that starts with `/` and does not end with one
+ * (`'v1'` would make every route unreachable, `'/'` or `'/v1/'` would double the slash before each route).
+ */
+export function prefixProblem(prefix: unknown): string | null {
+  if (prefix === undefined || prefix === '') return null;
+  if (typeof prefix !== 'string' || !prefix.startsWith('/') || prefix.endsWith('/') || /[\s?#]/.test(prefix)) {
+    return "must be '' or a path that starts with '/' and does not end with one (e.g. '/v1')";
+  }
+  return null;
 }
