@@ -1,11 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { LlmEngine } from '../core/engine';
 import { ConfigError } from '../errors/config-error';
 import type { LlmStatus, RequestSummary } from '../types';
 import { DASHBOARD_PAGE } from './dashboard-page';
 import { openEventStream } from './sse';
+import { koaRouter } from './koa-router';
 
 /** Options of `dashboardRouter()`. */
 export interface DashboardOptions {
@@ -88,7 +89,7 @@ export function dashboardRouter(options: DashboardOptions): Router {
     return timingSafeEqual(digest(given), digest(auth.token));
   };
 
-  const router = new Router({ prefix: options.prefix ?? '/dashboard' });
+  const router = new (koaRouter())({ prefix: options.prefix ?? '/dashboard' });
   router.use(async (ctx, next) => {
     if (!(await allowed(ctx))) {
       ctx.status = 401;

@@ -1,7 +1,8 @@
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
 import type { CacheOptions, FallbackReviewEntry, LlmLogger, LlmResilienceOptions } from '../../types';
 import type { SharedStore } from '../shared/shared-store';
+import { newAjv } from '../validation/new-ajv';
 import { optionsSchema } from './options-schema';
 
 export interface ResolvedModel {
@@ -94,8 +95,12 @@ export const DEFAULTS = Object.freeze({
   latencyWindow: 200,
 });
 
-// Compiled once for the process. No `useDefaults`/`coerceTypes`: the caller's object is never mutated.
-const validate = new Ajv({ allErrors: true, strict: true }).compile(optionsSchema);
+// Compiled once for the process, by the first call. No `useDefaults`/`coerceTypes`: the caller's object is never mutated.
+let compiled: ValidateFunction | undefined;
+function optionsValidator(): ValidateFunction {
+  compiled ??= newAjv({ allErrors: true, strict: true }).compile(optionsSchema);
+  return compiled;
+}
 
 function describe(err: ErrorObject): ConfigProblem {
   const path = err.instancePath || '';
@@ -134,6 +139,7 @@ const EITHER: Record<string, string> = {
 
 function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  const validate = optionsValidator();
   if (!validate(toData(options))) {
     const seen = new Set<string>();
     for (const err of validate.errors ?? []) {

@@ -1,5 +1,6 @@
-import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type { APIError } from 'openai';
 import type { FailureClass } from '../fallback/attempt-failure';
+import { openaiSdk } from './openai-sdk';
 import { parseRetryAfterMs } from './retry-after';
 
 /** An answer arrived but is unusable (empty choices, empty content, wrong shape). */
@@ -37,6 +38,7 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
   if (err instanceof InvalidAnswerError) {
     return { outcome: 'invalid', countsAsFailure: true, fallThrough: true, callerAborted: false, message: err.message };
   }
+  const { APIConnectionError, APIError, APIUserAbortError } = openaiSdk();
   if (err instanceof APIUserAbortError) {
     // Aborted, but neither by our timer nor by the caller: treat as a failed attempt.
     return failed('error', 'request aborted');

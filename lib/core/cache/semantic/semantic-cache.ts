@@ -1,10 +1,11 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
 import type { AbortSource } from '../../signals';
 import { answerParameters, hashOf } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
+import { openaiSdk } from '../../upstream/openai-sdk';
 import { type UpstreamTransport, undiciTransport } from '../../upstream/undici-transport';
 
 const VERSION = 1;
@@ -36,7 +37,7 @@ export class SemanticCache {
     this.index = new SemanticIndex(options.maxEntries);
     this.#transport = fetchImpl ? null : undiciTransport();
     const fetch = fetchImpl ?? this.#transport?.fetch;
-    this.#client = new OpenAI({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', fetch });
+    this.#client = new (openaiSdk().OpenAI)({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', fetch });
   }
 
   /** Forgets the index and closes the default transport's connections. */
