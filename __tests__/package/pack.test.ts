@@ -47,4 +47,23 @@ describe('the packed package', () => {
     }
     expect(missing).toEqual([]);
   });
+
+  it('validates options and requests with the validators generated at build time, without loading ajv’s compiler', () => {
+    expect(files).toContain('dist/core/validation/options-validator.generated.js');
+    expect(files).toContain('dist/core/validation/request-validator.generated.js');
+    const script = `
+      const { llmResilience, ConfigError } = require('./dist');
+      let problems = null;
+      try { llmResilience({ models: [{ model: 'm', timeoutMs: -1 }], unknownOption: 1 }); } catch (e) { problems = e instanceof ConfigError ? e.problems : String(e); }
+      const mw = llmResilience({ models: [{ name: 'm', model: 'm', baseURL: 'http://127.0.0.1:9/v1', apiKey: 'k' }] });
+      const loaded = Object.keys(require.cache).map((k) => k.slice(process.cwd().length));
+      console.log(JSON.stringify({ problems, loaded }));
+      Promise.resolve(mw.close()).then(() => process.exit(0));
+    `;
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8' });
+    const { problems, loaded } = JSON.parse(out.trim().split('\n').pop() as string) as { problems: { path: string }[]; loaded: string[] };
+    expect(problems.map((p) => p.path).sort()).toEqual(['/models/0/timeoutMs', '/unknownOption']);
+    expect(loaded).toEqual(expect.arrayContaining(['/dist/core/validation/options-validator.generated.js', '/dist/core/validation/request-validator.generated.js']));
+    expect(loaded.filter((f) => /\/node_modules\/ajv\/dist\/(ajv|core|compile\/)/.test(f))).toEqual([]);
+  });
 });

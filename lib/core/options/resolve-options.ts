@@ -1,9 +1,8 @@
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
 import type { CacheOptions, FallbackReviewEntry, LlmLogger, LlmResilienceOptions } from '../../types';
 import type { SharedStore } from '../shared/shared-store';
-import { newAjv } from '../validation/new-ajv';
-import { optionsSchema } from './options-schema';
+import { ownValidator } from '../validation/own-validators';
 
 export interface ResolvedModel {
   readonly name: string;
@@ -95,12 +94,8 @@ export const DEFAULTS = Object.freeze({
   latencyWindow: 200,
 });
 
-// Compiled once for the process, by the first call. No `useDefaults`/`coerceTypes`: the caller's object is never mutated.
-let compiled: ValidateFunction | undefined;
-function optionsValidator(): ValidateFunction {
-  compiled ??= newAjv({ allErrors: true, strict: true }).compile(optionsSchema);
-  return compiled;
-}
+// Built into the package (or compiled once for the process). No `useDefaults`/`coerceTypes`: the caller's object
+// is never mutated.
 
 function describe(err: ErrorObject): ConfigProblem {
   const path = err.instancePath || '';
@@ -139,7 +134,7 @@ const EITHER: Record<string, string> = {
 
 function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const validate = optionsValidator();
+  const validate = ownValidator('options');
   if (!validate(toData(options))) {
     const seen = new Set<string>();
     for (const err of validate.errors ?? []) {

@@ -5,8 +5,7 @@ import type { ResolvedModel } from '../options/resolve-options';
 import { compileSchema } from '../validation/answer-check';
 import { jsonProblem } from './json-problem';
 import { promptChars, promptTokens } from './prompt-size';
-import { requestSchema } from './request-schema';
-import { newAjv } from '../validation/new-ajv';
+import { ownValidator } from '../validation/own-validators';
 
 /** The app-wide defaults and limits a request is normalised against. */
 export interface RequestPolicy {
@@ -55,15 +54,12 @@ export interface NormalizedRequest {
   readonly maxCostUsd: number | undefined;
 }
 
-let compiled: ValidateFunction | undefined;
-
 /**
- * The request schema's validator, compiled once for the process: by the first chain made (so that the first
- * request does not pay for it), or else by the first request.
+ * The request schema's validator: built into the package, or (run from the sources) compiled once for the
+ * process, by the first chain made (so that the first request does not pay for it).
  */
 export function requestValidator(): ValidateFunction {
-  compiled ??= newAjv({ allErrors: true, strict: false }).compile(requestSchema);
-  return compiled;
+  return ownValidator('request');
 }
 
 /** Validates a request; throws a `RequestError` (400) naming every problem. */
