@@ -8,7 +8,7 @@
  * Builds dist/ first (npm run build).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { argValue, fmt, machine, median, table } from './lib/stats';
@@ -102,6 +102,33 @@ function runOnce(c: Case): Sample {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as Sample;
 }
 
+/** Packages (with their dependencies, each counted once) installed for `names`, and their size on disk in MiB. */
+function installed(names: readonly string[]): { packages: number; mib: number } {
+  const dirs = new Set<string>();
+  const find = (name: string, from: string): string | null => {
+    for (let dir = from; ; dir = path.dirname(dir)) {
+      const candidate = path.join(dir, 'node_modules', name);
+      if (existsSync(path.join(candidate, 'package.json'))) return realpathSync(candidate);
+      if (path.dirname(dir) === dir) return null;
+    }
+  };
+  const walk = (name: string, from: string): void => {
+    const dir = find(name, from);
+    if (!dir || dirs.has(dir)) return;
+    dirs.add(dir);
+    const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) walk(dep, dir);
+  };
+  for (const name of names) walk(name, ROOT);
+  const bytes = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((sum, e) => {
+      if (e.name === 'node_modules') return sum;
+      const p = path.join(dir, e.name);
+      return sum + (e.isDirectory() ? bytes(p) : e.isFile() ? statSync(p).size : 0);
+    }, 0);
+  return { packages: dirs.size, mib: [...dirs].reduce((sum, d) => sum + bytes(d), 0) / 2 ** 20 };
+}
+
 function main(): void {
   execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   const baselineDir = BASELINE ? buildBaseline(BASELINE) : null;
@@ -128,7 +155,19 @@ function main(): void {
       rssMb: median(s.map((x) => x.rssMb)),
     };
   });
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+    dependencies: Record<string, string>;
+    peerDependencies: Record<string, string>;
+    peerDependenciesMeta: Record<string, { optional?: boolean }>;
+  };
+  const optional = Object.keys(pkg.peerDependencies).filter((n) => pkg.peerDependenciesMeta[n]?.optional);
+  const required = Object.keys(pkg.peerDependencies).filter((n) => !optional.includes(n));
+  const sizes = [
+    { label: 'dependencies (installed with the package)', names: Object.keys(pkg.dependencies) },
+    ...required.map((n) => ({ label: `${n} (required peer: the app's own copy)`, names: [n] })),
+    ...optional.map((n) => ({ label: `${n} (optional peer: only if a feature needs it)`, names: [n] })),
+  ].map((s) => ({ ...s, ...installed(s.names) }));
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
   const json = {
     date: new Date().toISOString(),
@@ -139,6 +178,7 @@ function main(): void {
     runs: RUNS,
     baseline: BASELINE || null,
     results,
+    installedSize: sizes,
   };
   mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(ROOT, 'bench', 'results', `${OUT}.json`), `${JSON.stringify(json, null, 2)}\n`);
@@ -159,7 +199,13 @@ Each case runs in a fresh \`node -e\` process (${RUNS} processes per case, after
 
 ${table(['case', 'require (ms)', 'first llmResilience() (ms)', 'total, median (ms)', 'RSS (MiB)'], rows)}
 
-What \`require('koa-llm-resilience')\` does not load: the openai SDK, undici, ajv (and no schema is compiled), @opentelemetry/api and @koa/router are loaded by the first \`llmResilience()\` (or router) that needs them; prom-client, gpt-tokenizer and ioredis (optional peer dependencies) by the feature that uses them (\`metricsMiddleware()\`, a token limit or budget, \`redisStore()\`), and never if it is not used.
+What \`require('koa-llm-resilience')\` does not load: the openai SDK, undici and @opentelemetry/api are loaded by the first \`llmResilience()\`, @koa/router by the first router the library makes; prom-client, gpt-tokenizer and ioredis (optional peer dependencies) by the feature that uses them (\`metricsMiddleware()\`, a token limit, budget or context window, \`redisStore()\`), and never if it is not used. ajv's compiler is loaded only for a request that brings a response schema: the library's own schemas (options, requests) are checked by validators generated at build time.
+
+## Installed size
+
+Packages installed, each once with its dependencies (as in this repository's node_modules; shared dependencies counted in each row), and their size on disk:
+
+${table(['what', 'packages', 'MiB'], sizes.map((s) => [s.label, s.packages, fmt(s.mib, 1)]))}
 `;
   writeFileSync(path.join(ROOT, 'bench', 'results', `${OUT}.md`), md);
   console.log(md);
