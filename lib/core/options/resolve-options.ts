@@ -94,9 +94,6 @@ export const DEFAULTS = Object.freeze({
   latencyWindow: 200,
 });
 
-// Built into the package (or compiled once for the process). No `useDefaults`/`coerceTypes`: the caller's object
-// is never mutated.
-
 function describe(err: ErrorObject): ConfigProblem {
   const path = err.instancePath || '';
   switch (err.keyword) {
@@ -134,6 +131,7 @@ const EITHER: Record<string, string> = {
 
 function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  // Built into the package (or compiled once). No `useDefaults`/`coerceTypes`: the caller's object is never mutated.
   const validate = ownValidator('options');
   if (!validate(toData(options))) {
     const seen = new Set<string>();
