@@ -4,3 +4,4 @@ export { RequestError, isRequestError } from './request-error';
 export { AllModelsFailedError, isAllModelsFailedError } from './all-models-failed-error';
 export { RequestAbortedError, isRequestAbortedError } from './request-aborted-error';
 export { StreamInterruptedError, isStreamInterruptedError } from './stream-interrupted-error';
+export { MissingPackageError, isMissingPackageError } from './missing-package-error';

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { LlmEngine } from '../core/engine';
 import { ConfigError, type ConfigProblem } from '../errors/config-error';
@@ -7,6 +7,7 @@ import type { LlmStatus, RequestSummary } from '../types';
 import { DASHBOARD_PAGE } from './dashboard-page';
 import { prefixProblem, routeGuard } from './route-guard';
 import { openEventStream } from './sse';
+import { koaRouter } from './koa-router';
 
 /** Options of `dashboardRouter()`. */
 export interface DashboardOptions {
@@ -99,7 +100,7 @@ export function dashboardRouter(options: DashboardOptions): Router {
     return timingSafeEqual(digest(given), digest(auth.token));
   };
 
-  const router = new Router({ prefix: options.prefix ?? '/dashboard' });
+  const router = new (koaRouter())({ prefix: options.prefix ?? '/dashboard' });
   // the check runs in each route's own stack: however a path is spelt, if a route answers it, it was checked
   const guard = routeGuard(async (ctx, next) => {
     if (!(await allowed(ctx))) {

@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../core/events/event-bus';
+import { loadOptional, OPTIONAL_PACKAGES } from '../core/load-optional';
 import type { LlmStatus, RequestSummary } from '../types';
 
 /** Something with the engine's events and status: `llmResilience()`'s middleware or an `LlmEngine`. */
@@ -9,10 +10,12 @@ export interface Observable {
   status(): LlmStatus;
 }
 
-/** prom-client, loaded when metrics are first registered (about 60 ms at every start otherwise; see `redisStore`). */
+/**
+ * prom-client (an optional peer dependency), loaded when metrics are first registered: loading it takes about
+ * 60 ms, which an app without metrics would otherwise pay at every start. Missing: a `MissingPackageError`.
+ */
 function promClient(): typeof import('prom-client') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('prom-client') as typeof import('prom-client');
+  return loadOptional<typeof import('prom-client')>(OPTIONAL_PACKAGES.promClient);
 }
 
 const MAX_TASKS = 50;

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { LlmEngine } from '../core/engine';
 import type { LlmStream } from '../core/stream/llm-stream';
@@ -15,6 +15,7 @@ import { withResultHeaders, withStreamHeaders } from './llm-headers';
 import { layersOf } from './request-layers';
 import { prefixProblem, routeGuard } from './route-guard';
 import { openEventStream, safeError } from './sse';
+import { koaRouter } from './koa-router';
 
 /** Options of `openAICompatibleRouter()`. */
 export interface OpenAICompatibleRouterOptions {
@@ -68,7 +69,7 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
   if (problems.length > 0) throw new ConfigError(problems);
   const keyDigests = options.apiKeys.map(digest);
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
-  const router = new Router({ prefix: options.prefix ?? '/v1' });
+  const router = new (koaRouter())({ prefix: options.prefix ?? '/v1' });
 
   const authorized = (ctx: ParameterizedContext): boolean => {
     const m = /^Bearer\s+(.+)$/i.exec(ctx.get('authorization'));

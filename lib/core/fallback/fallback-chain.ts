@@ -10,7 +10,7 @@ import type { EventBus } from '../events/event-bus';
 import { attemptTimeout } from '../latency/adaptive-timeout';
 import { LatencyTracker } from '../latency/latency-tracker';
 import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOptions } from '../options/resolve-options';
-import type { NormalizedRequest, RequestPolicy } from '../request/normalize-request';
+import { type NormalizedRequest, type RequestPolicy, requestValidator } from '../request/normalize-request';
 import { loadTokenizer } from '../request/prompt-size';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
 import { CONTEXT_LENGTH_EXCEEDED } from '../upstream/classify-error';
@@ -143,6 +143,7 @@ export class FallbackChain {
       midStream: options.midStream,
     };
     this.#usesContext = options.models.some((m) => m.contextWindow !== undefined);
+    requestValidator(); // compiled at start-up, not by the first request
     if (options.maxPromptTokens !== undefined || this.#usesContext) loadTokenizer();
     this.upstream = new OpenAIUpstream(options.models, options.fetch);
     this.cooldowns = new Cooldowns(options.rateLimit.defaultCooldownMs, options.rateLimit.maxCooldownMs);

@@ -1,6 +1,16 @@
-import { type Attributes, context, ProxyTracerProvider, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 import type { AttemptRecord, LlmEventMap, RequestSummary } from '../../types';
 import type { EventBus } from '../events/event-bus';
+
+/**
+ * @opentelemetry/api, loaded when the first engine with tracing starts (not by `require('koa-llm-resilience')`).
+ * It is a dependency, not a peer: the API keeps its state on the global object, so a copy of ours finds the
+ * tracer provider an app registered through its own copy (same major, a minor no older than ours).
+ */
+function otelApi(): typeof import('@opentelemetry/api') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+}
 
 /**
  * OpenTelemetry traces through `@opentelemetry/api` only (no SDK dependency): a span per `complete`/`stream`
@@ -8,7 +18,8 @@ import type { EventBus } from '../events/event-bus';
  * Spans are built when the request ends, from exact timings (each attempt's end time and latency). Without a
  * registered tracer provider nothing is built at all.
  */
-export function attachTracing(events: EventBus, breakerState: (model: string) => string, tracer: Tracer = trace.getTracer('koa-llm-resilience')): () => void {
+export function attachTracing(events: EventBus, breakerState: (model: string) => string, tracer: Tracer = otelApi().trace.getTracer('koa-llm-resilience')): () => void {
+  const { context, SpanKind, SpanStatusCode, trace } = otelApi();
   const pending = new Map<string, { record: AttemptRecord; endedAt: number; index: number }[]>();
   const tracingActive = tracingCheck();
   // Attempt end times are collected only while a tracer provider is registered: without one, no `attempt`
@@ -108,6 +119,7 @@ function estimatedEnds(s: RequestSummary, end: number): { record: AttemptRecord;
  * takes effect within a second).
  */
 function tracingCheck(): () => boolean {
+  const { ProxyTracerProvider, trace } = otelApi();
   let checkedAt = -Infinity;
   let active = false;
   return () => {

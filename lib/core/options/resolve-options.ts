@@ -1,8 +1,8 @@
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
 import type { CacheOptions, FallbackReviewEntry, LlmLogger, LlmResilienceOptions } from '../../types';
 import type { SharedStore } from '../shared/shared-store';
-import { optionsSchema } from './options-schema';
+import { ownValidator } from '../validation/own-validators';
 
 export interface ResolvedModel {
   readonly name: string;
@@ -96,9 +96,6 @@ export const DEFAULTS = Object.freeze({
   latencyWindow: 200,
 });
 
-// Compiled once for the process. No `useDefaults`/`coerceTypes`: the caller's object is never mutated.
-const validate = new Ajv({ allErrors: true, strict: true }).compile(optionsSchema);
-
 function describe(err: ErrorObject): ConfigProblem {
   const path = err.instancePath || '';
   switch (err.keyword) {
@@ -136,6 +133,8 @@ const EITHER: Record<string, string> = {
 
 function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  // Built into the package (or compiled once). No `useDefaults`/`coerceTypes`: the caller's object is never mutated.
+  const validate = ownValidator('options');
   if (!validate(toData(options))) {
     const seen = new Set<string>();
     for (const err of validate.errors ?? []) {

@@ -1,11 +1,11 @@
-import Ajv, { type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { RequestError } from '../../errors/request-error';
 import type { ChatMessage, CompletionRequest, ResponseFormat } from '../../types';
 import type { ResolvedModel } from '../options/resolve-options';
 import { compileSchema } from '../validation/answer-check';
 import { jsonProblem } from './json-problem';
 import { promptChars, promptTokens } from './prompt-size';
-import { requestSchema } from './request-schema';
+import { ownValidator } from '../validation/own-validators';
 
 /** The app-wide defaults and limits a request is normalised against. */
 export interface RequestPolicy {
@@ -54,7 +54,13 @@ export interface NormalizedRequest {
   readonly maxCostUsd: number | undefined;
 }
 
-const validate = new Ajv({ allErrors: true, strict: false }).compile(requestSchema);
+/**
+ * The request schema's validator: built into the package, or (run from the sources) compiled once for the
+ * process, by the first chain made (so that the first request does not pay for it).
+ */
+export function requestValidator(): ValidateFunction {
+  return ownValidator('request');
+}
 
 /** Validates a request; throws a `RequestError` (400) naming every problem. */
 export function normalizeRequest(
@@ -67,6 +73,7 @@ export function normalizeRequest(
     throw new RequestError('The request must be an object with `messages` or `prompt`', ['(root): must be an object']);
   }
   const details: string[] = [];
+  const validate = requestValidator();
   if (!validate(request)) {
     for (const e of validate.errors ?? []) {
       const path = e.instancePath || '(root)';

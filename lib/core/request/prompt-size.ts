@@ -1,21 +1,43 @@
 import { LRUCache } from 'lru-cache';
+import { isMissingPackageError } from '../../errors/missing-package-error';
 import type { ChatMessage } from '../../types';
+import { loadOptional, OPTIONAL_PACKAGES } from '../load-optional';
 import { sha256 } from '../sha256';
 
 type CountTokens = (text: string) => number;
 let counter: CountTokens | undefined;
 
 /**
- * Loads the tokenizer (gpt-tokenizer, o200k_base: the encoding of the GPT-4o/4.1/o-series families).
- * It takes ~0.3 s and a few MB, so it is loaded at start-up only when an option needs token counts.
+ * Loads the tokenizer (gpt-tokenizer, an optional peer dependency; o200k_base: the encoding of the
+ * GPT-4o/4.1/o-series families). It takes ~0.3 s and a few MB, so it is loaded at start-up only when an option
+ * needs token counts, and otherwise on the first answer whose usage the provider did not report.
+ * Not installed: a `MissingPackageError` naming it.
  */
 export function loadTokenizer(): CountTokens {
   if (!counter) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const enc = require('gpt-tokenizer/encoding/o200k_base') as { countTokens: CountTokens };
+    const enc = loadOptional<{ countTokens: CountTokens }>(OPTIONAL_PACKAGES.tokenizer, 'gpt-tokenizer/encoding/o200k_base');
     counter = enc.countTokens;
   }
   return counter;
+}
+
+let installed: boolean | undefined;
+
+/**
+ * Whether the tokenizer can be had (loading it if so). Without it, usage a provider did not report stays as
+ * reported (zero) instead of failing the answer; the options that need token counts load it at start-up instead.
+ */
+export function tokenizerInstalled(): boolean {
+  if (installed === undefined) {
+    try {
+      loadTokenizer();
+      installed = true;
+    } catch (err) {
+      if (!isMissingPackageError(err)) throw err;
+      installed = false;
+    }
+  }
+  return installed;
 }
 
 function contentText(content: ChatMessage['content']): string {

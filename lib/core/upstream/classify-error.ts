@@ -1,6 +1,7 @@
-import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type { APIError } from 'openai';
 import type { FailureClass } from '../fallback/attempt-failure';
 import { countsTowardBreaker, InvalidAnswerError } from '../validation/invalid-answer';
+import { openaiSdk } from './openai-sdk';
 import { parseRetryAfterMs } from './retry-after';
 
 export { InvalidAnswerError };
@@ -36,6 +37,7 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
     // whether it is the model's failure depends on why (see INVALID_REASONS): not when the request caused it
     return { outcome: 'invalid', countsAsFailure: countsTowardBreaker(err.reason), fallThrough: true, callerAborted: false, message: err.message };
   }
+  const { APIConnectionError, APIError, APIUserAbortError } = openaiSdk();
   if (err instanceof APIUserAbortError) {
     // Aborted, but neither by our timer nor by the caller: treat as a failed attempt.
     return failed('error', 'request aborted');

@@ -1,10 +1,11 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { ConfigError } from '../../errors/config-error';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
-import { loadTokenizer, promptTokens as promptTokensOf } from '../request/prompt-size';
+import { loadTokenizer, promptTokens as promptTokensOf, tokenizerInstalled } from '../request/prompt-size';
 import { InvalidAnswerError } from './classify-error';
+import { openaiSdk } from './openai-sdk';
 import { type UpstreamTransport, undiciTransport } from './undici-transport';
 
 /** A usable answer from one provider call. */
@@ -37,7 +38,7 @@ export class OpenAIUpstream {
     for (const m of models) {
       this.#clients.set(
         m.name,
-        new OpenAI({
+        new (openaiSdk().OpenAI)({
           apiKey: m.apiKey ?? process.env.OPENAI_API_KEY,
           baseURL: m.baseURL ?? process.env.OPENAI_BASE_URL ?? undefined,
           maxRetries: 0,
@@ -105,8 +106,9 @@ export class OpenAIUpstream {
   }
 }
 
-/** Usage counted with the tokenizer, for providers that do not report it. */
+/** Usage counted with the tokenizer, for providers that do not report it (zero when gpt-tokenizer is not installed). */
 export function countedUsage(messages: NormalizedRequest['messages'], text: string): UpstreamAnswer['usage'] {
+  if (!tokenizerInstalled()) return { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
   const promptTokens = promptTokensOf(messages);
   const completionTokens = loadTokenizer()(text);
   return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };

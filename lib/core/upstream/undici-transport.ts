@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { Agent, Pool, request } from 'undici';
+import type { Pool } from 'undici';
 
 /**
  * The `fetch` the openai SDK is given when the app passes none: undici's `request()` on an `Agent` of the
@@ -27,8 +27,15 @@ export interface UpstreamTransport {
   close(): Promise<void>;
 }
 
+/** undici, loaded when the first transport is made (about 40 ms that `require('koa-llm-resilience')` need not pay). */
+function undici(): typeof import('undici') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('undici') as typeof import('undici');
+}
+
 /** `closeGraceMs`: how long `close()` lets calls in flight finish (default 2 000 ms, the default attempt timeout). */
 export function undiciTransport(closeGraceMs = 2_000): UpstreamTransport {
+  const { Agent, Pool, request } = undici();
   // The pools are kept here too: the agent forgets them when it starts closing, and they may still have to be cut.
   const pools = new Set<Pool>();
   const agent = new Agent({

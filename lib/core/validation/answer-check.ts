@@ -1,4 +1,5 @@
-import Ajv, { type ValidateFunction } from 'ajv';
+import type Ajv from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { LRUCache } from 'lru-cache';
 import { stableStringify } from '../cache/stable-stringify';
 import { RequestError } from '../../errors/request-error';
@@ -7,9 +8,14 @@ import type { ResolvedModel } from '../options/resolve-options';
 import type { UpstreamAnswer } from '../upstream/openai-upstream';
 import type { FailureClass } from '../fallback/attempt-failure';
 import { countsTowardBreaker, InvalidAnswerError } from './invalid-answer';
+import { newAjv } from './new-ajv';
 
-// One ajv for user schemas, separate from our own options/request schemas.
-const ajv = new Ajv({ allErrors: true, strict: false });
+// One ajv for user schemas, separate from our own options/request schemas; made by the first schema a request brings.
+let userAjv: Ajv | undefined;
+function ajv(): Ajv {
+  userAjv ??= newAjv({ allErrors: true, strict: false });
+  return userAjv;
+}
 /** The same schema object again: no lookup by content. */
 const byObject = new WeakMap<object, ValidateFunction>();
 /**
@@ -31,7 +37,7 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
     fn = byContent.get(content);
     if (!fn) {
       try {
-        fn = ajv.compile(schema);
+        fn = ajv().compile(schema);
       } finally {
         forget(schema);
       }
@@ -47,7 +53,7 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
 
 function forget(schema: Record<string, unknown>): void {
   try {
-    ajv.removeSchema(schema);
+    ajv().removeSchema(schema);
   } catch {
     // nothing was added
   }

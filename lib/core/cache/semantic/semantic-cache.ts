@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
@@ -6,6 +6,7 @@ import type { AbortSource } from '../../signals';
 import { cacheKeyInput, hashOf } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
 import { timerDelay } from '../../timer-delay';
+import { openaiSdk } from '../../upstream/openai-sdk';
 import { type UpstreamTransport, undiciTransport } from '../../upstream/undici-transport';
 
 /** 2: partitions cover the last message's fields besides its text (entries of 1 are never read). */
@@ -38,7 +39,7 @@ export class SemanticCache {
     this.index = new SemanticIndex(options.maxEntries);
     this.#transport = fetchImpl ? null : undiciTransport();
     const fetch = fetchImpl ?? this.#transport?.fetch;
-    this.#client = new OpenAI({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', fetch });
+    this.#client = new (openaiSdk().OpenAI)({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', fetch });
   }
 
   /** Forgets the index and closes the default transport's connections. */
