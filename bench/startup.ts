@@ -4,7 +4,7 @@
  * process, several rounds taking turns, medians. In the same run and the same way: `require('koa')` +
  * `require('@koa/router')` (what a Koa app loads anyway) and a bare `require('openai')`.
  * Options: --runs N (default 15) fresh processes per case; --baseline <commit> also measures the library as it
- * was at that commit (its lib/ built into .bench-tmp/); --out <name> (default startup) for bench/results/<name>.md/json.
+ * was at that commit (its lib/ built into .bench-tmp/), named in the tables by --baseline-label; --out <name> (default startup) for bench/results/<name>.md/json.
  * Builds dist/ first (npm run build).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,6 +16,8 @@ import { argValue, fmt, machine, median, table } from './lib/stats';
 const ROOT = path.resolve(__dirname, '..');
 const RUNS = Number(argValue('runs', '15'));
 const BASELINE = argValue('baseline', '');
+/** How the tables name the baseline (the JSON keeps its commit). */
+const BASELINE_LABEL = argValue('baseline-label', 'an earlier version');
 const OUT = argValue('out', 'startup');
 
 /** Options of the first `llmResilience()`: two models, the defaults otherwise (cache, breakers, tracing on). */
@@ -68,10 +70,10 @@ function cases(baselineDir: string | null): Case[] {
   if (baselineDir) {
     const entry = JSON.stringify(path.join(baselineDir, 'dist', 'index.js'));
     list.push(
-      { key: 'baseline', label: `require() of the library at ${BASELINE}`, script: timed(`const { llmResilience } = require(${entry});`) },
+      { key: 'baseline', label: `require() of the library, ${BASELINE_LABEL}`, script: timed(`const { llmResilience } = require(${entry});`) },
       {
         key: 'baseline-first',
-        label: `the library at ${BASELINE}: require(), then the first llmResilience()`,
+        label: `the library, ${BASELINE_LABEL}: require(), then the first llmResilience()`,
         script: timed(`const { llmResilience } = require(${entry});`, `const mw = llmResilience(${FIRST_OPTIONS});`),
       },
     );
@@ -193,7 +195,7 @@ function main(): void {
   const md = `# Start-up cost (cold require and first middleware)
 
 Machine: ${json.machine}  
-Run: ${json.date}, commit ${commit} (package ${pkg.version}). Load average (1/5/15 min) before: ${loadBefore.map((l) => fmt(l, 2)).join(' / ')}, after: ${loadAfter.map((l) => fmt(l, 2)).join(' / ')}.
+Run: ${json.date}, package ${pkg.version}. Load average (1/5/15 min) before: ${loadBefore.map((l) => fmt(l, 2)).join(' / ')}, after: ${loadAfter.map((l) => fmt(l, 2)).join(' / ')}.
 
 Each case runs in a fresh \`node -e\` process (${RUNS} processes per case, after one uncounted warm-up round; the cases take turns). Times are measured inside the process with \`process.hrtime\`: the \`require()\` calls, then the first \`llmResilience()\` (two models, default options: cache, breakers, tracing on). Node's own start (about the same for every case) is not included. Median (min–max), in milliseconds; RSS is the process's resident memory at the end, median, in MiB.
 
