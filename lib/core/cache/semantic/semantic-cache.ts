@@ -3,11 +3,12 @@ import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
 import type { AbortSource } from '../../signals';
-import { answerParameters, hashOf } from '../cache-key';
+import { hashOf, keyWithoutPrompt } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
 import { type UpstreamTransport, undiciTransport } from '../../upstream/undici-transport';
 
-const VERSION = 1;
+/** 2: partitions are the exact key without the prompt's text (1 left the last message's other members out). */
+const VERSION = 2;
 
 /** What a semantic lookup needs from a request that may use the semantic cache. */
 export interface SemanticQuery {
@@ -17,8 +18,8 @@ export interface SemanticQuery {
 
 /**
  * The semantic cache: on an exact miss, the prompt is embedded (`/v1/embeddings`) and compared with cached
- * prompts of the same partition. Safety first: hard partitions (tenant scope, chain, every parameter, the
- * earlier messages), a conservative threshold, meaning guards (negations, numbers), no non-deterministic
+ * prompts of the same partition. Safety first: hard partitions (everything the exact key covers but the
+ * prompt's text: tenant scope, chain, every parameter, every message and member), a conservative threshold, meaning guards (negations, numbers), no non-deterministic
  * requests unless allowed, and a per-request opt-out for personalised prompts.
  */
 export class SemanticCache {
@@ -52,13 +53,8 @@ export class SemanticCache {
     if (!this.options.allowNonDeterministic && req.temperature !== 0) return null;
     const last = req.messages[req.messages.length - 1];
     if (!last || last.role !== 'user' || typeof last.content !== 'string' || last.content.trim() === '') return null;
-    const partition = hashOf({
-      v: VERSION,
-      scope,
-      earlier: req.messages.slice(0, -1),
-      ...answerParameters(req),
-      embeddingModel: this.options.embeddingModel,
-    });
+    // everything the exact key covers (tenant scope, chain, every message and parameter) but this one text
+    const partition = hashOf({ v: VERSION, key: keyWithoutPrompt(req, scope), embeddingModel: this.options.embeddingModel });
     return { partition, prompt: last.content };
   }
 
