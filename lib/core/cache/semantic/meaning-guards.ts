@@ -1,27 +1,74 @@
+import { bareLetters, guardText } from './guard-text';
+
 /**
  * Guards against near-identical prompts with different meaning, which embeddings place close together:
- * a negation present in one and not the other ("is it safe" / "is it not safe"), or different numbers
- * ("2 + 2" / "2 + 3"). A candidate that fails a guard is never a hit, however similar.
+ * a negation present in one and not the other ("is it safe" / "is it not safe"), or different numbers,
+ * signs, exponents or operators ("2 + 2" / "2 + 3", "-5" / "5", "10^-3" / "10^3", "2 - 5" / "2 + 5").
+ * A candidate that fails a guard is never a hit, however similar. Both guards read the prompt through
+ * `guardText`, so no Unicode spelling hides a negation or changes a number ("Don’t", "n\u200Bot", "−5",
+ * "10⁻³", "٣", "３" read as "don't", "not", "-5", "10^-3", "3", "3").
  */
 const NEGATIONS = new Set([
-  'not', 'no', 'never', 'none', 'nobody', 'nothing', 'neither', 'nor', 'without', 'cannot', 'cant', "can't",
-  "don't", 'dont', "doesn't", 'doesnt', "isn't", 'isnt', "aren't", 'arent', "wasn't", 'wasnt', "weren't",
-  "won't", 'wont', "wouldn't", "shouldn't", "couldn't", "didn't", 'didnt', "haven't", "hasn't", "hadn't",
+  'not', 'no', 'never', 'none', 'nobody', 'nothing', 'neither', 'nor', 'without', 'cannot',
   'except', 'excluding', 'unless', 'nicht', 'kein', 'pas', 'jamais', 'nunca',
+]);
+/** Contractions written without their apostrophe; with it, every word ending in `n't` is one. */
+const CONTRACTIONS = new Set([
+  'cant', 'dont', 'doesnt', 'isnt', 'arent', 'wasnt', 'werent', 'wont', 'wouldnt', 'shouldnt', 'couldnt', 'didnt',
+  'havent', 'hasnt', 'hadnt', 'mustnt', 'neednt', 'mightnt', 'shant', 'aint',
 ]);
 
 export interface MeaningMarks {
+  /** The negation words, sorted. */
   negations: string;
+  /** Each stretch of numbers with the signs and operators around them, in order. */
   numbers: string;
 }
 
 export function meaningMarks(text: string): MeaningMarks {
-  const words = text.toLowerCase().match(/[\p{L}']+/gu) ?? [];
-  const negations = words.filter((w) => NEGATIONS.has(w) || w.endsWith("n't")).map((w) => (w.endsWith("n't") ? "n't" : w));
-  const numbers = text.match(/\d+(?:[.,]\d+)?/g) ?? [];
-  return { negations: negations.sort().join(' '), numbers: numbers.join(' ') };
+  const guarded = guardText(text);
+  const negations: string[] = [];
+  const letters = bareLetters(guarded).replace(CONTRACTION_MARK, "$1't");
+  for (const word of letters.match(WORD) ?? []) {
+    const w = word.replace(EDGE_APOSTROPHES, ''); // 'not' in quotes is a negation too
+    const squashed = w.replace(NOT_A_LETTER, '');
+    if (w.endsWith("n't") || CONTRACTIONS.has(squashed)) negations.push("n't");
+    else if (NEGATIONS.has(squashed)) negations.push(squashed);
+  }
+  const numbers: string[] = [];
+  for (const run of guarded.match(NUMBER_RUN) ?? []) numbers.push(numberRun(run));
+  return { negations: negations.sort().join(' '), numbers: numbers.join(';') };
 }
 
 export function sameMeaningMarks(a: MeaningMarks, b: MeaningMarks): boolean {
   return a.negations === b.negations && a.numbers === b.numbers;
 }
+
+const WORD = /[\p{L}']+/gu;
+/** Whatever is not a letter, digit or space between `n` and a final `t` stands for the apostrophe (`don‚t`, `don΄t`). */
+const CONTRACTION_MARK = /(\p{L}n)[^\p{L}\p{N}\s]+t(?!\p{L})/gu;
+/** Modifier letters (`ʼ`, `ʾ`, …) and apostrophes inside a word: `donʾt` is `dont`. */
+const NOT_A_LETTER = /[\p{Lm}']/gu;
+const EDGE_APOSTROPHES = /^'+|'+$/g;
+/**
+ * A stretch of text holding a number (any `\p{N}`: digits, and the numerals NFKC leaves as they are), with the
+ * signs, operators, symbols (`\p{S}`: `^ + = < > ≠ $ €`…), punctuation and marks around it: `-5`, `10^-3`,
+ * `(-2)^2`, `2 + 2 =`, `5%`, `$3.50`, `5!`. Only a letter ends it, so a dash or sign the normalisation does not
+ * know still keeps `⁃5` apart from `5`.
+ */
+const NUMBER_RUN = /[\p{N}\s\p{S}\p{M}\p{P}]*\p{N}[\p{N}\s\p{S}\p{M}\p{P}]*/gu;
+const SPACES = /\s+/;
+/** Sentence punctuation at its ends (not `!`, a factorial, nor brackets). */
+const TRAILING = /[.,:;?'"\p{Pi}\p{Pf}]+$/u;
+const LEADING = /^[,:;?¿¡'"\p{Pi}\p{Pf}]+/u;
+
+/** One run as the guard compares it: without the spaces (two numbers stay apart) or the sentence's punctuation. */
+function numberRun(run: string): string {
+  const parts = run.trim().replace(TRAILING, '').replace(LEADING, '').trim().split(SPACES);
+  let out = parts[0];
+  for (let i = 1; i < parts.length; i++) out += isDigit(out[out.length - 1]) && isDigit(parts[i][0]) ? ` ${parts[i]}` : parts[i];
+  return out;
+}
+
+const NUMERAL = /\p{N}/u;
+const isDigit = (c: string | undefined): boolean => c !== undefined && NUMERAL.test(c);
