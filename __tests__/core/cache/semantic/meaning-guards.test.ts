@@ -176,6 +176,14 @@ describe('meaning guards', () => {
     expect(sameMeaningMarks(meaningMarks('10³'), meaningMarks('103'))).toBe(false);
   });
 
+  it('take time in proportion to the prompt, whatever it holds', () => {
+    const n = 100_000;
+    const hostile = [' '.repeat(n) + 'a', '.'.repeat(n) + '5', `5${'.'.repeat(n)}a`, "'".repeat(n) + 'a', `an${'-'.repeat(n)}`, 'an-'.repeat(n / 3), '⁻'.repeat(n), '\u200b'.repeat(n), '5 '.repeat(n / 2)];
+    const started = performance.now();
+    for (const text of hostile) meaningMarks(text);
+    expect(performance.now() - started).toBeLessThan(2000); // about 100 ms; quadratic scanning would take minutes
+  });
+
   it('find a negation behind any invisible character', () => {
     for (const z of INVISIBLES) expect(meaningMarks(`is it n${z}ot safe`).negations).toBe('not');
   });

@@ -30,13 +30,13 @@ export function meaningMarks(text: string): MeaningMarks {
   const negations: string[] = [];
   const letters = bareLetters(guarded).replace(CONTRACTION_MARK, "$1't");
   for (const word of letters.match(WORD) ?? []) {
-    const w = word.replace(EDGE_APOSTROPHES, ''); // 'not' in quotes is a negation too
+    const w = trim(word, isApostrophe); // 'not' in quotes is a negation too
     const squashed = w.replace(NOT_A_LETTER, '');
     if (w.endsWith("n't") || CONTRACTIONS.has(squashed)) negations.push("n't");
     else if (NEGATIONS.has(squashed)) negations.push(squashed);
   }
   const numbers: string[] = [];
-  for (const run of guarded.match(NUMBER_RUN) ?? []) numbers.push(numberRun(run));
+  for (const run of guarded.match(NUMBER_RUN) ?? []) if (NUMERAL.test(run)) numbers.push(numberRun(run));
   return { negations: negations.sort().join(' '), numbers: numbers.join(';') };
 }
 
@@ -49,26 +49,36 @@ const WORD = /[\p{L}']+/gu;
 const CONTRACTION_MARK = /(\p{L}n)[^\p{L}\p{N}\s]+t(?!\p{L})/gu;
 /** Modifier letters (`ʼ`, `ʾ`, …) and apostrophes inside a word: `donʾt` is `dont`. */
 const NOT_A_LETTER = /[\p{Lm}']/gu;
-const EDGE_APOSTROPHES = /^'+|'+$/g;
 /**
  * A stretch of text holding a number (any `\p{N}`: digits, and the numerals NFKC leaves as they are), with the
  * signs, operators, symbols (`\p{S}`: `^ + = < > ≠ $ €`…), punctuation and marks around it: `-5`, `10^-3`,
  * `(-2)^2`, `2 + 2 =`, `5%`, `$3.50`, `5!`. Only a letter ends it, so a dash or sign the normalisation does not
  * know still keeps `⁃5` apart from `5`.
  */
-const NUMBER_RUN = /[\p{N}\s\p{S}\p{M}\p{P}]*\p{N}[\p{N}\s\p{S}\p{M}\p{P}]*/gu;
+const NUMBER_RUN = /[\p{N}\s\p{S}\p{M}\p{P}]+/gu;
 const SPACES = /\s+/;
 /** Sentence punctuation at its ends (not `!`, a factorial, nor brackets). */
-const TRAILING = /[.,:;?'"\p{Pi}\p{Pf}]+$/u;
-const LEADING = /^[,:;?¿¡'"\p{Pi}\p{Pf}]+/u;
+const TRAILING = /^[.,:;?'"\p{Pi}\p{Pf}\s]$/u;
+const LEADING = /^[,:;?¿¡'"\p{Pi}\p{Pf}\s]$/u;
 
 /** One run as the guard compares it: without the spaces (two numbers stay apart) or the sentence's punctuation. */
 function numberRun(run: string): string {
-  const parts = run.trim().replace(TRAILING, '').replace(LEADING, '').trim().split(SPACES);
+  const parts = trim(run, (c) => LEADING.test(c), (c) => TRAILING.test(c)).split(SPACES);
   let out = parts[0];
-  for (let i = 1; i < parts.length; i++) out += isDigit(out[out.length - 1]) && isDigit(parts[i][0]) ? ` ${parts[i]}` : parts[i];
+  for (let i = 1; i < parts.length; i++) out += ENDS_IN_NUMERAL.test(out) && STARTS_WITH_NUMERAL.test(parts[i]) ? ` ${parts[i]}` : parts[i];
   return out;
 }
 
 const NUMERAL = /\p{N}/u;
-const isDigit = (c: string | undefined): boolean => c !== undefined && NUMERAL.test(c);
+const ENDS_IN_NUMERAL = /\p{N}$/u;
+const STARTS_WITH_NUMERAL = /^\p{N}/u;
+const isApostrophe = (c: string): boolean => c === "'";
+
+/** `s` without the characters at its start and end that `start` and `end` match (a loop: no regex backtracking). */
+function trim(s: string, start: (c: string) => boolean, end = start): string {
+  let i = 0;
+  let j = s.length;
+  while (i < j && start(s[i])) i++;
+  while (j > i && end(s[j - 1])) j--;
+  return s.slice(i, j);
+}
