@@ -32,7 +32,7 @@ for (const system of Intl.supportedValuesOf('numberingSystem')) {
 }
 const DASHES = [...codePointsWhere(/^\p{Pd}$/u), '\u2212', '\u02d7', '\u2796'];
 const INVISIBLES = codePointsWhere(/^[\p{Default_Ignorable_Code_Point}\p{Cf}]$/u);
-const APOSTROPHES = ["'", '\u2019', '\u2018', '\u02bc', '\u2032', '\uff07', '\u201b', '\u02b9', '`', '\u00b4', '\u02bb', '\ua78c', '\u0060', '\u055a'];
+const APOSTROPHES = ["'", '\u2019', '\u2018', '\u02bc', '\u2032', '\uff07', '\u201b', '\u02b9', '`', '\u00b4', '\u02bb', '\ua78c', '\u0060', '\u055a', '\u144a', '\u16cc', '\u05d9', '\u02be', '\u07f4', '\u0384'];
 const SPACES = [' ', '\u00a0', '\u2009', '\u202f', '\u3000', '\u2002'];
 const SUPERSCRIPT: Record<string, string> = { '0': '⁰', '1': '¹', '2': '²', '3': '³', '4': '⁴', '5': '⁵', '6': '⁶', '7': '⁷', '8': '⁸', '9': '⁹', '-': '⁻' };
 /** NFKC forms of a Latin letter: full-width, bold, sans-serif bold, monospace, circled (upper case, lower case). */
@@ -153,20 +153,20 @@ describe('meaning guards', () => {
   it('read every decimal digit of every script as its value', () => {
     const digits = codePointsWhere(/^\p{Nd}$/u);
     expect(digits.length).toBeGreaterThan(600);
-    for (const d of digits) expect(guardText(d)).toMatch(/^[0-9]$/);
+    expect(digits.filter((d) => !/^[0-9]$/.test(guardText(d)))).toEqual([]);
     INTL_DIGITS.forEach((forms, value) => forms.forEach((d) => expect(meaningMarks(`is ${d}${d} cold`)).toEqual(meaningMarks(`is ${value}${value} cold`))));
   });
 
   it('keep every other numeral apart from none: a number NFKC does not fold into letters still counts', () => {
     const numerals = codePointsWhere(/^\p{N}$/u).filter((n) => !/\p{L}/u.test(n.normalize('NFKC'))); // Ⅻ is XII
     expect(numerals.length).toBeGreaterThan(1500);
-    for (const n of numerals) expect([n, meaningMarks(`what is ${n} cold`).numbers]).not.toEqual([n, '']);
+    expect(numerals.filter((n) => meaningMarks(`what is ${n} cold`).numbers === '')).toEqual([]);
   });
 
   it('read any one sign or punctuation mark between n and t as the apostrophe of a contraction', () => {
     const marks = codePointsWhere(/^[\p{P}\p{S}]$/u).filter((c) => !/[\p{L}\p{N}\s]/u.test(c.normalize('NFKC')));
     expect(marks.length).toBeGreaterThan(5000);
-    for (const c of marks) expect([c, meaningMarks(`I don${c}t know`).negations]).toEqual([c, "n't"]);
+    expect(marks.filter((c) => meaningMarks(`I don${c}t know`).negations !== "n't")).toEqual([]);
   });
 
   it('read every dash and minus sign as a minus, and a superscript exponent as one', () => {
@@ -174,6 +174,35 @@ describe('meaning guards', () => {
     expect(meaningMarks('10⁻³')).toEqual(meaningMarks('10^-3'));
     expect(meaningMarks('10³')).toEqual(meaningMarks('10^3'));
     expect(sameMeaningMarks(meaningMarks('10³'), meaningMarks('103'))).toBe(false);
+  });
+
+  it('keep a number apart from one with a letter of another script written for its minus', () => {
+    const base = meaningMarks('is 5 cold');
+    const letters = codePointsWhere(/^\p{L}$/u).filter((c) => /^[^a-z'\s]$/u.test(guardText(c))); // not a-z, nor an apostrophe
+    expect(letters.length).toBeGreaterThan(100_000);
+    expect(letters.filter((c) => sameMeaningMarks(meaningMarks(`is ${c}5 cold`), base))).toEqual([]);
+  });
+
+  it('never take a negation with letters of a Latin-looking script for no negation', () => {
+    const lookalikes: Record<string, string[]> = {
+      a: ['а', 'α'], c: ['с', 'ϲ'], e: ['е', 'ε'], i: ['і', 'ι'], n: ['ո'], o: ['о', 'ο', 'օ', 'ⲟ'], p: ['р', 'ρ'], s: ['ѕ'], t: ['т', 'τ'], u: ['υ', 'ս'], v: ['ν'], x: ['х', 'χ'], y: ['у'],
+    };
+    const disguised = (word: string, seed: number): string => {
+      const pick = randomOf(seed);
+      const out = [...word].map((c) => (lookalikes[c] && pick(2) === 0 ? lookalikes[c][pick(lookalikes[c].length)] : c));
+      const at = out.findIndex((c, i) => lookalikes[word[i]] !== undefined);
+      if (at >= 0 && out.join('') === word) out[at] = lookalikes[word[at]][0]; // at least one
+      return out.join('');
+    };
+    fc.assert(
+      fc.property(promptArb, fc.constantFrom(...NEGATION_WORDS), fc.integer({ min: 1 }), spellingArb, (p, negation, seed, spelling) => {
+        const word = disguised(negation, seed);
+        fc.pre(word !== negation && /[a-z]/.test(word)); // a word mixing scripts
+        const without = meaningMarks(respell({ ...p, negation: null }, spelling));
+        expect(sameMeaningMarks(meaningMarks(respell({ ...p, negation: null }, spelling).replace('?', ` ${word}?`)), without)).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('take time in proportion to the prompt, whatever it holds', () => {
@@ -223,6 +252,11 @@ describe('meaning guards in the semantic cache', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('never serve a prompt with a negation spelled in look-alike letters for one without', async () => {
+    expect(await twoPrompts('Is it safe to mix bleach and ammonia?', 'Is it n\u043et safe to mix bleach and ammonia?')).toEqual({ cached: false, chats: 2 });
+    expect(await twoPrompts('What is 5 degrees in kelvin?', 'What is \u2cba5 degrees in kelvin?')).toEqual({ cached: false, chats: 2 });
   });
 
   it('never serve the opposite meaning, in any spelling', async () => {

@@ -40,11 +40,14 @@ const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\p{Cf}]/gu;
 /** Superscript digits, plus, minus, equals and parentheses (U+00B2, U+00B3, U+00B9, U+2070–U+207E). */
 const SUPERSCRIPT_RUN = /[\u00b2\u00b3\u00b9\u2070\u2074-\u207e]+/gu;
 /**
- * Characters written for an apostrophe: quotation marks ‘ ’ ‛, primes ′ ‵, modifier letters ʹ ʻ ʼ ʽ ˈ ˊ ˋ,
- * the grave and acute accents, the full-width forms, the Armenian apostrophe, the Hebrew geresh, the saltillo,
- * the Greek tonos, koronis, psili and varia, and the half rings ʾ ʿ.
+ * Characters written for an apostrophe (Unicode's confusables of U+0027): quotation marks ‘ ’ ‛, primes ′ ‵,
+ * modifier letters ʹ ʻ ʼ ʽ ʾ ʿ ˈ ˊ ˋ ˴, the grave and acute accents and their full-width forms, the Greek tonos,
+ * koronis, psili, dasia and varia, the Armenian apostrophe and emphasis mark, the Hebrew yod and geresh,
+ * the N'Ko high tones, Canadian syllabics ᑊ, the runic ᛌ, and the saltillo. (A combining mark written for
+ * one is taken off with the other marks: `don̓t` reads `dont`.)
  */
-const APOSTROPHES = /[\u2018\u2019\u201b\u2032\u2035\u02b9\u02bb\u02bc\u02bd\u02c8\u02ca\u02cb\u0060\u00b4\uff07\uff40\u055a\u05f3\ua78b\ua78c\u1fbd\u1fbf\u1fef\u1ffd\u1ffe\u0384\u02bf\u02be]/gu;
+const APOSTROPHES =
+  /[\u0060\u00b4\u02b9\u02bb-\u02bf\u02c8\u02ca\u02cb\u02f4\u0374\u0384\u055a\u055d\u05d9\u05f3\u07f4\u07f5\u144a\u16cc\u1fbd\u1fbf\u1fef\u1ffd\u1ffe\u2018\u2019\u201b\u2032\u2035\ua78b\ua78c\uff07\uff40]/gu;
 /** Every dash, and the minus signs that are not dashes (− ˗ ➖ and the superscript and subscript minus). */
 const MINUS = /[\p{Pd}\u2212\u02d7\u2796\u207b\u208b]/gu;
 const TIMES = /[\u00d7\u2715\u2716\u2a09\u22c5\u2219]/gu;

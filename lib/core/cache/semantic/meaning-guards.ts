@@ -34,6 +34,7 @@ export function meaningMarks(text: string): MeaningMarks {
     const squashed = w.replace(NOT_A_LETTER, '');
     if (w.endsWith("n't") || CONTRACTIONS.has(squashed)) negations.push("n't");
     else if (NEGATIONS.has(squashed)) negations.push(squashed);
+    else if (LATIN.test(w) && LOOKS_LATIN.test(w)) negations.push(`?${w}`); // \"nоt\" with a Cyrillic о: kept as it is
   }
   const numbers: string[] = [];
   for (const run of guarded.match(NUMBER_RUN) ?? []) if (NUMERAL.test(run)) numbers.push(numberRun(run));
@@ -45,6 +46,9 @@ export function sameMeaningMarks(a: MeaningMarks, b: MeaningMarks): boolean {
 }
 
 const WORD = /[\p{L}']+/gu;
+const LATIN = /\p{Script=Latin}/u;
+/** Scripts with letters that pass for Latin ones (о, ο, օ, Ꭺ, ⲟ, ꓳ): a word mixing one with Latin may hide a word. */
+const LOOKS_LATIN = /[\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Armenian}\p{Script=Cherokee}\p{Script=Coptic}\p{Script=Lisu}]/u;
 /** Whatever is not a letter, digit or space between `n` and a final `t` stands for the apostrophe (`don‚t`, `don΄t`). */
 const CONTRACTION_MARK = /(\p{L}n)[^\p{L}\p{N}\s]+t(?!\p{L})/gu;
 /** Modifier letters (`ʼ`, `ʾ`, …) and apostrophes inside a word: `donʾt` is `dont`. */
@@ -53,9 +57,10 @@ const NOT_A_LETTER = /[\p{Lm}']/gu;
  * A stretch of text holding a number (any `\p{N}`: digits, and the numerals NFKC leaves as they are), with the
  * signs, operators, symbols (`\p{S}`: `^ + = < > ≠ $ €`…), punctuation and marks around it: `-5`, `10^-3`,
  * `(-2)^2`, `2 + 2 =`, `5%`, `$3.50`, `5!`. Only a letter ends it, so a dash or sign the normalisation does not
- * know still keeps `⁃5` apart from `5`.
+ * know still keeps `⁃5` apart from `5`; a letter other than a–z written right before it is part of it too,
+ * since letters of other scripts pass for a minus (`Ⲻ5`, `ー5`, `一5`).
  */
-const NUMBER_RUN = /[\p{N}\s\p{S}\p{M}\p{P}]+/gu;
+const NUMBER_RUN = /(?:[^a-z\s\p{N}\p{S}\p{M}\p{P}](?=[\p{N}\p{S}\p{M}\p{P}]))?[\p{N}\s\p{S}\p{M}\p{P}]+/gu;
 const SPACES = /\s+/;
 /** Sentence punctuation at its ends (not `!`, a factorial, nor brackets). */
 const TRAILING = /^[.,:;?'"\p{Pi}\p{Pf}\s]$/u;
