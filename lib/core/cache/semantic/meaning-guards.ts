@@ -34,7 +34,7 @@ export function meaningMarks(text: string): MeaningMarks {
     const squashed = w.replace(NOT_A_LETTER, '');
     if (w.endsWith("n't") || CONTRACTIONS.has(squashed)) negations.push("n't");
     else if (NEGATIONS.has(squashed)) negations.push(squashed);
-    else if (LATIN.test(w) && LOOKS_LATIN.test(w)) negations.push(`?${w}`); // \"nоt\" with a Cyrillic о: kept as it is
+    else if (LATIN.test(w) && LOOKS_LATIN.test(w)) negations.push(`?${w}`); // "nоt" with a Cyrillic о: kept as written
   }
   const numbers: string[] = [];
   for (const run of guarded.match(NUMBER_RUN) ?? []) if (NUMERAL.test(run)) numbers.push(numberRun(run));
