@@ -205,6 +205,24 @@ describe('meaning guards', () => {
     );
   });
 
+  it('never take a negation written in small capitals for no negation', () => {
+    const smallCaps: Record<string, string> = {
+      a: 'ᴀ', b: 'ʙ', c: 'ᴄ', d: 'ᴅ', e: 'ᴇ', g: 'ɢ', h: 'ʜ', i: 'ɪ', k: 'ᴋ', l: 'ʟ', n: 'ɴ', o: 'ᴏ', p: 'ᴘ', r: 'ʀ', s: 'ꜱ', t: 'ᴛ', u: 'ᴜ', v: 'ᴠ', w: 'ᴡ', y: 'ʏ', z: 'ᴢ',
+    };
+    fc.assert(
+      fc.property(promptArb, fc.constantFrom(...NEGATION_WORDS), fc.integer({ min: 1 }), spellingArb, (p, negation, seed, spelling) => {
+        const pick = randomOf(seed);
+        const chars = [...negation];
+        const always = pick(chars.length);
+        const word = chars.map((c, i) => (smallCaps[c] && (i === always || pick(2) === 0) ? smallCaps[c] : c)).join('');
+        fc.pre(word !== negation);
+        const plain = respell({ ...p, negation: null }, spelling);
+        expect(sameMeaningMarks(meaningMarks(plain.replace('?', ` ${word}?`)), meaningMarks(plain))).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('take time in proportion to the prompt, whatever it holds', () => {
     const n = 100_000;
     const hostile = [' '.repeat(n) + 'a', '.'.repeat(n) + '5', `5${'.'.repeat(n)}a`, "'".repeat(n) + 'a', `an${'-'.repeat(n)}`, 'an-'.repeat(n / 3), '⁻'.repeat(n), '\u200b'.repeat(n), '5 '.repeat(n / 2)];

@@ -34,7 +34,7 @@ export function meaningMarks(text: string): MeaningMarks {
     const squashed = w.replace(NOT_A_LETTER, '');
     if (w.endsWith("n't") || CONTRACTIONS.has(squashed)) negations.push("n't");
     else if (NEGATIONS.has(squashed)) negations.push(squashed);
-    else if (LATIN.test(w) && LOOKS_LATIN.test(w)) negations.push(`?${w}`); // "nоt" with a Cyrillic о: kept as written
+    else if (PHONETIC.test(w) || (LATIN.test(w) && LOOKS_LATIN.test(w))) negations.push(`?${w}`); // "ɴᴏᴛ", "nоt" (Cyrillic о): kept as written
   }
   const numbers: string[] = [];
   for (const run of guarded.match(NUMBER_RUN) ?? []) if (NUMERAL.test(run)) numbers.push(numberRun(run));
@@ -49,6 +49,11 @@ const WORD = /[\p{L}']+/gu;
 const LATIN = /\p{Script=Latin}/u;
 /** Scripts with letters that pass for Latin ones (о, ο, օ, Ꭺ, ⲟ, ꓳ): a word mixing one with Latin may hide a word. */
 const LOOKS_LATIN = /[\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Armenian}\p{Script=Cherokee}\p{Script=Coptic}\p{Script=Lisu}]/u;
+/**
+ * Latin letters NFKC leaves alone that few words are written with: small capitals and other phonetic letters
+ * (IPA, Phonetic Extensions, Latin Extended-C to G). A word with one may be a disguised word (`ɴᴏᴛ`).
+ */
+const PHONETIC = /[\u0250-\u02af\u1d00-\u1dbf\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f\u{10780}-\u{107bf}\u{1df00}-\u{1dfff}]/u;
 /** Whatever is not a letter, digit or space between `n` and a final `t` stands for the apostrophe (`don‚t`, `don΄t`). */
 const CONTRACTION_MARK = /(\p{L}n)[^\p{L}\p{N}\s]+t(?!\p{L})/gu;
 /** Modifier letters (`ʼ`, `ʾ`, …) and apostrophes inside a word: `donʾt` is `dont`. */
