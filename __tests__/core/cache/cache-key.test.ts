@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { answerParameters, cacheKey, cacheKeyInput, hashOf } from '../../../lib/core/cache/cache-key';
+import { answerParameters, cacheKey, hashOf, keyWithoutPrompt } from '../../../lib/core/cache/cache-key';
 import { stableStringify } from '../../../lib/core/cache/stable-stringify';
 import { resolveOptions } from '../../../lib/core/options/resolve-options';
 import { normalizeRequest } from '../../../lib/core/request/normalize-request';
@@ -55,7 +55,7 @@ describe('cacheKey', () => {
     expect(key(base, 'tenant-a')).not.toBe(key(base, 'tenant-b'));
   });
 
-  it('is the hash of the stable JSON of its definition (the direct serializer writes exactly that), for arbitrary requests', () => {
+  it('is the hash of the stable JSON of its definition (the direct serializer writes exactly that), and keyWithoutPrompt that of the same with the last text left out, for arbitrary requests', () => {
     const text = fc.string({ maxLength: 12 });
     const message = fc.oneof(
       fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: text }),
@@ -85,8 +85,9 @@ describe('cacheKey', () => {
       fc.property(request, text, (r, scope) => {
         const req = normalizeRequest(r as CompletionRequest, models);
         expect(cacheKey(req, scope)).toBe(hashOf({ v: 1, scope, messages: req.messages, ...answerParameters(req) }));
-        // the input the semantic cache's partitions are made from is the same object
-        expect(cacheKey(req, scope)).toBe(hashOf(cacheKeyInput(req, scope)));
+        // the semantic partition: the same, with the last message's content (and nothing else) left out
+        const promptLeftOut = [...req.messages.slice(0, -1), { ...req.messages[req.messages.length - 1], content: { leftOut: 'prompt' } }];
+        expect(keyWithoutPrompt(req, scope)).toBe(hashOf({ v: 1, scope, messages: promptLeftOut, ...answerParameters(req) }));
       }),
       { numRuns: 400 },
     );

@@ -14,13 +14,31 @@ import { stableStringify } from './stable-stringify';
  * The tests check that both give the same key.
  */
 export function cacheKey(req: NormalizedRequest, scope: string): string {
+  return sha256(keyJson(req, scope, false));
+}
+
+/**
+ * Everything the cache key covers but the last message's text: the key's own JSON with that one text left
+ * out (the rest of that message, its `name` included, stays). The semantic cache partitions by it, so two
+ * requests meet there only when they differ in nothing but the wording of the prompt, whatever the key
+ * comes to cover later.
+ */
+export function keyWithoutPrompt(req: NormalizedRequest, scope: string): string {
+  return sha256(keyJson(req, scope, true));
+}
+
+/** What stands for the last message's text in `keyWithoutPrompt` (no message content is an object). */
+const LEFT_OUT = Object.freeze({ leftOut: 'prompt' });
+const PROMPT_LEFT_OUT = stableStringify(LEFT_OUT);
+
+function keyJson(req: NormalizedRequest, scope: string, withoutPrompt: boolean): string {
   // the keys of that object, sorted: chain maxTokens messages responseFormat schema scope seed stop temperature topP (truncate) v
-  const json =
-    `{"chain":${chainJson(req.chain)},"maxTokens":${orNull(req.maxTokens)},"messages":${messagesJson(req.messages)}` +
+  return (
+    `{"chain":${chainJson(req.chain)},"maxTokens":${orNull(req.maxTokens)},"messages":${messagesJson(req.messages, withoutPrompt)}` +
     `,"responseFormat":${orNull(req.responseFormat)},"schema":${orNull(req.schema)},"scope":${JSON.stringify(scope)}` +
     `,"seed":${orNull(req.seed)},"stop":${orNull(req.stop)},"temperature":${orNull(req.temperature)}` +
-    `,"topP":${orNull(req.topP)}${req.truncate === 'oldest' ? ',"truncate":"oldest"' : ''},"v":1}`;
-  return sha256(json);
+    `,"topP":${orNull(req.topP)}${req.truncate === 'oldest' ? ',"truncate":"oldest"' : ''},"v":1}`
+  );
 }
 
 /**
@@ -36,16 +54,7 @@ export function scopeOf(scope: unknown): string {
   throw new TypeError(`koa-llm-resilience: the cache scope must be a string, but scope() returned ${got}`);
 }
 
-/**
- * What the exact key is the hash of: `cacheKey(req, scope) === hashOf(cacheKeyInput(req, scope))` (tested). The
- * semantic cache's partition is made from it with the last message's text left out, so whatever the exact key
- * covers, the partition covers too.
- */
-export function cacheKeyInput(req: NormalizedRequest, scope: string, messages: NormalizedRequest['messages'] = req.messages): Record<string, unknown> {
-  return { v: 1, scope, messages, ...answerParameters(req) };
-}
-
-/** Everything but the messages that changes an answer. */
+/** Everything but the messages that changes an answer, as an object (the key above is its JSON, written out). */
 export function answerParameters(req: NormalizedRequest): Record<string, unknown> {
   const params: Record<string, unknown> = {
     chain: req.chain.map(chainEntry),
@@ -86,18 +95,22 @@ function chainJson(chain: readonly ResolvedModel[]): string {
 
 const orNull = (v: unknown): string => (v === undefined ? 'null' : stableStringify(v));
 
-/** The messages' stable JSON; a message of only `role`, string `content` and `name` is written out directly. */
-function messagesJson(messages: NormalizedRequest['messages']): string {
+/**
+ * The messages' stable JSON; a message of only `role`, string `content` and `name` is written out directly.
+ * `withoutPrompt` writes the last message with `PROMPT_LEFT_OUT` in place of its content.
+ */
+function messagesJson(messages: NormalizedRequest['messages'], withoutPrompt: boolean): string {
   let out = '[';
-  for (let i = 0; i < messages.length; i++) {
+  const last = messages.length - 1;
+  for (let i = 0; i <= last; i++) {
     const m = messages[i] as unknown as Record<string, unknown>;
     if (i > 0) out += ',';
-    out += plainMessageJson(m) ?? stableStringify(m);
+    out += withoutPrompt && i === last ? messageWithoutContentJson(m) : (plainMessageJson(m) ?? stableStringify(m));
   }
   return `${out}]`;
 }
 
-function plainMessageJson(m: Record<string, unknown>): string | undefined {
+function plainMessageJson(m: Record<string, unknown>, contentJson?: string): string | undefined {
   for (const k in m) {
     if (!Object.prototype.hasOwnProperty.call(m, k)) return undefined;
     if (k !== 'role' && k !== 'content' && k !== 'name') return undefined;
@@ -105,5 +118,12 @@ function plainMessageJson(m: Record<string, unknown>): string | undefined {
   const { role, content, name } = m;
   if (typeof role !== 'string' || typeof content !== 'string' || (name !== undefined && typeof name !== 'string')) return undefined;
   // sorted: content, name, role (an undefined member is left out, as JSON does)
-  return `{"content":${JSON.stringify(content)}${name === undefined ? '' : `,"name":${JSON.stringify(name)}`},"role":${JSON.stringify(role)}}`;
+  return `{"content":${contentJson ?? JSON.stringify(content)}${name === undefined ? '' : `,"name":${JSON.stringify(name)}`},"role":${JSON.stringify(role)}}`;
+}
+
+/** A message's stable JSON with `PROMPT_LEFT_OUT` for its content: every other member as the key writes it. */
+function messageWithoutContentJson(m: Record<string, unknown>): string {
+  const plain = plainMessageJson(m, PROMPT_LEFT_OUT);
+  if (plain !== undefined) return plain;
+  return stableStringify({ ...m, content: LEFT_OUT });
 }

@@ -1,89 +1,94 @@
+import { bareLetters, guardText } from './guard-text';
+
 /**
  * Guards against near-identical prompts with different meaning, which embeddings place close together:
- * a negation present in one and not the other ("is it safe" / "is it not safe"), different numbers ("2 + 2" /
- * "2 + 3"), a sign or an operator ("-5" / "5", "10^-3" / "10^3"). A candidate that fails a guard is never a hit,
- * however similar.
- *
- * Both prompts are compared in one canonical spelling (`canonicalText`), so Unicode cannot hide a difference or
- * make one up: NFKC (full-width letters and digits, ligatures), every decimal digit of any script as its value,
- * apostrophe and minus/dash variants as `'` and `-`, superscript exponents as `^`, invisible format characters
- * (zero-width space, soft hyphen, BOM) removed, and the Cyrillic and Greek letters that look like Latin ones read
- * as those.
+ * a negation present in one and not the other ("is it safe" / "is it not safe"), or different numbers,
+ * signs, exponents or operators ("2 + 2" / "2 + 3", "-5" / "5", "10^-3" / "10^3", "2 - 5" / "2 + 5").
+ * A candidate that fails a guard is never a hit, however similar. Both guards read the prompt through
+ * `guardText`, so no Unicode spelling hides a negation or changes a number ("Don’t", "n\u200Bot", "−5",
+ * "10⁻³", "٣", "３" read as "don't", "not", "-5", "10^-3", "3", "3").
  */
 const NEGATIONS = new Set([
-  'not', 'no', 'never', 'none', 'nobody', 'nothing', 'neither', 'nor', 'without', 'cannot', 'cant', "can't",
-  "don't", 'dont', "doesn't", 'doesnt', "isn't", 'isnt', "aren't", 'arent', "wasn't", 'wasnt', "weren't",
-  "won't", 'wont', "wouldn't", "shouldn't", "couldn't", "didn't", 'didnt', "haven't", "hasn't", "hadn't",
+  'not', 'no', 'never', 'none', 'nobody', 'nothing', 'neither', 'nor', 'without', 'cannot',
   'except', 'excluding', 'unless', 'nicht', 'kein', 'pas', 'jamais', 'nunca',
 ]);
-/** Words that give a number its sign. */
-const SIGN_WORDS = new Set(['minus', 'negative', 'plus', 'positive']);
+/** Contractions written without their apostrophe; with it, every word ending in `n't` is one. */
+const CONTRACTIONS = new Set([
+  'cant', 'dont', 'doesnt', 'isnt', 'arent', 'wasnt', 'werent', 'wont', 'wouldnt', 'shouldnt', 'couldnt', 'didnt',
+  'havent', 'hasnt', 'hadnt', 'mustnt', 'neednt', 'mightnt', 'shant', 'aint',
+]);
 
 export interface MeaningMarks {
+  /** The negation words, sorted. */
   negations: string;
+  /** Each stretch of numbers with the signs and operators around them, in order. */
   numbers: string;
 }
 
 export function meaningMarks(text: string): MeaningMarks {
-  const canonical = canonicalText(text);
-  const words = canonical.toLowerCase().match(/[\p{L}']+/gu) ?? [];
-  const negations = words
-    .filter((w) => NEGATIONS.has(w) || w.endsWith("n't") || SIGN_WORDS.has(w))
-    .map((w) => (w.endsWith("n't") ? "n't" : w));
-  // each number with the signs and operators written right before it: "-5", "^-3", "+2", "*4"
-  const numbers = (canonical.match(/(?:[-+*/^×÷=<>%]\s*)*\d+(?:[.,]\d+)*(?:e[-+]?\d+)?/giu) ?? []).map((n) => n.replace(/\s+/g, '').toLowerCase());
-  return { negations: negations.sort().join(' '), numbers: numbers.join(' ') };
+  const guarded = guardText(text);
+  const negations: string[] = [];
+  const letters = bareLetters(guarded).replace(CONTRACTION_MARK, "$1't");
+  for (const word of letters.match(WORD) ?? []) {
+    const w = trim(word, isApostrophe); // 'not' in quotes is a negation too
+    const squashed = w.replace(NOT_A_LETTER, '');
+    if (w.endsWith("n't") || CONTRACTIONS.has(squashed)) negations.push("n't");
+    else if (NEGATIONS.has(squashed)) negations.push(squashed);
+    else if (PHONETIC.test(w) || (LATIN.test(w) && LOOKS_LATIN.test(w))) negations.push(`?${w}`); // "ɴᴏᴛ", "nоt" (Cyrillic о): kept as written
+  }
+  const numbers: string[] = [];
+  for (const run of guarded.match(NUMBER_RUN) ?? []) if (NUMERAL.test(run)) numbers.push(numberRun(run));
+  return { negations: negations.sort().join(' '), numbers: numbers.join(';') };
 }
 
 export function sameMeaningMarks(a: MeaningMarks, b: MeaningMarks): boolean {
   return a.negations === b.negations && a.numbers === b.numbers;
 }
 
-/** Superscript digits and signs (before NFKC, which would make `10³` the number `103`). */
-const SUPERSCRIPTS: Record<string, string> = {
-  '⁰': '0', '¹': '1', '²': '2', '³': '3', '⁴': '4', '⁵': '5', '⁶': '6', '⁷': '7', '⁸': '8', '⁹': '9', '⁺': '+', '⁻': '-',
-};
-const SUPERSCRIPT_RUN = /[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+/gu;
-/** Apostrophes and the marks typed for them. */
-const APOSTROPHES = /[\u2018\u2019\u201A\u201B\u02B9\u02BB\u02BC\u02BD\u02BE\u02C8\u0060\u00B4\u2032\u2035\uFF07\uA78C]/gu;
-/** Minus signs, hyphens and dashes (each of them also writes a minus). */
-const MINUSES = /[\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\u2796\uFE58\uFE63\uFF0D\u02D7\u2E3A\u2E3B]/gu;
-/** Invisible characters a word can be split with: format characters (zero-width, soft hyphen, BOM, bidi marks). */
-const INVISIBLE = /[\p{Cf}\u034F\u115F\u1160\u3164\uFFA0]/gu;
-/** Cyrillic and Greek letters that look like Latin ones (a word such as "nоt" with a Cyrillic о is still "not"). */
-const LOOKALIKES: Record<string, string> = {
-  'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x', 'і': 'i', 'ј': 'j', 'ѕ': 's', 'һ': 'h', 'ԁ': 'd', 'ԛ': 'q', 'ԝ': 'w',
-  'А': 'A', 'В': 'B', 'Е': 'E', 'К': 'K', 'М': 'M', 'Н': 'H', 'О': 'O', 'Р': 'P', 'С': 'C', 'Т': 'T', 'Х': 'X', 'І': 'I', 'Ј': 'J', 'Ѕ': 'S',
-  'ο': 'o', 'ν': 'v', 'α': 'a', 'ι': 'i', 'κ': 'k', 'τ': 't', 'υ': 'u', 'ρ': 'p',
-  'Ο': 'O', 'Α': 'A', 'Β': 'B', 'Ε': 'E', 'Ζ': 'Z', 'Η': 'H', 'Ι': 'I', 'Κ': 'K', 'Μ': 'M', 'Ν': 'N', 'Ρ': 'P', 'Τ': 'T', 'Υ': 'Y', 'Χ': 'X',
-};
-const LOOKALIKE = new RegExp(`[${Object.keys(LOOKALIKES).join('')}]`, 'gu');
-const NON_ASCII_DIGIT = /[^\P{Nd}0-9]/gu;
-
-/** The text in the one spelling the guards compare (see the module's comment). */
-export function canonicalText(text: string): string {
-  // apostrophes first: NFKC would make some of them (´) a space and a combining accent
-  let t = text.replace(INVISIBLE, '').replace(APOSTROPHES, "'");
-  t = t.replace(SUPERSCRIPT_RUN, (run) => `^${[...run].map((c) => SUPERSCRIPTS[c]).join('')}`);
-  t = t.normalize('NFKC');
-  t = t.replace(INVISIBLE, '');
-  t = t.replace(APOSTROPHES, "'").replace(MINUSES, '-');
-  t = t.replace(NON_ASCII_DIGIT, (d) => String(digitValue(d.codePointAt(0) as number)));
-  return t.replace(LOOKALIKE, (c) => LOOKALIKES[c]);
-}
-
+const WORD = /[\p{L}']+/gu;
+const LATIN = /\p{Script=Latin}/u;
+/** Scripts with letters that pass for Latin ones (о, ο, օ, Ꭺ, ⲟ, ꓳ): a word mixing one with Latin may hide a word. */
+const LOOKS_LATIN = /[\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Armenian}\p{Script=Cherokee}\p{Script=Coptic}\p{Script=Lisu}]/u;
 /**
- * The value of a decimal digit of any script. Unicode keeps every script's digits 0–9 in a run of consecutive code
- * points starting with its zero, so a digit's value is its distance from the start of its run, modulo 10 (runs of
- * several styles, as the mathematical digits, follow each other). The runs are found once, when first needed.
+ * Latin letters NFKC leaves alone that few words are written with: small capitals and other phonetic letters
+ * (IPA, Phonetic Extensions, Latin Extended-C to G). A word with one may be a disguised word (`ɴᴏᴛ`).
  */
-function digitValue(cp: number): number {
-  let start = digitRunStart.get(cp);
-  if (start === undefined) {
-    start = cp;
-    while (start > 0 && /\p{Nd}/u.test(String.fromCodePoint(start - 1))) start--;
-    digitRunStart.set(cp, start);
-  }
-  return (cp - start) % 10;
+const PHONETIC = /[\u0250-\u02af\u1d00-\u1dbf\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f\u{10780}-\u{107bf}\u{1df00}-\u{1dfff}]/u;
+/** Whatever is not a letter, digit or space between `n` and a final `t` stands for the apostrophe (`don‚t`, `don΄t`). */
+const CONTRACTION_MARK = /(\p{L}n)[^\p{L}\p{N}\s]+t(?!\p{L})/gu;
+/** Modifier letters (`ʼ`, `ʾ`, …) and apostrophes inside a word: `donʾt` is `dont`. */
+const NOT_A_LETTER = /[\p{Lm}']/gu;
+/**
+ * A stretch of text holding a number (any `\p{N}`: digits, and the numerals NFKC leaves as they are), with the
+ * signs, operators, symbols (`\p{S}`: `^ + = < > ≠ $ €`…), punctuation and marks around it: `-5`, `10^-3`,
+ * `(-2)^2`, `2 + 2 =`, `5%`, `$3.50`, `5!`. Only a letter ends it, so a dash or sign the normalisation does not
+ * know still keeps `⁃5` apart from `5`; a letter other than a–z written right before it is part of it too,
+ * since letters of other scripts pass for a minus (`Ⲻ5`, `ー5`, `一5`).
+ */
+const NUMBER_RUN = /(?:[^a-z\s\p{N}\p{S}\p{M}\p{P}](?=[\p{N}\p{S}\p{M}\p{P}]))?[\p{N}\s\p{S}\p{M}\p{P}]+/gu;
+const SPACES = /\s+/;
+/** Sentence punctuation at its ends (not `!`, a factorial, nor brackets). */
+const TRAILING = /^[.,:;?'"\p{Pi}\p{Pf}\s]$/u;
+const LEADING = /^[,:;?¿¡'"\p{Pi}\p{Pf}\s]$/u;
+
+/** One run as the guard compares it: without the spaces (two numbers stay apart) or the sentence's punctuation. */
+function numberRun(run: string): string {
+  const parts = trim(run, (c) => LEADING.test(c), (c) => TRAILING.test(c)).split(SPACES);
+  let out = parts[0];
+  for (let i = 1; i < parts.length; i++) out += ENDS_IN_NUMERAL.test(out) && STARTS_WITH_NUMERAL.test(parts[i]) ? ` ${parts[i]}` : parts[i];
+  return out;
 }
-const digitRunStart = new Map<number, number>();
+
+const NUMERAL = /\p{N}/u;
+const ENDS_IN_NUMERAL = /\p{N}$/u;
+const STARTS_WITH_NUMERAL = /^\p{N}/u;
+const isApostrophe = (c: string): boolean => c === "'";
+
+/** `s` without the characters at its start and end that `start` and `end` match (a loop: no regex backtracking). */
+function trim(s: string, start: (c: string) => boolean, end = start): string {
+  let i = 0;
+  let j = s.length;
+  while (i < j && start(s[i])) i++;
+  while (j > i && end(s[j - 1])) j--;
+  return s.slice(i, j);
+}

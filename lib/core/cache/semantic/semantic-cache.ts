@@ -3,13 +3,13 @@ import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
 import type { AbortSource } from '../../signals';
-import { cacheKeyInput, hashOf } from '../cache-key';
+import { hashOf, keyWithoutPrompt } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
 import { timerDelay } from '../../timer-delay';
 import { openaiSdk } from '../../upstream/openai-sdk';
 import { type UpstreamTransport, undiciTransport } from '../../upstream/undici-transport';
 
-/** 2: partitions cover the last message's fields besides its text (entries of 1 are never read). */
+/** 2: partitions are the exact key without the prompt's text (1 left the last message's other members out). */
 const VERSION = 2;
 
 /** What a semantic lookup needs from a request that may use the semantic cache. */
@@ -20,8 +20,8 @@ export interface SemanticQuery {
 
 /**
  * The semantic cache: on an exact miss, the prompt is embedded (`/v1/embeddings`) and compared with cached
- * prompts of the same partition. Safety first: hard partitions (tenant scope, chain, every parameter, the
- * earlier messages), a conservative threshold, meaning guards (negations, numbers), no non-deterministic
+ * prompts of the same partition. Safety first: hard partitions (everything the exact key covers but the
+ * prompt's text: tenant scope, chain, every parameter, every message and member), a conservative threshold, meaning guards (negations, numbers), no non-deterministic
  * requests unless allowed, and a per-request opt-out for personalised prompts.
  */
 export class SemanticCache {
@@ -55,13 +55,8 @@ export class SemanticCache {
     if (!this.options.allowNonDeterministic && req.temperature !== 0) return null;
     const last = req.messages[req.messages.length - 1];
     if (!last || last.role !== 'user' || typeof last.content !== 'string' || last.content.trim() === '') return null;
-    // Everything the exact key covers except the last message's text: the last message itself stays in, with its
-    // role, `name` and any other field, so two users (or two of anything the exact key tells apart) never share.
-    const partition = hashOf({
-      sv: VERSION,
-      exact: cacheKeyInput(req, scope, [...req.messages.slice(0, -1), { ...last, content: null } as unknown as NormalizedRequest['messages'][number]]),
-      embeddingModel: this.options.embeddingModel,
-    });
+    // everything the exact key covers (tenant scope, chain, every message and parameter) but this one text
+    const partition = hashOf({ v: VERSION, key: keyWithoutPrompt(req, scope), embeddingModel: this.options.embeddingModel });
     return { partition, prompt: last.content };
   }
 
