@@ -163,12 +163,18 @@ class RedisSharedStore implements SharedStore {
         (c) =>
           new Promise<void>((resolve) => {
             if (c.status === 'end') return resolve();
+            // between two attempts to connect there is no socket: nothing to wait for (and no 'end' to come)
+            const between = c.status === 'reconnecting';
             const t = setTimeout(resolve, 1000);
             c.once('end', () => {
               clearTimeout(t);
               resolve();
             });
             c.disconnect();
+            if (between) {
+              clearTimeout(t);
+              resolve();
+            }
           }),
       ),
     );
@@ -296,6 +302,9 @@ function clientOptions(timeoutMs: number) {
     enableOfflineQueue: true,
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,
+    // how long ioredis waits for a closing socket to end before destroying it: its timer outlives close() when
+    // the socket was already gone (a Redis that was down), so it must not wait at all
+    disconnectTimeout: 0,
     // reconnect forever, backing off to 2 s
     retryStrategy: (times: number) => Math.min(50 * times, 2000),
     lazyConnect: false,
