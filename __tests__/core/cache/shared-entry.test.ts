@@ -78,8 +78,8 @@ type Entry = Record<string, unknown> & { a: Record<string, unknown> & { usage: R
 const PATHS = [['klr'], ['e'], ['a'], ['a', 'text'], ['a', 'model'], ['a', 'providerModel'], ['a', 'fallback'], ['a', 'usage'], ['a', 'finishReason'], ['a', 'usage', 'promptTokens'], ['a', 'usage', 'completionTokens'], ['a', 'usage', 'totalTokens']];
 const kind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 const parentOf = (e: Entry, path: string[]): Record<string, unknown> => path.slice(0, -1).reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, e);
-/** Written in place of a number by the raw text: parses to Infinity (or -Infinity). */
-const INF = '"__non_finite__"';
+/** A marker the raw text replaces with `1e999`, which parses to Infinity. */
+const INF = '__non_finite__';
 
 /** Ways to spoil a good entry, each one something this version never writes. */
 const spoil: fc.Arbitrary<(e: Entry) => void> = fc.oneof(
@@ -124,7 +124,7 @@ const hostile: fc.Arbitrary<(good: Entry) => string> = fc.oneof(
         // an earlier spoil already took away what this one changes: the entry is spoilt anyway
       }
     }
-    return JSON.stringify(e).split(INF).join('1e999');
+    return JSON.stringify(e).split(JSON.stringify(INF)).join('1e999');
   }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }).map((s) => () => s) },
   { weight: 1, arbitrary: fc.jsonValue().map((v) => () => JSON.stringify(v) ?? 'null') },

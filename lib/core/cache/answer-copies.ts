@@ -1,3 +1,4 @@
+import type { Usage } from '../../types';
 import type { ChainSuccess } from '../fallback/fallback-chain';
 import type { CachedAnswer } from './response-cache';
 
@@ -29,7 +30,18 @@ export function freezeParsed(answer: CachedAnswer): CachedAnswer {
 
 /** What one caller gets from a stored snapshot: its own `usage` and `json`. */
 export function deliver(entry: CachedAnswer): CachedAnswer {
-  const copy: Mutable<CachedAnswer> = { ...entry, usage: { ...entry.usage } };
+  // (a literal of known shape: several times faster than spreading the frozen entry)
+  const u = entry.usage;
+  const usage: Usage = { promptTokens: u.promptTokens, completionTokens: u.completionTokens, totalTokens: u.totalTokens };
+  if (u.costUsd !== undefined) usage.costUsd = u.costUsd;
+  const copy: Mutable<CachedAnswer> = {
+    text: entry.text,
+    model: entry.model,
+    providerModel: entry.providerModel,
+    fallback: entry.fallback,
+    usage,
+    finishReason: entry.finishReason,
+  };
   if (entry.json !== undefined) copy.json = copyJson(entry.json, false);
   return copy;
 }
