@@ -124,7 +124,8 @@ async function completeCached(
 ): Promise<CompletionResult> {
   const scope = scopeOf(call.scope);
   const key = cacheKey(req, scope);
-  const hit = cache.store ? await cache.lookup(key) : cache.get(key);
+  const storeWait = { spentMs: 0 }; // one shared-store timeout for all of this request's calls
+  const hit = cache.store ? await cache.lookup(key, storeWait) : cache.get(key);
   if (hit && (await passesValidate(req, hit))) {
     const latencyMs = since(started);
     cache.events.emit('cache:hit', { requestId, key, latencyMs });
@@ -139,7 +140,7 @@ async function completeCached(
   if (semantic && sq && vector) {
     const found = semantic.index.search(sq.partition, sq.prompt, vector, semantic.options.threshold);
     if (found) {
-      const answer = cache.store ? await cache.lookup(found.entry.answerKey) : cache.get(found.entry.answerKey);
+      const answer = cache.store ? await cache.lookup(found.entry.answerKey, storeWait) : cache.get(found.entry.answerKey);
       if (answer && (await passesValidate(req, answer))) {
         semantic.hits++;
         const latencyMs = since(started);
@@ -156,7 +157,7 @@ async function completeCached(
     flightKey(key, req),
     async (flightSignal): Promise<ChainSuccess | { shared: CachedAnswer }> => {
       // (no shared store: nothing to wait for, so no await either)
-      const fleet = cache.store ? await cache.fleetFill(key, flightSignal, deadlineAt - performance.now()) : LOCAL_FILL;
+      const fleet = cache.store ? await cache.fleetFill(key, flightSignal, deadlineAt - performance.now(), storeWait) : LOCAL_FILL;
       if ('answer' in fleet) return { shared: fleet.answer };
       try {
         const success = await chain.run(req, layers.breakers, [flightSignal], requestId, undefined, deadlineAt);

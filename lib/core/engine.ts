@@ -36,7 +36,7 @@ export class LlmEngine {
     this.chain = new FallbackChain(this.options, this.events);
     this.breakers = new BreakerRegistry(this.options.breaker, this.events);
     for (const m of this.options.models) this.breakers.for(m.name);
-    this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch) : null;
+    this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch, this.options.models) : null;
     this.#layers = { cache: this.cache, breakers: this.breakers };
     this.reviewLog = new ReviewLog(this.options.reviewLogSize, this.options.onFallback);
     if (this.options.reviewLogSize > 0 || this.options.onFallback) {

@@ -1,6 +1,6 @@
 import type { ParameterizedContext } from 'koa';
 import type { CallContext } from '../core/complete';
-import { llmHeaderValues } from '../http/llm-header-values';
+import { isPlainHeaderValue, llmHeaderValues } from '../http/llm-header-values';
 import type { CompletionResult } from '../types';
 
 /** `exposeHeaders`: a `complete()` whose answer, once there, says on the response who answered. */
@@ -19,6 +19,8 @@ export function withStreamHeaders(ctx: ParameterizedContext, call: CallContext):
   return call;
 }
 
+/** Each value is checked where it is set too: one that is not plain visible ASCII is left out, never sent. */
 function setLlmHeaders(ctx: ParameterizedContext, model: string, fallback: boolean, cached: CompletionResult['cached'], attempts: number): void {
-  ctx.set(llmHeaderValues(model, fallback, cached, attempts));
+  const values = llmHeaderValues(model, fallback, cached, attempts);
+  for (const name of Object.keys(values)) if (isPlainHeaderValue(values[name])) ctx.set(name, values[name]);
 }

@@ -85,4 +85,24 @@ describe('SingleFlight', () => {
     const work = () => Promise.reject(new Error('down'));
     await expect(Promise.all([sf.run('k', work), sf.run('k', work)])).rejects.toThrow('down');
   });
+
+  it('with copyForJoiner, every caller that joined gets its own copy, with or without a signal of its own', async () => {
+    const sf = new SingleFlight<{ list: number[] }>((v) => ({ list: [...v.list] }));
+    const d = deferred<{ list: number[] }>();
+    const original = { list: [1] };
+    const first = sf.run('k', () => d.promise);
+    const plain = sf.run('k', () => d.promise);
+    const withSignal = sf.run('k', () => d.promise, new AbortController().signal);
+    d.resolve(original);
+    const [a, b, c] = await Promise.all([first, plain, withSignal]);
+    expect(a).toEqual({ value: original, joined: false });
+    expect(a.value).toBe(original);
+    for (const joined of [b, c]) {
+      expect(joined).toEqual({ value: { list: [1] }, joined: true });
+      expect(joined.value).not.toBe(original);
+    }
+    b.value.list.push(2);
+    expect(c.value.list).toEqual([1]);
+    expect(original.list).toEqual([1]);
+  });
 });

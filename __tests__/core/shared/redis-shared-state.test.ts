@@ -1,5 +1,5 @@
 /**
- * Issue #7 §1–3 against the real Redis on 127.0.0.1:6379 (CI starts it; these tests fail, not skip, without it),
+ * The shared cache, fleet-wide breakers and cool-downs, and Redis failures, against the real Redis on 127.0.0.1:6379 (CI starts it; these tests fail, not skip, without it),
  * plus a redis-server of our own that is stopped mid-test, and a port with nothing behind it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

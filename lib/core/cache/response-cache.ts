@@ -3,10 +3,12 @@ import type { CacheStatus, Usage } from '../../types';
 import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../events/event-bus';
 import type { AbortSource } from '../signals';
-import type { SharedStore } from '../shared/shared-store';
+import type { SharedStore, StoreBudget } from '../shared/shared-store';
 import { SemanticCache } from './semantic/semantic-cache';
 import type { ResolvedCache } from '../options/resolve-options';
 import { SingleFlight } from './single-flight';
+import { copyForJoiner, deliver, type FlightValue, freezeParsed, frozenSnapshot } from './answer-copies';
+import { MAX_SHARED_ENTRY_CHARS, parseSharedEntry, SHARED_ENTRY_VERSION, type SharedEntry } from './shared-entry';
 
 /** What is stored for a complete, successful answer. */
 export interface CachedAnswer {
@@ -19,15 +21,14 @@ export interface CachedAnswer {
   readonly json?: unknown;
 }
 
-const VERSION = 1;
-type Encoded = { klr: number; e: number; a: CachedAnswer };
-
 /** Another process answered while we waited, or we hold the fleet-wide fill lock (release it when done). */
 export type FleetFill = { answer: CachedAnswer } | { release: () => void };
 
 /**
  * In-process LRU of answers, plus single-flight for identical requests in flight; optionally a second tier in
- * a shared store (values carry a version tag; one that does not parse is a miss and is deleted).
+ * a shared store (values carry a version tag; one that is not exactly what this version writes is a miss and is
+ * deleted). The LRU holds deep-frozen snapshots nobody else holds; `get`, `lookup` and `fleetFill` hand each
+ * caller its own copy, and a caller that joins a flight gets its own copy of the flight's answer.
  */
 export class ResponseCache {
   readonly store: SharedStore | null;
@@ -35,7 +36,9 @@ export class ResponseCache {
   readonly semantic: SemanticCache | null;
   readonly #lru: LRUCache<string, CachedAnswer>;
   readonly #options: ResolvedCache;
-  readonly flights = new SingleFlight<unknown>();
+  readonly flights = new SingleFlight<FlightValue>(copyForJoiner);
+  /** Model names an entry read from the shared store may name (null: not known here, any name). */
+  readonly #models: ReadonlySet<string> | null;
   hits = 0;
   misses = 0;
 
@@ -44,8 +47,11 @@ export class ResponseCache {
     /** Receives `cache:hit` / `cache:miss`. */
     readonly events: EventBus,
     fetchImpl?: typeof globalThis.fetch,
+    /** The models configured in this app: a shared entry naming another is a miss. */
+    models?: readonly { readonly name: string }[],
   ) {
     this.#options = options;
+    this.#models = models ? new Set(models.map((m) => m.name)) : null;
     this.store = options.store ?? null;
     this.semantic = options.semantic ? new SemanticCache(options.semantic, this.store, fetchImpl) : null;
     // Vectors other processes shared: best-effort, never delays start-up.
@@ -63,41 +69,59 @@ export class ResponseCache {
     return this.#options.scope;
   }
 
+  /** The LRU alone; the caller gets its own copy. */
   get(key: string): CachedAnswer | undefined {
     const v = this.#lru.get(key);
-    if (v === undefined) this.misses++;
-    else this.hits++;
-    return v;
+    if (v === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    return deliver(v);
   }
 
-  /** Both tiers: the LRU, then the shared store (whose hits are copied into the LRU for their remaining TTL). */
-  async lookup(key: string): Promise<CachedAnswer | undefined> {
+  /**
+   * Both tiers: the LRU, then the shared store (whose hits are copied into the LRU for their remaining TTL). The
+   * caller gets its own copy. `budget`: what this request may still wait on the shared store, all calls together.
+   */
+  async lookup(key: string, budget?: StoreBudget): Promise<CachedAnswer | undefined> {
     const local = this.#lru.get(key);
     if (local !== undefined || !this.store) {
       if (local === undefined) this.misses++;
       else this.hits++;
-      return local;
+      return local === undefined ? undefined : deliver(local);
     }
-    const shared = this.#decode(key, await this.store.get(`cache:${key}`));
+    const shared = this.#decode(key, await this.store.get(`cache:${key}`, budget));
     if (shared === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.#lru.set(key, shared.a, { ttl: Math.max(1, shared.e - Date.now()) });
-    return shared.a;
+    return deliver(this.#remember(key, shared));
   }
 
-  /** Stores an answer in both tiers; degraded (fallback) answers live for `fallbackTtlMs` only. */
+  /**
+   * Stores an answer in both tiers; degraded (fallback) answers live for `fallbackTtlMs` only. What is stored is a
+   * snapshot: the caller keeps its answer to itself and may change it.
+   */
   set(key: string, answer: CachedAnswer): void {
     const ttl = this.ttlFor(answer);
     if (ttl <= 0) return;
     if (this.#options.maxBytes !== undefined && Buffer.byteLength(answer.text) + key.length + 64 > this.#options.maxBytes) return;
-    this.#lru.set(key, answer, { ttl });
+    const snapshot = frozenSnapshot(answer);
+    this.#lru.set(key, snapshot, { ttl });
     if (this.store) {
-      const encoded: Encoded = { klr: VERSION, e: Date.now() + ttl, a: answer };
-      void this.store.set(`cache:${key}`, JSON.stringify(encoded), ttl);
+      const encoded: SharedEntry = { klr: SHARED_ENTRY_VERSION, e: Date.now() + ttl, a: snapshot };
+      const raw = JSON.stringify(encoded);
+      if (raw.length <= MAX_SHARED_ENTRY_CHARS) void this.store.set(`cache:${key}`, raw, ttl);
     }
+  }
+
+  /** An entry read from the shared store, kept in the LRU for what is left of its TTL (at most this cache's own). */
+  #remember(key: string, entry: SharedEntry): CachedAnswer {
+    const answer = freezeParsed(entry.a);
+    this.#lru.set(key, answer, { ttl: Math.max(1, Math.min(entry.e - Date.now(), this.ttlFor(answer))) });
+    return answer;
   }
 
   /**
@@ -105,14 +129,18 @@ export class ResponseCache {
    * it to store the answer. After `lockWaitMs`, if the holder gave up, or if the store is unavailable, the
    * caller asks the provider itself.
    */
-  /** `maxWaitMs`: what is left of the request's deadline (the wait for another process's answer stops there too). */
-  async fleetFill(key: string, signal: AbortSource, maxWaitMs = Infinity): Promise<FleetFill> {
+  /**
+   * `maxWaitMs`: what is left of the request's deadline (the wait for another process's answer stops there too).
+   * `budget`: what the request may still wait on the shared store (taking the lock spends from it; the wait for
+   * another process's answer is `lockWaitMs`, and ends at the first poll the store does not answer).
+   */
+  async fleetFill(key: string, signal: AbortSource, maxWaitMs = Infinity, budget?: StoreBudget): Promise<FleetFill> {
     const store = this.store;
     if (!store) return { release: () => undefined };
     const token = randomUUID();
     const lockKey = `lock:${key}`;
     const waitMs = this.#options.lockWaitMs;
-    const got = await store.setIfAbsent(lockKey, token, Math.max(1000, waitMs * 2));
+    const got = await store.setIfAbsent(lockKey, token, Math.max(1000, waitMs * 2), budget);
     if (got !== false) return { release: () => (got ? void store.del(lockKey) : undefined) };
     const until = Date.now() + Math.min(waitMs, maxWaitMs);
     while (Date.now() < until && !signal.aborted) {
@@ -120,26 +148,18 @@ export class ResponseCache {
       const r = await store.getWithLock(`cache:${key}`, lockKey);
       if (!r) break; // store unavailable: ask the provider
       const v = this.#decode(key, r.value);
-      if (v) {
-        this.#lru.set(key, v.a, { ttl: Math.max(1, v.e - Date.now()) });
-        return { answer: v.a };
-      }
+      if (v) return { answer: deliver(this.#remember(key, v)) };
       if (!r.locked) break; // the holder gave up without storing (failure or an uncacheable answer)
     }
     return { release: () => undefined };
   }
 
-  #decode(key: string, raw: string | null): Encoded | undefined {
+  /** A value read from the shared store: exactly what this version writes, or a miss (and the key is deleted). */
+  #decode(key: string, raw: string | null): SharedEntry | undefined {
     if (raw === null) return undefined;
-    try {
-      const v = JSON.parse(raw) as Encoded;
-      const a = v?.a;
-      if (v?.klr === VERSION && typeof v.e === 'number' && a && typeof a.text === 'string' && typeof a.model === 'string' && typeof a.usage === 'object' && v.e > Date.now()) return v;
-    } catch {
-      // fall through: garbage
-    }
-    void this.store?.del(`cache:${key}`);
-    return undefined;
+    const v = parseSharedEntry(raw, this.#models, Date.now());
+    if (v === undefined) void this.store?.del(`cache:${key}`);
+    return v;
   }
 
   /** How long an answer lives: degraded (fallback) answers only `fallbackTtlMs`. */

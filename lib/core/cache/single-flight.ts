@@ -13,9 +13,13 @@ interface Flight<T> {
 /**
  * Identical calls in flight share one execution. Each caller may leave on its own signal; the shared
  * work is aborted only when every caller has left, so one impatient client never cancels the others.
+ * With `copyForJoiner`, every caller that joined gets its own copy of the value (the one who started the work
+ * gets the value itself), so that no caller can change what another one got.
  */
 export class SingleFlight<T> {
   readonly #flights = new Map<string, Flight<T>>();
+
+  constructor(readonly copyForJoiner?: (value: T) => T) {}
 
   get size(): number {
     return this.#flights.size;
@@ -38,7 +42,8 @@ export class SingleFlight<T> {
     }
     const f = flight;
     f.waiters++;
-    if (!callerSignal) return f.promise.then((value) => ({ value, joined }));
+    const copy = joined ? this.copyForJoiner : undefined;
+    if (!callerSignal) return f.promise.then((value) => ({ value: copy ? copy(value) : value, joined }));
     return new Promise((resolve, reject) => {
       let left = false;
       const onAbort = (): void => {
@@ -70,7 +75,11 @@ export class SingleFlight<T> {
         (value) => {
           if (left) return;
           callerSignal.removeEventListener('abort', onAbort);
-          resolve({ value, joined });
+          try {
+            resolve({ value: copy ? copy(value) : value, joined });
+          } catch (err) {
+            reject(err);
+          }
         },
         (err: unknown) => {
           if (left) return;
