@@ -120,6 +120,24 @@ describe('cached answers are never shared objects', () => {
     expect(answerOf(await e.complete(req))).toEqual(expected);
   });
 
+  it('a validate hook on the call that fills the cache may change what it is shown: neither its caller nor the next hit sees it', async () => {
+    const e = engine();
+    fake.setBehavior('p', { text: JSON.stringify({ a: { b: [1, { c: 2 }] } }) });
+    const req = ask();
+    const first = await e.complete({
+      ...req,
+      validate: (r) => {
+        mutateAll(r);
+        return true;
+      },
+    });
+    expect(first.cached).toBe(false);
+    expect(first.json).toEqual({ a: { b: [1, { c: 2 }] } });
+    const hit = await e.complete(req);
+    expect(hit.cached).toBe(true);
+    expect(hit.json).toEqual({ a: { b: [1, { c: 2 }] } });
+  });
+
   it('callers that joined one flight each get their own result (and the stored answer is none of them)', async () => {
     const e = engine();
     fake.setBehavior('p', { latencyMs: 100, text: JSON.stringify({ list: [{ x: 1 }, { y: [2, 3] }], n: 1 }) });

@@ -1,11 +1,11 @@
 /**
  * ioredis is loaded by the first `redisStore()`, not by `require('koa-llm-resilience')`; an app without it gets a
- * ConfigError that says what to install. The missing package is simulated by a module-resolution hook in a child
+ * MissingPackageError that says what to install. The missing package is simulated by a module-resolution hook in a child
  * process (ioredis itself is not touched).
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError } from '../../../lib';
+import { MissingPackageError } from '../../../lib';
 import { loadIoredis } from '../../../lib/core/shared/load-ioredis';
 
 function missing(id: string): Error {
@@ -30,18 +30,18 @@ describe('loading ioredis', () => {
         lib.redisStore({ url: 'redis://127.0.0.1:6379' });
         out.threw = false;
       } catch (err) {
-        Object.assign(out, { threw: true, code: err.code, isConfigError: lib.isConfigError(err), message: err.message });
+        Object.assign(out, { threw: true, code: err.code, isMissingPackage: lib.isMissingPackageError(err), message: err.message });
       }
       console.log(JSON.stringify(out));
     `;
     const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     const seen = JSON.parse(out.trim().split('\n').pop() as string) as Record<string, unknown>;
-    expect(seen).toMatchObject({ loaded: true, threw: true, code: 'CONFIG_INVALID', isConfigError: true });
+    expect(seen).toMatchObject({ loaded: true, threw: true, code: 'MISSING_PACKAGE', isMissingPackage: true });
     expect(seen.message).toContain('ioredis');
     expect(seen.message).toContain('npm install ioredis');
   });
 
-  it('a loader that cannot find ioredis gives the ConfigError; any other failure is thrown as it is', () => {
+  it('a loader that cannot find ioredis gives the MissingPackageError; any other failure is thrown as it is', () => {
     const err = (() => {
       try {
         loadIoredis(() => {
@@ -51,8 +51,8 @@ describe('loading ioredis', () => {
         return e;
       }
     })();
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).problems).toEqual([{ path: '/store', message: expect.stringContaining('npm install ioredis') }]);
+    expect(err).toBeInstanceOf(MissingPackageError);
+    expect(err).toMatchObject({ code: 'MISSING_PACKAGE', packageName: 'ioredis', message: expect.stringContaining('npm install ioredis') });
     // one of ioredis's own dependencies missing is not "install ioredis"
     const dependency = missing('denque');
     expect(() =>

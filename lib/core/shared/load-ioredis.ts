@@ -1,9 +1,11 @@
-import { ConfigError } from '../../errors/config-error';
+import { MissingPackageError } from '../../errors/missing-package-error';
+import { OPTIONAL_PACKAGES } from '../load-optional';
 
 /**
  * ioredis, loaded when the first `redisStore()` is made, not by `require('koa-llm-resilience')`: loading it takes
  * about 90 ms, which an app that never uses a shared store would otherwise pay at every start, and an app that
- * does not use one need not install it. Missing, it is a `ConfigError` that says what to install.
+ * does not use one need not install it. Missing, it is a `MissingPackageError` (as for every optional package)
+ * that names the package and the install command.
  * (`load`: how a module is loaded; a test passes its own.)
  */
 export function loadIoredis(load: (id: string) => unknown = require): typeof import('ioredis') {
@@ -11,7 +13,8 @@ export function loadIoredis(load: (id: string) => unknown = require): typeof imp
     return load('ioredis') as typeof import('ioredis');
   } catch (err) {
     if (isMissing(err, 'ioredis')) {
-      throw new ConfigError([{ path: '/store', message: 'redisStore() needs the ioredis package, which is not installed: npm install ioredis' }]);
+      const pkg = OPTIONAL_PACKAGES.ioredis;
+      throw new MissingPackageError(pkg.name, pkg.range, pkg.neededFor, { cause: err });
     }
     throw err;
   }

@@ -9,6 +9,7 @@ import type { UpstreamAnswer } from '../upstream/openai-upstream';
 import type { FailureClass } from '../fallback/attempt-failure';
 import { countsTowardBreaker, InvalidAnswerError } from './invalid-answer';
 import { newAjv } from './new-ajv';
+import { copyJson } from '../cache/answer-copies';
 
 // One ajv for user schemas, separate from our own options/request schemas; made by the first schema a request brings.
 let userAjv: Ajv | undefined;
@@ -94,7 +95,8 @@ export async function checkAnswer(answer: UpstreamAnswer, model: AnsweringModel,
   if (rules.validate) {
     let ok: boolean;
     try {
-      ok = await rules.validate(rules.schemaFn ? { text: answer.text, json, model: model.name } : { text: answer.text, model: model.name });
+      // the hook gets its own copy of the parsed answer: what it changes is never what the caller (or the cache) gets
+      ok = await rules.validate(rules.schemaFn ? { text: answer.text, json: copyJson(json, false), model: model.name } : { text: answer.text, model: model.name });
     } catch (err) {
       throw new InvalidAnswerError(`validate() threw: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`, 'validate_threw');
     }
