@@ -15,5 +15,6 @@ export { dashboardRouter, type DashboardOptions, type DashboardSnapshot } from '
 export { redact, redactString } from './core/observability/redact';
 export type { CallContext } from './core/complete';
 export type { AbortSource } from './core/signals';
+export { ProviderError, type ChatProvider, type ProviderAnswer, type ProviderCall, type ProviderContentPart, type ProviderMessage, type ProviderStreamPart, type ProviderUsage } from './core/provider/chat-provider';
 export * from './errors';
 export type * from './types';

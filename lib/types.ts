@@ -1,5 +1,6 @@
 import type { ParameterizedContext } from 'koa';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatProvider } from './core/provider/chat-provider';
 import type { SharedStore, SharedStoreHealth } from './core/shared/shared-store';
 
 export type { SharedStore, SharedStoreHealth };
@@ -40,6 +41,13 @@ export interface ModelConfig {
    * asked to continue another model's interrupted answer. Default: `false`.
    */
   prefill?: boolean;
+  /**
+   * Who answers for this model: `'openai'` (the default: any OpenAI-compatible endpoint, through the openai SDK with
+   * `baseURL` and `apiKey`) or your own `ChatProvider` (see the README's "Your own provider"). Timeouts,
+   * cancellation, breakers, caching, validation, hedging, budgets, events and metrics are the library's, the same
+   * for every provider.
+   */
+  provider?: 'openai' | ChatProvider;
 }
 
 /** Adaptive per-attempt timeouts, learned from each model's successful latencies (per task). */

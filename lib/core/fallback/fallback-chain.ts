@@ -14,7 +14,8 @@ import { type NormalizedRequest, type RequestPolicy, requestValidator } from '..
 import { loadTokenizer } from '../request/prompt-size';
 import { AbortLatch, type AbortSource, anyAborted } from '../signals';
 import { CONTEXT_LENGTH_EXCEEDED } from '../upstream/classify-error';
-import { capTokens, OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
+import { capTokens, type UpstreamAnswer } from '../upstream/openai-upstream';
+import { Providers } from '../provider/providers';
 import { AttemptFailure, type FailureClass, rejectedRequest } from './attempt-failure';
 import type { FleetSync } from '../shared/fleet-sync';
 import { Cooldowns } from './cooldowns';
@@ -110,7 +111,8 @@ interface Contender extends Running {
  */
 export class FallbackChain {
   readonly models: readonly ResolvedModel[];
-  readonly upstream: OpenAIUpstream;
+  /** Every model's provider (its own `ChatProvider`, or the OpenAI-compatible one). */
+  readonly upstream: Providers;
   readonly cooldowns: Cooldowns;
   readonly latency: LatencyTracker;
   /** Streams: time to first token per model and task. */
@@ -145,7 +147,7 @@ export class FallbackChain {
     this.#usesContext = options.models.some((m) => m.contextWindow !== undefined);
     requestValidator(); // compiled at start-up, not by the first request
     if (options.maxPromptTokens !== undefined || this.#usesContext) loadTokenizer();
-    this.upstream = new OpenAIUpstream(options.models, options.fetch);
+    this.upstream = new Providers(options.models, options.fetch);
     this.cooldowns = new Cooldowns(options.rateLimit.defaultCooldownMs, options.rateLimit.maxCooldownMs);
     this.spend = new SpendTracker(options.budget);
     if (options.budget) loadTokenizer();
@@ -368,7 +370,7 @@ export class FallbackChain {
   close(): Promise<void> {
     this.closed = true;
     this.deadlines.close();
-    return this.upstream.close();
+    return this.upstream.close(this.models);
   }
 
   /** @internal Whether `model` may be called now for this request, and with which messages. */

@@ -4,7 +4,8 @@ import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted, unlessAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
-import { answerOf, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
+import type { Providers } from '../provider/providers';
+import type { UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer, checkAnswerShape, hookTimedOut } from '../validation/answer-check';
 import { AttemptFailure } from './attempt-failure';
 
@@ -37,7 +38,7 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
   #validating = false;
 
   constructor(
-    readonly upstream: OpenAIUpstream,
+    readonly upstream: Providers,
     readonly model: ResolvedModel,
     readonly req: NormalizedRequest,
     readonly messages: NormalizedRequest['messages'],
@@ -109,7 +110,7 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
   #accept(completion: unknown): AttemptAnswer | Promise<AttemptAnswer> {
     let answer: UpstreamAnswer;
     try {
-      answer = answerOf(completion, this.model, this.messages);
+      answer = this.upstream.answerOf(completion, this.model, this.messages);
     } catch (err) {
       return this.#fail(err);
     }

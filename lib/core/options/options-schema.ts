@@ -35,6 +35,13 @@ export const optionsSchema = {
           firstTokenTimeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
           idleTimeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
           prefill: { type: 'boolean' },
+          // a ChatProvider's methods are checked as functions after the schema (the schema sees them as {})
+          provider: {
+            anyOf: [
+              { const: 'openai' },
+              { type: 'object', required: ['complete'], properties: { complete: { type: 'object' }, stream: { type: 'object' }, close: { type: 'object' } } },
+            ],
+          },
           price: {
             type: 'object',
             additionalProperties: false,

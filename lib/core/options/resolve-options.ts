@@ -3,6 +3,7 @@ import { ConfigError, type ConfigProblem } from '../../errors/config-error';
 import type { CacheOptions, FallbackReviewEntry, LlmLogger, LlmResilienceOptions } from '../../types';
 import type { SharedStore } from '../shared/shared-store';
 import { ownValidator } from '../validation/own-validators';
+import { type ChatProvider, isChatProvider } from '../provider/chat-provider';
 
 export interface ResolvedModel {
   readonly name: string;
@@ -18,6 +19,8 @@ export interface ResolvedModel {
   readonly idleTimeoutMs: number;
   /** The model continues a trailing assistant message (prefill): only such a model continues a stream. */
   readonly prefill: boolean;
+  /** The model's own provider; undefined: the OpenAI-compatible one (the openai SDK). */
+  readonly provider: ChatProvider | undefined;
 }
 
 export interface ResolvedAdaptiveTimeout {
@@ -125,6 +128,8 @@ function toData(value: unknown, depth = 0): unknown {
   return value;
 }
 
+const PROVIDER_PROBLEM = "must be 'openai' or a ChatProvider: an object with complete(call) (and, optionally, stream(call) and close())";
+
 const EITHER: Record<string, string> = {
   '/cache': 'must be false or an object',
   '/adaptiveTimeout': 'must be a boolean or an object',
@@ -151,7 +156,8 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
         }
         continue;
       }
-      const p = describe(err);
+      const provider = /^\/models\/\d+\/provider(?=\/|$)/.exec(err.instancePath);
+      const p = provider ? { path: provider[0], message: PROVIDER_PROBLEM } : describe(err);
       const id = `${p.path}|${p.message}`;
       if (!seen.has(id)) {
         seen.add(id);
@@ -168,6 +174,9 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
     else names.set(name, i);
     const badUrl = m.baseURL !== undefined ? urlProblem(m.baseURL) : null;
     if (badUrl) problems.push({ path: `/models/${i}/baseURL`, message: badUrl });
+    if (typeof m.provider === 'object' && !isChatProvider(m.provider)) {
+      problems.push({ path: `/models/${i}/provider`, message: PROVIDER_PROBLEM });
+    }
   });
   if (options.cache && options.cache.scope !== undefined && typeof options.cache.scope !== 'function') {
     problems.push({ path: '/cache/scope', message: 'must be a function (ctx) => string' });
@@ -249,6 +258,7 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
       firstTokenTimeoutMs: m.firstTokenTimeoutMs ?? m.timeoutMs ?? DEFAULTS.timeoutMs,
       idleTimeoutMs: m.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
       prefill: m.prefill ?? false,
+      provider: typeof m.provider === 'object' ? m.provider : undefined,
     }),
   );
   const c = options.cache;

@@ -2,7 +2,8 @@ import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted, linkSignals, unlessAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
-import { countedUsage, type OpenAIUpstream, type UpstreamAnswer } from '../upstream/openai-upstream';
+import type { Providers } from '../provider/providers';
+import { countedUsage, type UpstreamAnswer } from '../upstream/openai-upstream';
 import { checkAnswer, hookTimedOut } from '../validation/answer-check';
 import { InvalidAnswerError } from '../validation/invalid-answer';
 import { AttemptFailure, type FailureClass } from '../fallback/attempt-failure';
@@ -36,7 +37,7 @@ export interface StreamTimers {
  * stream that ends without a finish reason are failures, thrown as `AttemptFailure`.
  */
 export async function runStreamAttempt(
-  upstream: OpenAIUpstream,
+  upstream: Providers,
   model: ResolvedModel,
   req: NormalizedRequest,
   messages: NormalizedRequest['messages'],

@@ -46,32 +46,54 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
     return failed('error', err.message.includes('timed out') ? 'connection timed out' : 'connection error');
   }
   if (err instanceof APIError) {
-    const status = err.status;
-    if (status === 429) {
-      return {
-        outcome: 'rate_limited',
-        countsAsFailure: false,
-        fallThrough: true,
-        callerAborted: false,
-        status,
-        message: 'rate limited',
-        retryAfterMs: parseRetryAfterMs(err.headers ?? undefined),
-      };
-    }
-    if (status === 400 && isContextLengthError(err)) {
-      // Not this model's fault and not the caller's: a model with a larger window may answer.
-      return { outcome: 'error', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: CONTEXT_LENGTH_EXCEEDED };
-    }
-    if (status === 400 || status === 413 || status === 422) {
-      return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: false, status, message: `provider rejected the request (${status})` };
-    }
-    if (status === 401 || status === 403) return { ...failed('error', `provider refused credentials (${status})`), status };
-    if (status !== undefined) return { ...failed('error', `provider error ${status}`), status };
-    return failed('error', 'provider error');
+    if (err.status === undefined) return failed('error', 'provider error');
+    return byStatus(err.status, isContextLengthError(err), () => parseRetryAfterMs(err.headers ?? undefined));
   }
+  // a provider of the app's own (a `ChatProvider`) signals an HTTP-like failure by a numeric `status` on what it
+  // throws: read exactly as an HTTP answer with that status, its `retryAfterMs` (or `headers`) for a 429
+  const status = statusOf(err);
+  if (status !== undefined) return byStatus(status, isContextLengthError(err as { message?: unknown }), () => retryAfterOf(err as ProviderLikeError));
   if (err instanceof SyntaxError) return failed('error', 'malformed response from provider');
   if (isCutWhileReading(err)) return failed('error', 'connection closed before the answer was complete');
   return failed('error', 'unexpected error while calling the provider');
+}
+
+/** The failure an HTTP status means, whoever reported it (the openai SDK's errors, or a provider's own). */
+function byStatus(status: number, contextLength: boolean, retryAfterMs: () => number | undefined): FailureClass {
+  if (status === 429) {
+    return { outcome: 'rate_limited', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: 'rate limited', retryAfterMs: retryAfterMs() };
+  }
+  if (status === 400 && contextLength) {
+    // Not this model's fault and not the caller's: a model with a larger window may answer.
+    return { outcome: 'error', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: CONTEXT_LENGTH_EXCEEDED };
+  }
+  if (status === 400 || status === 413 || status === 422) {
+    return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: false, status, message: `provider rejected the request (${status})` };
+  }
+  if (status === 401 || status === 403) return { ...failed('error', `provider refused credentials (${status})`), status };
+  return { ...failed('error', `provider error ${status}`), status };
+}
+
+interface ProviderLikeError {
+  status?: unknown;
+  retryAfterMs?: unknown;
+  headers?: unknown;
+}
+
+/** A whole HTTP status (100–599) on a thrown object, if it has one. */
+function statusOf(err: unknown): number | undefined {
+  if (err === null || typeof err !== 'object') return undefined;
+  const status = (err as ProviderLikeError).status;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599 ? status : undefined;
+}
+
+/** How long a provider's 429 asks to wait: its `retryAfterMs`, else `retry-after`-style headers it carries. */
+function retryAfterOf(err: ProviderLikeError): number | undefined {
+  const ms = err.retryAfterMs;
+  if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
+  const headers = err.headers;
+  if (headers === null || typeof headers !== 'object' || typeof (headers as { get?: unknown }).get !== 'function') return undefined;
+  return parseRetryAfterMs(headers as Parameters<typeof parseRetryAfterMs>[0]);
 }
 
 /**
@@ -100,12 +122,12 @@ const CUT_CODES = new Set(['UND_ERR_SOCKET', 'UND_ERR_RES_CONTENT_LENGTH_MISMATC
 const CONTEXT_LENGTH_WORDS =
   /context[ _-]?(length|window)|maximum context|prompt is too long|input is too long|input token count|too many (input |prompt )?tokens|exceeds? (the )?token limit|reduce the length of the messages/i;
 
-function isContextLengthError(err: APIError): boolean {
+function isContextLengthError(err: Pick<APIError, 'message'> | { message?: unknown }): boolean {
   const code = (err as { code?: unknown }).code;
   if (code === 'context_length_exceeded') return true;
   // `err.message` is the body's `error.message`, or the body itself when it is not JSON (the SDK builds it)
   const type = (err as { type?: unknown }).type;
-  const words = [err.message, typeof type === 'string' ? type : '', typeof code === 'string' ? code : ''];
+  const words = [typeof err.message === 'string' ? err.message : '', typeof type === 'string' ? type : '', typeof code === 'string' ? code : ''];
   return words.some((w) => w !== '' && CONTEXT_LENGTH_WORDS.test(w.slice(0, 1000)));
 }
 

@@ -26,16 +26,18 @@ export class OpenAIUpstream {
   readonly #transport: UpstreamTransport | null;
 
   constructor(models: readonly ResolvedModel[], fetchImpl?: typeof globalThis.fetch) {
+    // models with a provider of their own are not this one's (their index is kept, for the error's path)
     const problems = models.flatMap((m, i) =>
-      m.apiKey === undefined && !process.env.OPENAI_API_KEY
+      m.provider === undefined && m.apiKey === undefined && !process.env.OPENAI_API_KEY
         ? [{ path: `/models/${i}/apiKey`, message: 'is required when OPENAI_API_KEY is not set' }]
         : [],
     );
     if (problems.length > 0) throw new ConfigError(problems);
     // close() lets calls in flight end by their own timeout: the longest any model has
-    this.#transport = fetchImpl ? null : undiciTransport(Math.max(...models.map((m) => m.timeoutMs)));
+    const own = models.filter((m) => m.provider === undefined);
+    this.#transport = fetchImpl ? null : undiciTransport(Math.max(...own.map((m) => m.timeoutMs)));
     const fetch = fetchImpl ?? this.#transport?.fetch;
-    for (const m of models) {
+    for (const m of own) {
       this.#clients.set(
         m.name,
         new (openaiSdk().OpenAI)({
