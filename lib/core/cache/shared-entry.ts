@@ -1,4 +1,5 @@
-import Ajv, { type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { newAjv } from '../validation/new-ajv';
 import type { CachedAnswer } from './response-cache';
 
 /** Version tag of what this version writes to the shared store. */
@@ -69,7 +70,7 @@ let validator: ValidateFunction<SharedEntry> | undefined;
 
 /** The validator, compiled once, when the first value is read from a shared store (not at `require` time). */
 function validEntry(value: unknown): value is SharedEntry {
-  validator ??= new Ajv({ strict: true, allErrors: false }).compile<SharedEntry>(entrySchema);
+  validator ??= newAjv({ strict: true, allErrors: false }).compile<SharedEntry>(entrySchema);
   return validator(value);
 }
 
