@@ -1,5 +1,5 @@
 /**
- * Issue #6 §5: the live dashboard, in a real headless Chromium (Debian's /usr/bin/chromium driven by
+ * The live dashboard, in a real headless Chromium (Debian's /usr/bin/chromium driven by
  * playwright-core, never a browser download): a breaker opening in the demo app shows on the page.
  */
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-/** Issue #5 §3: the host app as an OpenAI-compatible endpoint, driven by the official openai SDK as the client. */
+/** The host app as an OpenAI-compatible endpoint, driven by the official openai SDK as the client. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createOpenAI } from '@ai-sdk/openai';

@@ -1,4 +1,4 @@
-/** Issue #7 §4: the semantic cache over real HTTP (/v1/embeddings on the fake provider), and shared through Redis. */
+/** The semantic cache over real HTTP (/v1/embeddings on the fake provider), and shared through Redis. */
 import { randomUUID } from 'node:crypto';
 import { createEngine, type LlmEngine, redisStore } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';

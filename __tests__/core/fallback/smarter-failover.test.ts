@@ -1,4 +1,4 @@
-/** Issue #4 over real HTTP: deadlines, adaptive timeouts, hedging, 429 cool-downs, context windows, bad answers, bulkhead. */
+/** Smarter failover over real HTTP: deadlines, adaptive timeouts, hedging, 429 cool-downs, context windows, bad answers, bulkhead. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';

@@ -1,4 +1,4 @@
-/** Issue #6 §1–4: logs (redacted), the fallback review log, cost and budgets, headers, Prometheus metrics, OpenTelemetry spans. */
+/** Logs (redacted), the fallback review log, cost and budgets, headers, Prometheus metrics, OpenTelemetry spans. */
 import { Writable } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { MissingPackageError } from '../../../lib';
+import { MissingPackageError, redisStore } from '../../../lib';
 import { loadIoredis } from '../../../lib/core/shared/load-ioredis';
 
 function missing(id: string): Error {
@@ -68,5 +68,13 @@ describe('loading ioredis', () => {
     ).toThrow(broken);
     const module = { Redis: class {} };
     expect(loadIoredis(() => module)).toBe(module);
+  });
+});
+
+describe('redisStore options', () => {
+  it('refuses a timeoutMs that is not a whole number of ms from 1 to 60000 (it bounds every request\'s wait on Redis), naming it', () => {
+    for (const timeoutMs of [0, -1, 1.5, Number.NaN, 60_001, 2 ** 31]) {
+      expect(() => redisStore({ url: 'redis://127.0.0.1:6379', timeoutMs })).toThrow(/\/store\/timeoutMs: must be a positive integer of at most 60000/);
+    }
   });
 });

@@ -1,4 +1,4 @@
-/** Issue #5 §1–2 over real HTTP: ctx.llm.stream / ctx.llm.sse with failover before the first token, stalls, cuts, midStream. */
+/** Streams over real HTTP: ctx.llm.stream / ctx.llm.sse with failover before the first token, stalls, cuts, midStream. */
 import Koa from 'koa';
 import { createEngine, isStreamInterruptedError, llmResilience, type LlmResilienceMiddleware, RequestAbortedError, StreamInterruptedError } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';

@@ -295,7 +295,7 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
     fetch: options.fetch,
     shared: options.shared,
     deadlineMs: options.deadlineMs,
-    // On by default (issue #4): a model's timeout adapts once it has enough samples; `false` keeps it fixed.
+    // On by default: a model's timeout adapts once it has enough samples; `false` keeps it fixed.
     adaptiveTimeout: switchable(options.adaptiveTimeout ?? true, DEFAULTS.adaptiveTimeout),
     hedge: switchable(options.hedge, DEFAULTS.hedge),
     truncate: options.truncate ?? false,

@@ -30,7 +30,10 @@ const LONGEST_CHECK_MS = 2000;
 export function redisStore(options: RedisStoreOptions): SharedStore {
   const problems = [];
   if (!options || (options.url === undefined) === (options.client === undefined)) problems.push({ path: '/store', message: 'redisStore() needs exactly one of `url` or `client`' });
-  if (options?.timeoutMs !== undefined && !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0)) problems.push({ path: '/store/timeoutMs', message: 'must be a positive integer' });
+  // at most a minute: it is the longest any request waits on Redis, and 20 times it bounds a subscription's calls
+  if (options?.timeoutMs !== undefined && !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0 && options.timeoutMs <= 60_000)) {
+    problems.push({ path: '/store/timeoutMs', message: 'must be a positive integer of at most 60000 (ms)' });
+  }
   if (options?.prefix !== undefined && typeof options.prefix !== 'string') problems.push({ path: '/store/prefix', message: 'must be a string' });
   if (problems.length > 0) throw new ConfigError(problems);
   return new RedisSharedStore(options);

@@ -10,7 +10,7 @@ import type { Pool } from 'undici';
  *
  * Why: Node 20's `fetch` is undici too, but its spec steps (a `Request`, header lists, a fetch controller, a web
  * `ReadableStream` per body, a `Response`) cost more CPU than the rest of a call. On loopback at 50 calls in flight
- * the SDK spent about 540 µs of CPU per call on the global `fetch` and about 160 µs on this (bench/overhead-history.md).
+ * the SDK spent about 540 µs of CPU per call on the global `fetch` and about 160 µs on this (bench/README.md, "2026-11-25: the SDK's transport").
  * The HTTP the provider sees is the same (method, URL, headers, body, keep-alive), and cancelling works the same
  * way: the SDK's signal aborts the request and undici closes its connection.
  *
