@@ -241,9 +241,6 @@ function toResult(s: ChainSuccess, started: number, coalesced: boolean): Complet
  * A hook that does not settle within the request's attempt timeout (`timeoutMs`, else the first model's) fails.
  */
 export async function passesValidate(req: NormalizedRequest, hit: Pick<CachedAnswer, 'text' | 'model' | 'json'>): Promise<boolean> {
-  // an answer from a shared store is held to this request's own rules too: not empty, and its schema if it has one
-  if (!/\S/.test(hit.text)) return false;
-  if (req.schemaFn && (hit.json === undefined || !req.schemaFn(hit.json))) return false;
   const hook = req.validate;
   if (!hook) return true;
   const limit = new AbortLatch();
