@@ -30,7 +30,7 @@ import { generateText } from 'ai';
 import { createFallback } from 'ai-fallback';
 import OpenAI from 'openai';
 import { createEngine } from '../lib';
-import { undiciTransport } from '../lib/core/upstream/undici-transport';
+import { undiciTransport } from '../lib/providers/openai/undici-transport';
 import { argValue, fmt, machine, median, summarize, table } from './lib/stats';
 import type { StrategyConfig } from './lib/strategies';
 import { STUB_URL, stubFetch } from './lib/stub';

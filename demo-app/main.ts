@@ -1,7 +1,8 @@
 /**
- * `npm run demo`: the demo app on the built-in fake provider, whose "smart" model goes through the
- * simulated incident (600 ms, then 12 s per answer) every minute while a "fast" model stays healthy.
- * With OPENAI_API_KEY set, it uses real models instead (DEMO_SMART_MODEL / DEMO_FAST_MODEL).
+ * `npm run demo`: the demo app on the built-in fake provider, with a chain across provider families (Claude
+ * through the Messages API, an OpenAI model, Gemini), whose "smart" model goes through the simulated incident
+ * (600 ms, then 12 s per answer) every minute while the others stay healthy. With ANTHROPIC_API_KEY,
+ * OPENAI_API_KEY and/or GEMINI_API_KEY set, it uses real models of those providers instead.
  */
 import type { AddressInfo } from 'node:net';
 import { llmResilience, type ModelConfig } from '../lib';
@@ -12,26 +13,39 @@ const SLOW_EVERY_MS = 60_000;
 const SLOW_FOR_MS = 25_000;
 
 async function main(): Promise<void> {
-  const real = Boolean(process.env.OPENAI_API_KEY);
+  const env = process.env;
+  const real = Boolean(env.OPENAI_API_KEY || env.ANTHROPIC_API_KEY || env.GEMINI_API_KEY || env.GOOGLE_API_KEY);
   let fake: FakeLlm | undefined;
   let models: ModelConfig[];
   if (real) {
+    // the providers whose keys are set, heavy first: Claude, then OpenAI's, then Gemini's fast model
     models = [
-      { name: 'smart', model: process.env.DEMO_SMART_MODEL ?? 'gpt-4o', timeoutMs: 8000 },
-      { name: 'fast', model: process.env.DEMO_FAST_MODEL ?? 'gpt-4o-mini', timeoutMs: 4000 },
+      ...(env.ANTHROPIC_API_KEY ? [{ name: 'smart', provider: 'anthropic' as const, model: env.DEMO_CLAUDE_MODEL ?? 'claude-sonnet-4-5', timeoutMs: 8000 }] : []),
+      ...(env.OPENAI_API_KEY
+        ? [
+            { name: env.ANTHROPIC_API_KEY ? 'gpt' : 'smart', model: env.DEMO_SMART_MODEL ?? 'gpt-4o', timeoutMs: 8000 },
+            { name: 'gpt-mini', model: env.DEMO_FAST_MODEL ?? 'gpt-4o-mini', timeoutMs: 4000 },
+          ]
+        : []),
+      ...(env.GEMINI_API_KEY || env.GOOGLE_API_KEY ? [{ name: 'fast', provider: 'gemini' as const, model: env.DEMO_GEMINI_MODEL ?? 'gemini-2.5-flash', timeoutMs: 4000 }] : []),
     ];
   } else {
     fake = await startFakeLlm({
       behaviors: {
         'demo-smart': { latencyMs: 600, jitterMs: 100 },
+        'demo-gpt': { latencyMs: 300, jitterMs: 60 },
         'demo-fast': { latencyMs: 120, jitterMs: 40 },
       },
       // the demo may run for hours (or under a load test): keep its memory flat
       maxRecords: 10_000,
     });
+    // a chain that crosses provider families, each through its own SDK and wire format, all on the fake:
+    // Claude (Messages API) → an OpenAI model (Chat Completions) → Gemini (generateContent)
+    const root = `http://127.0.0.1:${fake.port}`;
     models = [
-      { name: 'smart', model: 'demo-smart', baseURL: fake.url, apiKey: 'fake-key', timeoutMs: 2000 },
-      { name: 'fast', model: 'demo-fast', baseURL: fake.url, apiKey: 'fake-key', timeoutMs: 1000 },
+      { name: 'smart', provider: 'anthropic', model: 'demo-smart', baseURL: root, apiKey: 'fake-key', timeoutMs: 2000 },
+      { name: 'gpt', model: 'demo-gpt', baseURL: fake.url, apiKey: 'fake-key', timeoutMs: 1500 },
+      { name: 'fast', provider: 'gemini', model: 'demo-fast', baseURL: root, apiKey: 'fake-key', timeoutMs: 1000 },
     ];
   }
 

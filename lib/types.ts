@@ -1,5 +1,3 @@
-import type { ParameterizedContext } from 'koa';
-import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ChatProvider } from './core/provider/chat-provider';
 import type { SharedStore, SharedStoreHealth } from './core/shared/shared-store';
 
@@ -43,11 +41,13 @@ export interface ModelConfig {
   prefill?: boolean;
   /**
    * Who answers for this model: `'openai'` (the default: any OpenAI-compatible endpoint, through the openai SDK with
-   * `baseURL` and `apiKey`) or your own `ChatProvider` (see the README's "Your own provider"). Timeouts,
+   * `baseURL` and `apiKey`), `'anthropic'` (the Messages API through `@anthropic-ai/sdk`; key: `apiKey`, else
+   * `ANTHROPIC_API_KEY`), `'gemini'` (the Gemini API through `@google/genai`; key: `apiKey`, else `GEMINI_API_KEY`,
+   * else `GOOGLE_API_KEY`), or your own `ChatProvider` (see the README's "Your own provider"). Timeouts,
    * cancellation, breakers, caching, validation, hedging, budgets, events and metrics are the library's, the same
    * for every provider.
    */
-  provider?: 'openai' | ChatProvider;
+  provider?: 'openai' | 'anthropic' | 'gemini' | ChatProvider;
 }
 
 /** Adaptive per-attempt timeouts, learned from each model's successful latencies (per task). */
@@ -84,8 +84,11 @@ export interface BreakerOptions {
   resetTimeoutMs?: number;
 }
 
-/** In-process LRU cache settings. */
-export interface CacheOptions {
+/**
+ * In-process LRU cache settings, whatever the framework. Koa apps use `CacheOptions` (its `scope` reads the Koa
+ * context), Express apps `LlmExpressOptions['cache']` (the Node request).
+ */
+export interface EngineCacheOptions {
   /** Maximum number of entries. Default: 1000. */
   max?: number;
   /** Optional bound on the total size of cached answers, in bytes (UTF-8 of text plus key). Default: none. */
@@ -97,8 +100,11 @@ export interface CacheOptions {
    * primary soon after it recovers. Default: 30000, capped by `ttlMs`.
    */
   fallbackTtlMs?: number;
-  /** Tenant scope: requests whose scope differs never share an entry. Default: one scope for all. */
-  scope?: (ctx: ParameterizedContext) => string;
+  /**
+   * Tenant scope: requests whose scope differs never share an entry. It is handed what the framework's layer
+   * has of the request (Koa: the context; Express: the request). Default: one scope for all.
+   */
+  scope?(ctx: unknown): string;
   /**
    * A second tier shared by every process (`redisStore({ url })`): the in-process LRU stays in front; TTLs are
    * kept in the store. Identical misses across processes call the provider once. Default: none.
@@ -135,14 +141,14 @@ export interface RateLimitOptions {
   maxCooldownMs?: number;
 }
 
-/** Options of `llmResilience()` (and of each middleware used alone). */
-export interface LlmResilienceOptions {
+/** The engine's options, whatever the framework (Koa apps use `LlmResilienceOptions`, with Koa's cache `scope`). */
+export interface EngineOptions {
   /** Ordered fallback chain; at least one model. */
   models: ModelConfig[];
   /** Circuit breaker settings. */
   breaker?: BreakerOptions;
   /** Response cache; `false` disables it. Default: `{}` (all defaults). */
-  cache?: CacheOptions | false;
+  cache?: EngineCacheOptions | false;
   /**
    * Fleet-wide breaker and 429 cool-down state (`redisStore({ url })`): when one process opens a breaker or
    * starts a cool-down, the others skip that model within about a second, and one process probes for all.
@@ -184,6 +190,12 @@ export interface LlmResilienceOptions {
    * model after the first with `prefill: true` (a `ConfigError` otherwise). Default: `'error'`.
    */
   midStream?: 'error' | 'continue';
+  /**
+   * A refusal (`message.refusal`: the model declined) is an answer: `'return'` returns it as `result.refusal` (not
+   * cached, not a failure of the model); `'fallback'` tries the next model instead (still not the model's failure).
+   * Default: `'return'`.
+   */
+  onRefusal?: 'return' | 'fallback';
   /** Successful latencies kept per model and task for percentiles. Default: 200. */
   latencyWindow?: number;
   /**
@@ -210,14 +222,127 @@ export interface LlmResilienceOptions {
   maxPromptTokens?: number;
 }
 
-/** Chat messages, exactly as the OpenAI API takes them. */
-export type ChatMessage = ChatCompletionMessageParam;
+/**
+ * A chat message, as the OpenAI API takes them (the library's own type, so that no SDK is needed to name it): any
+ * OpenAI-typed message (`ChatCompletionMessageParam`) is one, without a cast.
+ */
+export type ChatMessage = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage;
+
+interface SystemMessage {
+  role: 'system';
+  content: string | ChatTextPart[];
+  name?: string;
+}
+
+interface DeveloperMessage {
+  role: 'developer';
+  content: string | ChatTextPart[];
+  name?: string;
+}
+
+interface UserMessage {
+  role: 'user';
+  content: string | ChatContentPart[];
+  name?: string;
+}
+
+interface AssistantMessage {
+  role: 'assistant';
+  /** Required unless `tool_calls` or `function_call` is given. */
+  content?: string | (ChatTextPart | ChatRefusalPart)[] | null;
+  name?: string;
+  refusal?: string | null;
+  tool_calls?: ChatToolCall[];
+  /** @deprecated OpenAI's, replaced by `tool_calls`. */
+  function_call?: { name: string; arguments: string } | null;
+  /** A previous audio answer of the model. */
+  audio?: { id: string } | null;
+}
+
+interface ToolMessage {
+  role: 'tool';
+  content: string | ChatTextPart[];
+  tool_call_id: string;
+}
+
+/** @deprecated OpenAI's, replaced by `tool` messages. */
+interface FunctionMessage {
+  role: 'function';
+  content: string | null;
+  name: string;
+}
+
+/** A tool call the model made, as earlier messages carry it (a function call, or a custom tool's). */
+interface ChatToolCall {
+  id: string;
+  type: string;
+  function?: { name: string; arguments: string };
+  custom?: { name: string; input: string };
+}
+
+/** A part of a user message's content. */
+type ChatContentPart = ChatTextPart | ChatImagePart | ChatAudioPart | ChatFilePart;
+
+interface ChatTextPart {
+  type: 'text';
+  text: string;
+}
+
+interface ChatImagePart {
+  type: 'image_url';
+  image_url: { url: string; detail?: string };
+}
+
+interface ChatAudioPart {
+  type: 'input_audio';
+  input_audio: { data: string; format: string };
+}
+
+interface ChatFilePart {
+  type: 'file';
+  file: { file_data?: string; file_id?: string; filename?: string };
+}
+
+interface ChatRefusalPart {
+  type: 'refusal';
+  refusal: string;
+}
 
 /** `response_format` of the OpenAI API. */
 export type ResponseFormat =
   | { type: 'text' }
   | { type: 'json_object' }
   | { type: 'json_schema'; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string } };
+
+/** A function the model may call (OpenAI's function-tool shape); `parameters` is a JSON Schema of its arguments. */
+export interface ToolDefinition {
+  type: 'function';
+  function: {
+    name: string;
+    description?: string;
+    /** JSON Schema of the arguments; a call whose arguments do not match it is a failed attempt. */
+    parameters?: Record<string, unknown>;
+    strict?: boolean | null;
+  };
+}
+
+/** Whether and which tool the model must call (OpenAI's `tool_choice`). */
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+/** A tool call of an answer: OpenAI's shape, `arguments` the raw JSON string the model wrote (checked to parse and to match the tool's `parameters`). */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * Parameters passed through to one provider family as they are, keyed by family: `{ openai: { logprobs: true,
+ * max_completion_tokens: 512, reasoning_effort: 'low' } }` goes into the body of every OpenAI-compatible call
+ * (never renamed); `anthropic` and `gemini` into those providers' requests; a `ChatProvider` gets them all in
+ * `call.providerOptions`. Part of the cache key.
+ */
+export type ProviderOptions = Record<string, Record<string, unknown>>;
 
 /** What `ctx.llm.complete()` takes: `messages` or `prompt`, plus optional parameters. */
 export interface CompletionRequest {
@@ -259,6 +384,19 @@ export interface CompletionRequest {
   semanticCache?: boolean;
   /** Skip models whose estimated cost (prompt tokens × input price + maxTokens × output price) exceeds this (`over_budget`). */
   maxCostUsd?: number;
+  /** Functions the model may call; an answer may then be tool calls only (`finishReason: 'tool_calls'`). */
+  tools?: ToolDefinition[];
+  /** Default: the provider's (`'auto'` when `tools` are given). `'required'` or a named function answered with prose is a failed attempt. */
+  toolChoice?: ToolChoice;
+  /** Whether the model may make several tool calls in one answer. Default: the provider's. */
+  parallelToolCalls?: boolean;
+  /**
+   * A refusal (`result.refusal`) is an answer the model gave: `'return'` returns it (not cached, not a failure of
+   * the model); `'fallback'` tries the next model instead. Default: the `onRefusal` option (`'return'`).
+   */
+  onRefusal?: 'return' | 'fallback';
+  /** Parameters passed through unchanged to one provider family (see `ProviderOptions`). */
+  providerOptions?: ProviderOptions;
 }
 
 /** The subset of a pino logger this library uses. */
@@ -289,8 +427,17 @@ export interface StreamResult {
   text: string;
   model: string;
   providerModel: string;
-  cached: boolean;
+  /** True when replayed from the cache (no upstream call); `'semantic'` for a near-match of another prompt. */
+  cached: boolean | 'semantic';
+  /** Cosine similarity of the prompt whose answer was replayed, for a semantic hit. */
+  similarity?: number;
   fallback: boolean;
+  /**
+   * True when this stream followed an identical stream or `complete()` already in flight instead of making its own
+   * call (it received that call's pieces, or its whole answer replayed); false when it made its own call or was a
+   * cache hit.
+   */
+  coalesced?: boolean;
   /** True when another model continued the answer after a failure mid-stream (`midStream: 'continue'`). */
   resumed: boolean;
   attempts: AttemptRecord[];
@@ -300,7 +447,14 @@ export interface StreamResult {
   firstTokenMs: number | null;
   latencyMs: number;
   json?: unknown;
+  /** The tool calls of the answer, each delivered whole once it was complete and valid. */
+  toolCalls?: ToolCall[];
+  /** The model's refusal, when it declined to answer. */
+  refusal?: string;
 }
+
+/** What `stream.parts()` yields: the answer's text as it comes, and each tool call once it is complete and valid. */
+export type StreamPart = { type: 'text'; text: string } | { type: 'tool-call'; toolCall: ToolCall };
 
 /** How one attempt on one model ended. */
 export type AttemptOutcome =
@@ -367,6 +521,14 @@ export interface CompletionResult {
   hedged: boolean;
   /** The parsed answer when a `schema` was given. */
   json?: unknown;
+  /** The tool calls of the answer (`finishReason: 'tool_calls'`), each checked against the request's `tools`. */
+  toolCalls?: ToolCall[];
+  /** The model's refusal, when it declined to answer (`text` is then empty or its explanation). */
+  refusal?: string;
+  /** Fields of the provider's answer passed back as they came (OpenAI: `logprobs`, `system_fingerprint`, `service_tier`, `audio`). */
+  providerMetadata?: Record<string, unknown>;
+  /** Every choice, for a request that asked for several (`providerOptions.openai.n > 1`), each judged; the first is also `text`. */
+  choices?: { index: number; text: string; finishReason: string; toolCalls?: ToolCall[]; refusal?: string; logprobs?: unknown }[];
   /** Set when old messages were dropped to fit a model's context window (`truncate: 'oldest'`). */
   contextTruncation?: { model: string; droppedIndexes: number[]; promptTokens: number };
 }

@@ -45,8 +45,8 @@ it('holds its invariants with every feature on at once', async () => {
         budget: { usdPerHour: 0.01 },
         breaker: { volumeThreshold: 5, resetTimeoutMs: 300, rollingWindowMs: 1000 },
         rateLimit: { defaultCooldownMs: 100, maxCooldownMs: 300 },
-        cache: { ttlMs: 500, store: redisStore({ url: 'redis://127.0.0.1:6379', prefix }) },
-        shared: redisStore({ url: 'redis://127.0.0.1:6379', prefix }),
+        cache: { ttlMs: 500, store: redisStore({ url: 'redis://127.0.0.1:6379', prefix, timeoutMs: 1000 }) },
+        shared: redisStore({ url: 'redis://127.0.0.1:6379', prefix, timeoutMs: 1000 }),
       });
     engines = [engine(), engine()];
     engines[0].on('attempt', async () => {

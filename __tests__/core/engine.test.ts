@@ -39,7 +39,10 @@ describe('LlmEngine without Koa', () => {
 
   it('sends every answer-changing parameter to the provider', async () => {
     const engine = engineFor(fake);
+    // (a json_object answer must be JSON: the fake's is)
+    fake.setBehavior('p', { text: '{"ok":true}' });
     await engine.complete({ prompt: 'x', temperature: 0.2, topP: 0.9, stop: ['END'], seed: 3, maxTokens: 7, responseFormat: { type: 'json_object' } });
+    fake.setBehavior('p', {});
     expect(fake.requests('p')[0].body).toMatchObject({ temperature: 0.2, top_p: 0.9, stop: ['END'], seed: 3, max_tokens: 7, response_format: { type: 'json_object' } });
     await engine.close();
   });

@@ -7,7 +7,7 @@ import { createEngine, RequestError } from '../../lib';
 import { DeadlineQueue, type DeadlineEntry } from '../../lib/core/deadline-queue';
 import { MAX_TIMER_MS, timerDelay } from '../../lib/core/timer-delay';
 import { startFakeLlm, type FakeLlm } from '../../lib/testing';
-import type { LlmResilienceOptions } from '../../lib/types';
+import type { LlmResilienceOptions } from '../../lib/koa/types';
 
 let fake: FakeLlm;
 let warnings: Error[];

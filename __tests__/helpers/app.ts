@@ -4,7 +4,8 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { llmResilience, llmTask, type LlmResilienceMiddleware } from '../../lib';
 import { startFakeLlm, type FakeLlm } from '../../lib/testing';
-import type { CompletionRequest, LlmResilienceOptions } from '../../lib/types';
+import type { CompletionRequest } from '../../lib/types';
+import type { LlmResilienceOptions } from '../../lib/koa/types';
 
 export interface TestApp {
   server: http.Server;

@@ -11,7 +11,8 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { cacheMiddleware, fallbackMiddleware, llmResilience, type LlmMiddleware, openAICompatibleRouter } from '../../lib';
 import { startFakeLlm, type FakeLlm } from '../../lib/testing';
-import type { CacheOptions, CompletionRequest } from '../../lib/types';
+import type { CompletionRequest } from '../../lib/types';
+import type { CacheOptions } from '../../lib/koa/types';
 import { readJson } from '../helpers/app';
 
 const KEY = 'gateway-key-0123456789';

@@ -3,7 +3,8 @@ import Koa from 'koa';
 import request from 'supertest';
 import { llmResilience } from '../../lib';
 import type { FakeLlm } from '../../lib/testing';
-import type { CompletionRequest, LlmResilienceOptions, RequestSummary } from '../../lib/types';
+import type { CompletionRequest, RequestSummary } from '../../lib/types';
+import type { LlmResilienceOptions } from '../../lib/koa/types';
 import { listen, sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../helpers/app';
 
 let fake: FakeLlm;
@@ -303,7 +304,7 @@ describe('cache', () => {
     ['maxTokens', { maxTokens: 10 }],
     ['stop', { stop: ['\n'] }],
     ['seed', { seed: 7 }],
-    ['responseFormat', { responseFormat: { type: 'json_object' } }],
+    ['responseFormat', { responseFormat: { type: 'text' } }],
     ['chain', { models: ['fast'] }],
   ])('a different %s is a different entry', async (_label, extra) => {
     app = await startApp(cached());

@@ -35,7 +35,7 @@ const failure = (f) => {
   console.log(JSON.stringify(out));
 })().catch((err) => {
   console.error(err);
-  process.exit(1);
+  process.exitCode = 1;
 });
 `;
 

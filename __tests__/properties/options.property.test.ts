@@ -3,7 +3,7 @@ import { ConfigError, llmResilience } from '../../lib';
 import { MAX_ATTEMPT_TIMEOUT_MS, optionsSchema } from '../../lib/core/options/options-schema';
 import { type ResolvableOptions, resolveOptions } from '../../lib/core/options/resolve-options';
 import { MAX_TIMER_MS } from '../../lib/core/timer-delay';
-import type { LlmResilienceOptions } from '../../lib/types';
+import type { LlmResilienceOptions } from '../../lib/koa/types';
 
 /** Values of every JSON-ish kind, plus the odd ones a JS caller can pass. */
 const weird = fc.oneof(

@@ -45,7 +45,7 @@ describe('startFakeLlm', () => {
     await expect(startFakeLlm({ behaviors: { m: { mode: 'timeout' as never } } })).rejects.toThrow(/fake behaviour of "m": mode must be one of ok, error, hang/);
     const fake = await startFakeLlm();
     expect(() => fake.setBehavior('m', { mode: 'rate-limit' as never, failRate: 2, latencyMs: -1, status: 42, retryAfter: 5 } as never)).toThrow(
-      'fake behaviour of "m": unknown option "retryAfter"; mode must be one of ok, error, hang, reset, rate_limit, malformed, truncated, empty, context_length, stall, cut, no_done (got "rate-limit"); latencyMs must be a number ≥ 0; failRate must be a number in [0, 1]; status must be an HTTP status (100-599)',
+      'fake behaviour of "m": unknown option "retryAfter"; mode must be one of ok, error, hang, reset, rate_limit, malformed, truncated, empty, context_length, stall, cut, no_done, stream_error, blocked (got "rate-limit"); latencyMs must be a number ≥ 0; failRate must be a number in [0, 1]; status must be an HTTP status (100-599)',
     );
     // the behaviour in place is kept
     const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
@@ -145,5 +145,56 @@ describe('startFakeLlm', () => {
     expect(err.status).toBe(429);
     expect(err.headers.get('retry-after')).toBe('7');
     await fake.close();
+  });
+});
+
+describe('startFakeLlm: tool calls, refusals, blocks and in-stream errors, as the real SDK reads them', () => {
+  const ask = [{ role: 'user' as const, content: 'hi' }];
+
+  it('answers with tool calls (arguments as given: an object as its JSON, a string as it is), whole and streamed in pieces', async () => {
+    const fake = await startFakeLlm({ behaviors: { t: { toolCalls: [{ name: 'lookup', arguments: { q: 'x' } }, { name: 'raw', arguments: '{not json', id: 'mine' }] } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const c = await client.chat.completions.create({ model: 't', messages: ask });
+    expect(c.choices[0].finish_reason).toBe('tool_calls');
+    expect(c.choices[0].message.tool_calls).toEqual([
+      { id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"x"}' } },
+      { id: 'mine', type: 'function', function: { name: 'raw', arguments: '{not json' } },
+    ]);
+    const s = client.chat.completions.stream({ model: 't', messages: ask });
+    const done = await s.finalChatCompletion();
+    expect(done.choices[0].message.tool_calls?.map((t) => (t as { function: { arguments: string } }).function.arguments)).toEqual(['{"q":"x"}', '{not json']);
+    // each call's arguments came in two pieces
+    expect(fake.requests('t')).toHaveLength(2);
+    await fake.close();
+  });
+
+  it('answers with a refusal, and withholds an answer for safety (content_filter)', async () => {
+    const fake = await startFakeLlm({ behaviors: { r: { refusal: 'I cannot help with that.' }, b: { mode: 'blocked' } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const r = await client.chat.completions.create({ model: 'r', messages: ask });
+    expect(r.choices[0].message).toMatchObject({ content: null, refusal: 'I cannot help with that.' });
+    const b = await client.chat.completions.create({ model: 'b', messages: ask });
+    expect(b.choices[0]).toMatchObject({ finish_reason: 'content_filter', message: { content: null } });
+    await fake.close();
+  });
+
+  it('stream_error: sends an error frame inside the 200 stream after failAfterChunks chunks (the SDK throws); unstreamed, the status', async () => {
+    const fake = await startFakeLlm({ behaviors: { e: { mode: 'stream_error', failAfterChunks: 1, text: 'one two three', status: 503 } } });
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'x', maxRetries: 0 });
+    const got: string[] = [];
+    const s = await client.chat.completions.create({ model: 'e', messages: ask, stream: true });
+    await expect(
+      (async () => {
+        for await (const ch of s) got.push(ch.choices[0]?.delta?.content ?? '');
+      })(),
+    ).rejects.toThrow(/mid-stream/);
+    expect(got.join('')).toBe('one ');
+    await expect(client.chat.completions.create({ model: 'e', messages: ask })).rejects.toMatchObject({ status: 503 });
+    expect(fake.stats('e')).toMatchObject({ requests: 2, failed: 2 });
+    await fake.close();
+  });
+
+  it('refuses a malformed toolCalls or refusal behaviour, naming it', async () => {
+    await expect(startFakeLlm({ behaviors: { x: { toolCalls: [{ name: 1 }] as never, refusal: 3 as never } } })).rejects.toThrow(/toolCalls must be.*|refusal must be a string/);
   });
 });

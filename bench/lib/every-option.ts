@@ -1,4 +1,4 @@
-import type { LlmResilienceOptions } from '../../lib/types';
+import type { LlmResilienceOptions } from '../../lib/koa/types';
 
 /**
  * The incident bench's "every relevant option on" row. Every capability adds its options here,

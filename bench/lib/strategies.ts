@@ -8,8 +8,8 @@ import { createFallback } from 'ai-fallback';
 import Koa from 'koa';
 import OpenAI from 'openai';
 import { llmResilience } from '../../lib';
-import { undiciTransport } from '../../lib/core/upstream/undici-transport';
-import type { LlmResilienceOptions } from '../../lib/types';
+import { undiciTransport } from '../../lib/providers/openai/undici-transport';
+import type { LlmResilienceOptions } from '../../lib/koa/types';
 
 export interface Answer {
   text: string;

@@ -1,15 +1,13 @@
-import type { CompletionRequest, CompletionResult, Usage } from '../types';
+import type { CompletionRequest, CompletionResult } from '../types';
 import type { BreakerRegistry } from './breaker/breaker-registry';
-import { cacheKey, scopeOf } from './cache/cache-key';
-import type { CachedAnswer, FleetFill, ResponseCache } from './cache/response-cache';
+import { CacheLayer, type FlightEnd, usageWithCost } from './cache/cache-layer';
+import type { ResponseCache } from './cache/response-cache';
 import type { EventBus } from './events/event-bus';
 import type { ChainSuccess, FallbackChain, RunEnd } from './fallback/fallback-chain';
 import { type NormalizedRequest, normalizeRequest } from './request/normalize-request';
-import { AbortLatch, type AbortSource, linkSignals, unlessAborted } from './signals';
+import { AbortLatch, type AbortSource, linkSignals } from './signals';
 import { costUsd } from './cost/spend-tracker';
-import { cutAccepted } from './validation/answer-check';
 import { errorOutline, summarize } from './observability/request-summary';
-import { timerDelay } from './timer-delay';
 
 export { costUsd };
 
@@ -36,7 +34,8 @@ export interface CallContext {
 export interface StreamStart {
   model: string;
   fallback: boolean;
-  cached: boolean;
+  /** True for a cache replay (`'semantic'`: a near-match's), or one of another process's answer. */
+  cached: boolean | 'semantic';
   /** Attempts recorded so far, the streaming one included (0 for a cache replay). */
   attempts: number;
 }
@@ -66,10 +65,9 @@ export function complete(
   const cache = req.useCache ? layers.cache : null;
   // Without a cache: straight to the chain, which ends the request in the same step as its own answer.
   if (!cache) return chain.run(req, layers.breakers, [req.signal, call.signal], end.requestId, end);
-  // a deadline counts from the request's start: the cache's steps (a shared store, an embedding, a wait for
-  // another process's answer) spend from it too
-  const deadlineAt = req.deadlineMs === undefined ? Infinity : end.started + req.deadlineMs;
-  const cached = completeCached(chain, layers, cache, req, call, end.requestId, end.started, deadlineAt);
+  // (a deadline counts from the request's start: the cache's steps, a shared store, an embedding, a wait for
+  // another process's answer, spend from it too)
+  const cached = completeCached(chain, layers, cache, req, call, end.requestId, end.started);
   return end.report ? cached.then((r) => end.answered(r), (err: unknown) => end.failed(err)) : cached;
 }
 
@@ -111,7 +109,10 @@ class RequestEnd implements RunEnd<CompletionResult> {
   }
 }
 
-/** The cache path: exact and semantic lookups, then one chain run per key (single-flight), then the fill. */
+/**
+ * The cache path (see `CacheLayer`): exact and semantic lookups, then one call per key (single-flight, and the
+ * shared store's fill lock), whose answer is filled in; a request that would not accept another's answer makes its own.
+ */
 async function completeCached(
   chain: FallbackChain,
   layers: Layers,
@@ -120,101 +121,52 @@ async function completeCached(
   call: CallContext,
   requestId: string,
   started: number,
-  deadlineAt: number,
 ): Promise<CompletionResult> {
-  const scope = scopeOf(call.scope);
-  const key = cacheKey(req, scope);
-  const storeWait = { spentMs: 0 }; // one shared-store timeout for all of this request's calls
-  const hit = cache.store ? await cache.lookup(key, storeWait) : cache.get(key);
-  if (hit && (await passesValidate(req, hit))) {
-    const latencyMs = since(started);
-    cache.events.emit('cache:hit', { requestId, key, latencyMs });
-    return { ...hit, usage: { ...hit.usage }, cached: true, coalesced: false, attempts: [], latencyMs, hedged: false };
+  const layer = new CacheLayer(cache, req, call.scope, requestId, started);
+  const hit = await layer.lookup(req.signal ?? call.signal);
+  if (hit) {
+    const { answer, latencyMs } = hit;
+    const semantic = hit.kind === 'semantic' ? { cached: 'semantic' as const, similarity: hit.similarity } : { cached: true };
+    return { ...answer, usage: { ...answer.usage }, ...semantic, coalesced: false, attempts: [], latencyMs, hedged: false };
   }
-  cache.events.emit('cache:miss', { requestId, key });
-
-  // Semantic lookup on an exact miss (opt-in, deterministic requests only, within the partition).
-  const semantic = cache.semantic;
-  const sq = semantic?.query(req, scope, req.semanticOptOut) ?? null;
-  const vector = semantic && sq ? await semantic.embed(sq.prompt, req.signal ?? call.signal, deadlineAt - performance.now()) : null;
-  if (semantic && sq && vector) {
-    const found = semantic.index.search(sq.partition, sq.prompt, vector, semantic.options.threshold);
-    if (found) {
-      const answer = cache.store ? await cache.lookup(found.entry.answerKey, storeWait) : cache.get(found.entry.answerKey);
-      if (answer && (await passesValidate(req, answer))) {
-        semantic.hits++;
-        const latencyMs = since(started);
-        cache.events.emit('cache:hit', { requestId, key: found.entry.answerKey, latencyMs });
-        const similarity = Math.round(found.similarity * 10_000) / 10_000;
-        return { ...answer, usage: { ...answer.usage }, cached: 'semantic', similarity, coalesced: false, attempts: [], latencyMs, hedged: false };
-      }
-      if (!answer) semantic.index.remove(found.entry);
-    }
-  }
-
+  const deadlineAt = layer.deadlineAt;
   const callerSignal = oneSignal(req.signal, call.signal);
-  const { value, joined } = await cache.flights.run(
-    flightKey(key, req),
-    async (flightSignal): Promise<ChainSuccess | { shared: CachedAnswer }> => {
-      // (no shared store: nothing to wait for, so no await either)
-      const fleet = cache.store ? await cache.fleetFill(key, flightSignal, deadlineAt - performance.now(), storeWait) : LOCAL_FILL;
-      if ('answer' in fleet) return { shared: fleet.answer };
-      try {
-        const success = await chain.run(req, layers.breakers, [flightSignal], requestId, undefined, deadlineAt);
-        if (success.answer.finishReason === 'stop') {
-          const answer: CachedAnswer = {
-            text: success.answer.text,
-            model: success.model.name,
-            providerModel: success.answer.providerModel,
-            fallback: success.index > 0,
-            usage: usage(success),
-            finishReason: success.answer.finishReason,
-            ...(success.json !== undefined ? { json: success.json } : {}),
-          };
-          cache.set(key, answer);
-          const ttl = cache.ttlFor(answer);
-          if (semantic && sq && vector && ttl > 0) semantic.remember(sq, vector, key, ttl);
-        }
-        return success;
-      } finally {
-        fleet.release();
-      }
-    },
-    callerSignal.signal,
-  ).finally(callerSignal.release);
-  const v = value as ChainSuccess | { shared: CachedAnswer };
-  if ('shared' in v) {
-    // another process asked the provider while this one waited: an answer from the shared cache, which this
-    // request's own `validate` hook must pass, as a cache hit must
-    if (await passesValidate(req, v.shared)) {
-      return { ...v.shared, usage: { ...v.shared.usage }, cached: true, coalesced: joined, attempts: [], latencyMs: since(started), hedged: false };
-    }
-  } else if (!joined || (await joinerAccepts(req, v))) {
-    return toResult(v, started, joined);
-  }
+  const end = await layer
+    .flight(callerSignal.signal, (flightSignal) => chain.run(req, layers.breakers, [flightSignal], requestId, undefined, deadlineAt))
+    .finally(callerSignal.release);
+  if (await layer.accepts(end)) return resultOf(end, started);
   // An answer this request would not accept from its own call: it makes one of its own (not cached: the entry
   // already there suits the requests that share the key without this hook).
   const own = await chain.run(req, layers.breakers, [req.signal, call.signal], requestId, undefined, deadlineAt);
   return toResult(own, started, false);
 }
 
-/**
- * Whether a request that joined another's call accepts its answer, as it would from its own: the run judged it
- * with the first caller's `validate` hook and `acceptTruncated`, not necessarily this one's.
- */
-async function joinerAccepts(req: NormalizedRequest, s: ChainSuccess): Promise<boolean> {
-  if (s.answer.finishReason === 'length' && !cutAccepted(req, s.model)) return false;
-  return passesValidate(req, { text: s.answer.text, model: s.model.name, json: s.json });
-}
-
-/**
- * Identical requests share one chain run (a flight), and with it its deadline: so only requests with the same
- * `deadlineMs` share one. A request never waits past its own deadline for another's call (one that joins later
- * ends at most as much before its own deadline as it joined later), and nobody fails on a deadline it did not set.
- * (How answers are judged is per request: see `joinerAccepts`.)
- */
-function flightKey(key: string, req: NormalizedRequest): string {
-  return req.deadlineMs === undefined ? key : `${key}:${req.deadlineMs}`;
+/** A `complete()`'s result from the flight it was in: its own call's, another request's (a stream's too), another process's. */
+function resultOf({ value: v, joined }: FlightEnd, started: number): CompletionResult {
+  if ('shared' in v) {
+    // another process asked the provider while this one waited: an answer from the shared cache
+    return { ...v.shared, usage: { ...v.shared.usage }, cached: true, coalesced: joined, attempts: [], latencyMs: since(started), hedged: false };
+  }
+  if (!('streamed' in v)) return toResult(v, started, joined);
+  // an identical stream made the call: its whole answer (a stream never hedges, nor truncates the context)
+  const r = v.streamed;
+  const result: CompletionResult = {
+    text: r.text,
+    model: r.model,
+    providerModel: r.providerModel,
+    cached: false,
+    fallback: r.fallback,
+    coalesced: joined,
+    attempts: r.attempts,
+    usage: r.usage,
+    finishReason: r.finishReason,
+    latencyMs: since(started),
+    hedged: false,
+  };
+  if (r.json !== undefined) result.json = r.json;
+  if (r.toolCalls !== undefined) result.toolCalls = r.toolCalls;
+  if (r.refusal !== undefined) result.refusal = r.refusal;
+  return result;
 }
 
 function toResult(s: ChainSuccess, started: number, coalesced: boolean): CompletionResult {
@@ -226,41 +178,22 @@ function toResult(s: ChainSuccess, started: number, coalesced: boolean): Complet
     fallback: s.index > 0,
     coalesced,
     attempts: coalesced ? s.attempts.map((a) => ({ ...a })) : s.attempts,
-    usage: usage(s),
+    usage: usageWithCost(s),
     finishReason: s.answer.finishReason,
     latencyMs: since(started),
     hedged: s.hedged,
   };
   if (s.json !== undefined) result.json = s.json;
+  const a = s.answer;
+  if (a.toolCalls !== undefined) result.toolCalls = a.toolCalls;
+  if (a.refusal !== undefined) result.refusal = a.refusal;
+  if (a.providerMetadata !== undefined) result.providerMetadata = a.providerMetadata;
+  if (a.moreChoices !== undefined) {
+    const first = { index: 0, text: a.text, finishReason: a.finishReason, ...(a.toolCalls ? { toolCalls: a.toolCalls } : {}), ...(a.refusal !== undefined ? { refusal: a.refusal } : {}), ...(a.providerMetadata?.logprobs !== undefined ? { logprobs: a.providerMetadata.logprobs } : {}) };
+    result.choices = [first, ...a.moreChoices.map((c, i) => ({ ...c, index: i + 1 }))];
+  }
   if (s.contextTruncation) result.contextTruncation = s.contextTruncation;
   return result;
-}
-
-/**
- * A cached or shared answer must still pass this request's own `validate` hook (the schema is part of the key).
- * A hook that does not settle within the request's attempt timeout (`timeoutMs`, else the first model's) fails.
- */
-export async function passesValidate(req: NormalizedRequest, hit: Pick<CachedAnswer, 'text' | 'model' | 'json'>): Promise<boolean> {
-  const hook = req.validate;
-  if (!hook) return true;
-  const limit = new AbortLatch();
-  const timer = setTimeout(() => limit.abort(), timerDelay(req.timeoutMs ?? req.chain[0]?.timeoutMs ?? 2000));
-  timer.unref(); // a hook still pending never keeps a closing process alive
-  try {
-    const verdict = Promise.resolve().then(() => hook(hit.json !== undefined ? { text: hit.text, json: hit.json, model: hit.model } : { text: hit.text, model: hit.model }));
-    return (await unlessAborted(verdict, limit)) === true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function usage(s: ChainSuccess): Usage {
-  const u: Usage = { ...s.answer.usage };
-  const cost = costUsd(s.model, u);
-  if (cost !== undefined) u.costUsd = cost;
-  return u;
 }
 
 function since(started: number): number {
@@ -268,7 +201,6 @@ function since(started: number): number {
 }
 
 const noop = (): void => undefined;
-const LOCAL_FILL: FleetFill = { release: noop };
 
 /** One source that fires when either fires (without AbortSignal.any, which retains signals on Node 20). */
 function oneSignal(a: AbortSource | undefined, b: AbortSource | undefined): { signal: AbortSource | undefined; release: () => void } {

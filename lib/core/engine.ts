@@ -1,4 +1,4 @@
-import type { CompletionRequest, CompletionResult, LlmEventListener, LlmEventName, LlmResilienceOptions, LlmStatus, Unsubscribe } from '../types';
+import type { CompletionRequest, CompletionResult, EngineOptions, LlmEventListener, LlmEventName, LlmStatus, Unsubscribe } from '../types';
 import { BreakerRegistry } from './breaker/breaker-registry';
 import { ResponseCache } from './cache/response-cache';
 import { type CallContext, complete } from './complete';
@@ -12,10 +12,23 @@ import { FleetSync } from './shared/fleet-sync';
 import { buildStatus } from './status';
 import type { LlmStream } from './stream/llm-stream';
 import { llmStream } from './stream/stream-completion';
+import type { EmbedderFactory } from './cache/semantic/embedder';
+import type { DefaultProviderFactory } from './provider/provider-port';
+
+/**
+ * What the core is handed rather than importing: the provider of the models without one of their own, and the
+ * semantic cache's embedder. The library's are the OpenAI-compatible ones (`lib/defaults.ts`), given by the
+ * top-level `LlmEngine` (`lib/engine.ts`); the core knows no provider SDK.
+ */
+export interface EngineDefaults {
+  readonly provider: DefaultProviderFactory;
+  readonly embedder: EmbedderFactory;
+}
 
 /**
  * The framework-free core: cache → breaker per model → fallback chain. Create it once per app;
- * it owns one breaker per model, one LRU cache and one SDK client per model until `close()`.
+ * it owns one breaker per model, one LRU cache and the default provider's clients until `close()`.
+ * Apps use the top-level `LlmEngine` (`createEngine`), which hands this one the library's defaults.
  */
 export class LlmEngine {
   readonly options: ResolvedOptions;
@@ -31,12 +44,12 @@ export class LlmEngine {
   readonly #onClose = new Set<() => void>();
   #closed = false;
 
-  constructor(options: LlmResilienceOptions) {
+  constructor(options: EngineOptions, defaults: EngineDefaults) {
     this.options = resolveOptions(options);
-    this.chain = new FallbackChain(this.options, this.events);
+    this.chain = new FallbackChain(this.options, this.events, defaults.provider);
     this.breakers = new BreakerRegistry(this.options.breaker, this.events);
     for (const m of this.options.models) this.breakers.for(m.name);
-    this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch, this.options.models) : null;
+    this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch, this.options.models, defaults.embedder) : null;
     this.#layers = { cache: this.cache, breakers: this.breakers };
     this.reviewLog = new ReviewLog(this.options.reviewLogSize, this.options.onFallback);
     if (this.options.reviewLogSize > 0 || this.options.onFallback) {
@@ -98,8 +111,4 @@ export class LlmEngine {
     const stores = new Set([this.options.shared, this.options.cache ? this.options.cache.store : undefined].filter((x) => x !== undefined));
     await Promise.all([upstreamClosed, cacheClosed, ...[...stores].map((s) => s.close())]);
   }
-}
-
-export function createEngine(options: LlmResilienceOptions): LlmEngine {
-  return new LlmEngine(options);
 }

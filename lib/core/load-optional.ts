@@ -19,6 +19,8 @@ export const OPTIONAL_PACKAGES = {
     neededFor: 'counting tokens (the maxPromptTokens and budget options, and models with a contextWindow)',
   },
   ioredis: { name: 'ioredis', range: '^6.0.0', neededFor: 'redisStore() with a `url`' },
+  anthropicSdk: { name: '@anthropic-ai/sdk', range: '^1.17.0', neededFor: 'native Anthropic models' },
+  googleGenai: { name: '@google/genai', range: '~2.32.0', neededFor: 'native Gemini models' },
 } as const satisfies Record<string, OptionalPackage>;
 
 /**

@@ -122,3 +122,20 @@ export function anyAborted(signals: readonly (AbortSource | undefined)[]): boole
   for (const s of signals) if (s?.aborted) return true;
   return false;
 }
+
+/**
+ * A platform `AbortSignal` that fires with `source`: what code outside the library gets (a `ChatProvider`, a
+ * provider SDK), since `fetch` and other platform APIs check that a signal is a real one (Node 24's `fetch`
+ * rejects any other object). A real signal is passed through; a latch gets a controller of its own, made only
+ * here, so the library's own openai path keeps the lighter latch.
+ */
+export function platformSignal(source: AbortSource): AbortSignal {
+  if (source instanceof AbortSignal) return source;
+  const controller = new AbortController();
+  if (source.aborted) {
+    controller.abort((source as { reason?: unknown }).reason);
+  } else {
+    source.addEventListener('abort', () => controller.abort((source as { reason?: unknown }).reason), { once: true });
+  }
+  return controller.signal;
+}

@@ -4,6 +4,7 @@ import type { ResponseCache } from './cache/response-cache';
 import type { FallbackChain } from './fallback/fallback-chain';
 import type { ResolvedModel } from './options/resolve-options';
 import type { SharedStore, SharedStoreHealth } from './shared/shared-store';
+import { attemptTimeout } from './latency/adaptive-timeout';
 
 /** The `status()` snapshot: every configured model's breaker and cool-down, and the cache's counters. */
 export function buildStatus(
@@ -31,7 +32,7 @@ export function buildStatus(
       cooldownUntil: chain?.cooldowns.until(name) ?? null,
       inFlight: chain?.inFlight(name) ?? 0,
       latency: chain?.latency.stats(name) ?? {},
-      timeoutMs: chain && model ? chain.timeoutFor(model) : 0,
+      timeoutMs: chain && model ? attemptTimeout(model, undefined, undefined, chain.adaptive, chain.latency) : 0,
       spend: chain ? chain.spend.totals(name) : { requests: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 },
     };
   });

@@ -1,13 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CallContext } from '../core/complete';
-import { LlmEngine } from '../core/engine';
+import { LlmEngine } from '../engine';
 import { isRequestAbortedError } from '../errors/request-aborted-error';
 import { errorAnswer } from '../http/error-answer';
 import { llmHeaderValues } from '../http/llm-header-values';
 import { responseDisconnect } from '../http/response-disconnect';
-import { EVENT_STREAM_HEADERS, type EventSink, sendStreamEvents, sseFrame } from '../http/sse-events';
-import type { LlmContext } from '../koa/types';
-import type { CacheOptions, LlmEventListener, LlmEventName, LlmResilienceOptions, LlmStatus, Unsubscribe } from '../types';
+import { openNodeEventStream, setHeaders } from '../http/node-response';
+import { withStreamStartListener } from '../http/stream-start-listener';
+import { type EventSink, sendStreamEvents, sseFrame } from '../http/sse-events';
+import type { CacheOptions, LlmContext, LlmResilienceOptions } from '../koa/types';
+import type { LlmEventListener, LlmEventName, LlmStatus, Unsubscribe } from '../types';
 
 /** The options of `llmResilience`, with the cache's tenant `scope` reading the Express (Node) request. */
 export type LlmExpressOptions = Omit<LlmResilienceOptions, 'cache'> & {
@@ -46,34 +48,9 @@ type LlmRequest = IncomingMessage & { llm?: LlmContext; [TASK]?: string };
  */
 export function llmExpress(options: LlmExpressOptions): LlmExpressMiddleware {
   const engine = new LlmEngine(options as LlmResilienceOptions);
-  const expose = engine.options.exposeHeaders;
-  const scope = engine.cache?.scope as ((req: IncomingMessage) => string) | undefined;
-
-  const callFor = (req: LlmRequest, res: ServerResponse): CallContext => {
-    const call: CallContext = { signal: responseDisconnect(res), scope: scope?.(req), task: req[TASK] };
-    if (expose) {
-      call.onStreamStart = (s) => {
-        if (!res.headersSent) setHeaders(res, llmHeaderValues(s.model, s.fallback, s.cached, s.attempts));
-      };
-    }
-    return call;
-  };
 
   const middleware: Handler = (req: LlmRequest, res, next) => {
-    const llm: LlmContext = {
-      complete: (request) => {
-        const done = engine.complete(request, callFor(req, res));
-        if (!expose) return done;
-        return done.then((r) => {
-          if (!res.headersSent) setHeaders(res, llmHeaderValues(r.model, r.fallback, r.cached, r.attempts.length));
-          return r;
-        });
-      },
-      stream: (request) => engine.stream(request, callFor(req, res)),
-      sse: (request) => sendStreamEvents(llm.stream(request), () => openEventStream(res)),
-      status: () => engine.status(),
-    };
-    req.llm = llm;
+    req.llm = llmContextFor(engine, req, res);
     next();
   };
 
@@ -115,24 +92,48 @@ export function llmExpress(options: LlmExpressOptions): LlmExpressMiddleware {
   });
 }
 
-function setHeaders(res: ServerResponse, headers: Record<string, string>): void {
-  for (const name of Object.keys(headers)) res.setHeader(name, headers[name]);
+/** A task label set by `llm.task()` on this request, if any. */
+export function taskOf(req: IncomingMessage): string | undefined {
+  return (req as LlmRequest)[TASK];
 }
 
-/** Starts a `text/event-stream` answer on a Node response (writes after the client left are dropped). */
-function openEventStream(res: ServerResponse): EventSink {
-  res.statusCode = 200;
-  setHeaders(res, EVENT_STREAM_HEADERS);
-  res.socket?.setNoDelay(true);
-  res.flushHeaders();
-  return {
-    write: (event, data) => {
-      if (!res.destroyed && !res.writableEnded) res.write(sseFrame(event, data));
-    },
-    end: () => {
-      if (!res.writableEnded) res.end();
-    },
+/**
+ * What `req.llm` is for `engine`: `complete`, `stream`, `sse` and `status` with this request's call context (its
+ * client's disconnect cancels the call, the cache's tenant `scope` reads the request, the route's task label),
+ * and the `x-llm-*` headers on the response with `exposeHeaders`.
+ */
+export function llmContextFor(engine: LlmEngine, req: IncomingMessage, res: ServerResponse): LlmContext {
+  const expose = engine.options.exposeHeaders;
+  const scope = engine.cache?.scope as ((req: IncomingMessage) => string) | undefined;
+  const callFor = (): CallContext => {
+    const call: CallContext = { signal: responseDisconnect(res), scope: scope?.(req), task: taskOf(req) };
+    if (expose) {
+      call.onStreamStart = (s) => {
+        if (!res.headersSent) setHeaders(res, llmHeaderValues(s.model, s.fallback, s.cached, s.attempts));
+      };
+    }
+    return call;
   };
+  const llm: LlmContext = {
+    complete: (request) => {
+      const done = engine.complete(request, callFor());
+      if (!expose) return done;
+      return done.then((r) => {
+        if (!res.headersSent) setHeaders(res, llmHeaderValues(r.model, r.fallback, r.cached, r.attempts.length));
+        return r;
+      });
+    },
+    stream: (request) => engine.stream(request, withStreamStartListener(req, callFor())),
+    sse: (request) => sendStreamEvents(llm.stream(request), () => sseSink(res)),
+    status: () => engine.status(),
+  };
+  return llm;
+}
+
+/** Events on a `text/event-stream` answer of a Node response. */
+function sseSink(res: ServerResponse): EventSink {
+  const out = openNodeEventStream(res);
+  return { write: (event, data) => out.write(sseFrame(event, data)), end: () => out.end() };
 }
 
 declare global {

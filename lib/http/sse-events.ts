@@ -23,7 +23,7 @@ export interface EventSink {
 /**
  * Waits for the stream's first delta (so a failure before it rejects while no byte is sent, and the adapter
  * answers it as an ordinary 503/400), then calls `open` and sends, in the background, `delta` `{ text }` per
- * delta, then `done` with model, fallback, cached, resumed, usage and attempts, or `error` with a safe message.
+ * delta, a `tool_call` per tool call (whole, once the answer passed its checks), then `done` with model, fallback, cached, resumed, usage and attempts, or `error` with a safe message.
  */
 export async function sendStreamEvents(stream: LlmStream, open: () => EventSink): Promise<void> {
   const it = stream[Symbol.asyncIterator]();
@@ -38,6 +38,8 @@ export async function sendStreamEvents(stream: LlmStream, open: () => EventSink)
         sink.write('delta', { text: step.value });
       }
       const r = await stream.result;
+      // each tool call whole, once the answer passed its checks
+      for (const toolCall of r.toolCalls ?? []) sink.write('tool_call', toolCall);
       sink.write('done', {
         model: r.model,
         providerModel: r.providerModel,
@@ -45,6 +47,7 @@ export async function sendStreamEvents(stream: LlmStream, open: () => EventSink)
         cached: r.cached,
         resumed: r.resumed,
         finishReason: r.finishReason,
+        ...(r.refusal !== undefined ? { refusal: r.refusal } : {}),
         usage: r.usage,
         firstTokenMs: r.firstTokenMs,
         latencyMs: r.latencyMs,

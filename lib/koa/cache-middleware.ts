@@ -3,9 +3,9 @@ import { ResponseCache } from '../core/cache/response-cache';
 import { EventBus } from '../core/events/event-bus';
 import { type ResolvedCache, resolveOptions } from '../core/options/resolve-options';
 import { buildStatus } from '../core/status';
-import type { CacheOptions } from '../types';
+import { OPENAI_DEFAULTS } from '../defaults';
 import { layersOf } from './request-layers';
-import type { LlmMiddleware } from './types';
+import type { CacheOptions, LlmMiddleware } from './types';
 
 /** Puts the cache (and its tenant scope) on this request's layers. */
 export function useCache(ctx: ParameterizedContext, cache: ResponseCache): void {
@@ -30,7 +30,7 @@ export function mountCache(cache: ResponseCache): Middleware {
 export function cacheMiddleware(options: { cache?: CacheOptions } = {}): LlmMiddleware {
   const resolved = resolveOptions({ cache: options.cache ?? {} }, { modelsRequired: false });
   const events = new EventBus();
-  const cache = new ResponseCache(resolved.cache as ResolvedCache, events);
+  const cache = new ResponseCache(resolved.cache as ResolvedCache, events, undefined, undefined, OPENAI_DEFAULTS.embedder);
   return Object.assign(mountCache(cache), {
     status: () => buildStatus(null, null, cache),
     close: async () => {

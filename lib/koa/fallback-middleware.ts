@@ -6,13 +6,15 @@ import { EventBus } from '../core/events/event-bus';
 import { FallbackChain } from '../core/fallback/fallback-chain';
 import { resolveOptions } from '../core/options/resolve-options';
 import { buildStatus } from '../core/status';
-import type { CompletionRequest, CompletionResult, LlmResilienceOptions, LlmStatus } from '../types';
+import type { CompletionRequest, CompletionResult, LlmStatus } from '../types';
+import { OPENAI_DEFAULTS } from '../defaults';
 import { respondWithError } from './error-response';
 import { disconnectSignal, ignoreClientGone } from './disconnect-signal';
+import { withStreamStartListener } from '../http/stream-start-listener';
 import { withResultHeaders, withStreamHeaders } from './llm-headers';
 import { layersOf, type RequestLayers } from './request-layers';
 import { sendSSE } from './sse';
-import type { LlmMiddleware } from './types';
+import type { LlmMiddleware, LlmResilienceOptions } from './types';
 
 /** What every request's `ctx.llm` shares: the chain and its event bus, made once per middleware. */
 class Mount {
@@ -34,7 +36,7 @@ class Mount {
     ignoreClientGone(ctx); // a reader leaving a stream (before or after its first token) is not an app error
     const layers = layersOf(ctx);
     const call = callContext(ctx, layers);
-    return llmStream(this.chain, layers, this.events, request, this.exposeHeaders ? withStreamHeaders(ctx, call) : call);
+    return llmStream(this.chain, layers, this.events, request, withStreamStartListener(ctx, this.exposeHeaders ? withStreamHeaders(ctx, call) : call));
   }
 }
 
@@ -70,7 +72,7 @@ export function fallbackMiddleware(options: Omit<LlmResilienceOptions, 'cache' |
   const { cache: _cache, breaker: _breaker, ...chainOptions } = (options ?? {}) as LlmResilienceOptions;
   const resolved = resolveOptions(chainOptions);
   const events = new EventBus();
-  const chain = new FallbackChain(resolved, events);
+  const chain = new FallbackChain(resolved, events, OPENAI_DEFAULTS.provider);
   const status = (): LlmStatus => buildStatus(chain, null, null);
   return Object.assign(mountFallback(chain, events, status, resolved.exposeHeaders), {
     status,

@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
-import { LlmEngine } from '../core/engine';
-import type { LlmResilienceOptions } from '../types';
+import { LlmEngine } from '../engine';
+import type { LlmResilienceOptions } from './types';
 import { useBreakers } from './breaker-middleware';
 import { useCache } from './cache-middleware';
 import { mountFallback } from './fallback-middleware';
@@ -16,6 +16,7 @@ export type LlmResilienceMiddleware = LlmMiddleware & {
  * app's lifetime. Throws `ConfigError` listing every bad option.
  */
 export function llmResilience(options: LlmResilienceOptions): LlmResilienceMiddleware {
+  // resolved once, by the engine: the three layers below use its cache, breakers and chain (none resolves again)
   const engine = new LlmEngine(options);
   const status = () => engine.status();
   const { cache, breakers } = engine;

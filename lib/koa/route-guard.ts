@@ -21,15 +21,3 @@ export function routeGuard(check: Middleware): Middleware {
     });
   };
 }
-
-/**
- * A router prefix @koa/router serves as written: '' or a path that starts with `/` and does not end with one
- * (`'v1'` would make every route unreachable, `'/'` or `'/v1/'` would double the slash before each route).
- */
-export function prefixProblem(prefix: unknown): string | null {
-  if (prefix === undefined || prefix === '') return null;
-  if (typeof prefix !== 'string' || !prefix.startsWith('/') || prefix.endsWith('/') || /[\s?#]/.test(prefix)) {
-    return "must be '' or a path that starts with '/' and does not end with one (e.g. '/v1')";
-  }
-  return null;
-}

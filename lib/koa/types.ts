@@ -1,6 +1,18 @@
-import type { Middleware } from 'koa';
+import type { Middleware, ParameterizedContext } from 'koa';
 import type { LlmStream } from '../core/stream/llm-stream';
-import type { CompletionRequest, CompletionResult, LlmEventListener, LlmEventName, LlmStatus, Unsubscribe } from '../types';
+import type { CompletionRequest, CompletionResult, EngineCacheOptions, EngineOptions, LlmEventListener, LlmEventName, LlmStatus, Unsubscribe } from '../types';
+
+/** In-process LRU cache settings (with a Koa app's tenant scope). */
+export interface CacheOptions extends EngineCacheOptions {
+  /** Tenant scope: requests whose scope differs never share an entry. Default: one scope for all. */
+  scope?: (ctx: ParameterizedContext) => string;
+}
+
+/** Options of `llmResilience()` (and of each middleware used alone). */
+export interface LlmResilienceOptions extends EngineOptions {
+  /** Response cache; `false` disables it. Default: `{}` (all defaults). */
+  cache?: CacheOptions | false;
+}
 
 /** What route handlers get as `ctx.llm`. */
 export interface LlmContext {

@@ -1,6 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MAX_TIMER_MS, timerDelay } from '../core/timer-delay';
+import { fakeAnthropicApi } from './fake-anthropic-api';
+import type { FakeDialect, FakeDialectContext, FakeExchange } from './fake-dialect';
+import { fakeGeminiApi } from './fake-gemini-api';
+import { assistantChoice, chatCompletion, completionChunk, dataFrame, DONE_FRAME, usageChunk, type WireUsage } from '../http/openai-wire/chat-completion';
 
 /** What the fake model does with a request. */
 export type FakeMode =
@@ -18,7 +22,15 @@ export type FakeMode =
   /** Streams only: after `failAfterChunks` content chunks, destroy the connection. */
   | 'cut'
   /** Streams only: send every content chunk, then end without a finish reason or `[DONE]`. */
-  | 'no_done';
+  | 'no_done'
+  /**
+   * Streams only: after `failAfterChunks` content chunks, an error sent inside the 200 stream, as providers do when
+   * they fail mid-answer (OpenAI: a `data: {"error": …}` frame; Anthropic: an `overloaded_error` event). A
+   * request that is not streamed gets that error as its status (`status`, default 500).
+   */
+  | 'stream_error'
+  /** The answer is withheld for safety: OpenAI's `finish_reason: 'content_filter'` with no text (Gemini: a safety block). */
+  | 'blocked';
 
 /** Behaviour of one fake model. Every field is optional. */
 export interface FakeBehavior {
@@ -54,10 +66,25 @@ export interface FakeBehavior {
    * answer and sends only what follows it: the rest of its text when its text starts with the prefill, else all of it.
    */
   prefill?: 'ignore' | 'continue';
+  /**
+   * Answer with these tool calls (finish reason `tool_calls`; the text is `text` when given, else none). `arguments`
+   * as an object is sent as its JSON; as a string it is sent as it is (so a test can send arguments that are not
+   * JSON). `id` defaults to `call_<n>`. Streams send each call's arguments in two pieces, as OpenAI's API does.
+   */
+  toolCalls?: FakeToolCall[];
+  /** Answer with this refusal (`message.refusal`; no text, finish reason `stop`), as OpenAI's API does. */
+  refusal?: string;
 }
 
-const MODES: readonly FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malformed', 'truncated', 'empty', 'context_length', 'stall', 'cut', 'no_done'];
-const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks', 'prefill']);
+/** A tool call the fake answers with (see `FakeBehavior.toolCalls`). */
+export interface FakeToolCall {
+  name: string;
+  arguments: string | Record<string, unknown>;
+  id?: string;
+}
+
+const MODES: readonly FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malformed', 'truncated', 'empty', 'context_length', 'stall', 'cut', 'no_done', 'stream_error', 'blocked'];
+const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks', 'prefill', 'toolCalls', 'refusal']);
 
 /**
  * Refuses a behaviour the fake would not carry out as written, naming every problem: a misspelt mode
@@ -81,6 +108,19 @@ function checkBehavior(model: string, b: unknown): FakeBehavior {
   if (v.text !== undefined && typeof v.text !== 'string') problems.push('text must be a string');
   if (v.omitUsage !== undefined && typeof v.omitUsage !== 'boolean') problems.push('omitUsage must be a boolean');
   if (v.prefill !== undefined && v.prefill !== 'ignore' && v.prefill !== 'continue') problems.push(`prefill must be 'ignore' or 'continue' (got ${JSON.stringify(v.prefill)})`);
+  if (v.refusal !== undefined && typeof v.refusal !== 'string') problems.push('refusal must be a string');
+  if (
+    v.toolCalls !== undefined &&
+    !(
+      Array.isArray(v.toolCalls) &&
+      v.toolCalls.every(
+        (c: { name?: unknown; arguments?: unknown; id?: unknown } | null) =>
+          c !== null && typeof c === 'object' && typeof c.name === 'string' && (typeof c.arguments === 'string' || (c.arguments !== null && typeof c.arguments === 'object')) && (c.id === undefined || typeof c.id === 'string'),
+      )
+    )
+  ) {
+    problems.push('toolCalls must be an array of { name: string, arguments: string | object, id?: string }');
+  }
   if (v.headers !== undefined && (v.headers === null || typeof v.headers !== 'object' || Object.values(v.headers).some((h) => typeof h !== 'string'))) {
     problems.push('headers must be an object of strings');
   }
@@ -143,6 +183,9 @@ export interface FakeLlm {
   close(): Promise<void>;
 }
 
+/** Wire formats the fake also speaks, on the same server and with the same behaviours (see `FakeDialect`). */
+const DIALECTS: readonly FakeDialect[] = [fakeAnthropicApi, fakeGeminiApi];
+
 interface Pending {
   record: FakeRequestRecord;
   res: ServerResponse;
@@ -185,8 +228,43 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   });
   server.keepAliveTimeout = 5000;
 
+  /** Records a request and picks what the fake does with it; the record ends when the response closes. */
+  function begin(model: string, body: Record<string, unknown>, res: ServerResponse): FakeExchange {
+    return open(model, body, res)[0];
+  }
+  function open(model: string, body: Record<string, unknown>, res: ServerResponse): [FakeExchange, Pending] {
+    const behavior = behaviors.get(model) ?? behaviors.get('*') ?? {};
+    const mode = pickMode(behavior);
+    const rec: FakeRequestRecord = { model, body, receivedAt: Date.now(), mode, state: 'pending' };
+    record(rec);
+    const p: Pending = { record: rec, res };
+    pending.add(p);
+    res.on('close', () => {
+      pending.delete(p);
+      if (p.timer) clearTimeout(p.timer);
+      if (rec.state === 'pending') rec.state = res.writableFinished ? 'completed' : 'aborted';
+    });
+    const id = ++seq;
+    const exchange: FakeExchange = {
+      record: rec,
+      res,
+      behavior,
+      mode,
+      id,
+      later(fn, ms) {
+        if (res.destroyed) return;
+        const delay = ms ?? (behavior.latencyMs ?? 0) + Math.random() * (behavior.jitterMs ?? 0);
+        if (delay > 0) p.timer = setTimeout(fn, timerDelay(delay)); // latency + jitter may pass the timer limit
+        else fn();
+      },
+    };
+    return [exchange, p];
+  }
+  const dialectContext: FakeDialectContext = { apiKey: options.apiKey, begin, readBody, sendJson, script: fakeScript };
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
+    for (const dialect of DIALECTS) if (dialect.owns(req.method ?? '', path)) return dialect.handle(req, res, path, dialectContext);
     if (options.apiKey !== undefined && req.headers.authorization !== `Bearer ${options.apiKey}`) {
       return sendJson(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } });
     }
@@ -228,23 +306,9 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     } catch {
       return sendJson(res, 400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
     }
-    const model = typeof body.model === 'string' ? body.model : '';
-    const behavior = behaviors.get(model) ?? behaviors.get('*') ?? {};
-    const mode = pickMode(behavior);
-    const rec: FakeRequestRecord = { model, body, receivedAt: Date.now(), mode, state: 'pending' };
-    record(rec);
-    const p: Pending = { record: rec, res };
-    pending.add(p);
-    res.on('close', () => {
-      pending.delete(p);
-      if (p.timer) clearTimeout(p.timer);
-      if (rec.state === 'pending') rec.state = res.writableFinished ? 'completed' : 'aborted';
-    });
-    if (mode === 'hang') return;
-    const delay = (behavior.latencyMs ?? 0) + Math.random() * (behavior.jitterMs ?? 0);
-    const act = (): void => respond(p, mode, behavior, body, ++seq);
-    if (delay > 0) p.timer = setTimeout(act, timerDelay(delay)); // latency + jitter may pass the timer limit
-    else act();
+    const [x, p] = open(typeof body.model === 'string' ? body.model : '', body, res);
+    if (x.mode === 'hang') return;
+    x.later(() => respond(p, x.mode, x.behavior, body, x.id));
   }
 
   function respond(p: Pending, mode: FakeMode, behavior: FakeBehavior, body: Record<string, unknown>, id: number): void {
@@ -280,21 +344,37 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       case 'empty':
         record.state = 'completed';
         return sendJson(res, 200, completion(id, model, [], body));
+      case 'blocked':
+        record.state = 'completed';
+        return sendJson(res, 200, completion(id, model, [{ ...assistantChoice('', 'content_filter'), message: { role: 'assistant', content: null, refusal: null } }], body));
+      case 'stream_error':
+        if (body.stream === true) return streamAnswer(p, mode, behavior, body, id);
+        record.state = 'failed';
+        return sendJson(res, behavior.status ?? 500, { error: { message: 'The fake provider failed (simulated)', type: 'server_error', code: null } }, behavior.headers);
       default: {
         if (body.stream === true) return streamAnswer(p, mode, behavior, body, id);
         record.state = 'completed';
-        const full = answerText(behavior, model, body);
-        const truncated = mode === 'truncated';
-        const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
-        return sendJson(
-          res,
-          200,
-          withoutUsage(
-            completion(id, model, [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: truncated ? 'length' : 'stop', logprobs: null }], body, text),
-            behavior.omitUsage === true,
-          ),
-          behavior.headers,
-        );
+        const sc = fakeScript(behavior, model, body, mode);
+        const choice = assistantChoice(sc.text, sc.finishReason);
+        const message = choice.message as Record<string, unknown>;
+        if (sc.toolCalls.length > 0) message.tool_calls = sc.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+        if (sc.refusal !== undefined) {
+          message.refusal = sc.refusal;
+          message.content = null;
+        }
+        if (body.logprobs === true) choice.logprobs = fakeLogprobs(sc.text);
+        // `n` choices, as OpenAI's API answers them: the others say the same, numbered (JSON text stays as it is)
+        const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1 ? Math.min(body.n, 16) : 1;
+        const more = Array.from({ length: n - 1 }, (_, i) => {
+          const c = structuredClone(choice) as Record<string, unknown>;
+          c.index = i + 1;
+          const msg = c.message as Record<string, unknown>;
+          if (typeof msg.content === 'string' && msg.content !== '' && !isJson(msg.content)) msg.content = `${msg.content} #${i + 2}`;
+          return c;
+        });
+        const answer = completion(id, model, [choice, ...more], body, sc.text) as Record<string, unknown>;
+        answer.system_fingerprint = 'fp_fake';
+        return sendJson(res, 200, withoutUsage(answer, behavior.omitUsage === true), behavior.headers);
       }
     }
   }
@@ -303,20 +383,30 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   function streamAnswer(p: Pending, mode: FakeMode, behavior: FakeBehavior, body: Record<string, unknown>, id: number): void {
     const { res, record } = p;
     const model = record.model;
-    const full = answerText(behavior, model, body);
-    const truncated = mode === 'truncated';
-    const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
-    const pieces = text.match(/\S+\s*|\s+/g) ?? [text];
+    const sc = fakeScript(behavior, model, body, mode);
+    const text = sc.text;
+    const pieces: Record<string, unknown>[] = text === '' ? [] : (text.match(/\S+\s*|\s+/g) ?? [text]).map((content) => ({ content }));
+    if (sc.refusal !== undefined) pieces.push({ refusal: sc.refusal });
+    sc.toolCalls.forEach((c, index) => {
+      const half = Math.ceil(c.arguments.length / 2);
+      pieces.push({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments.slice(0, half) } }] });
+      pieces.push({ tool_calls: [{ index, function: { arguments: c.arguments.slice(half) } }] });
+    });
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}): string =>
-      `data: ${JSON.stringify({ id: `chatcmpl-fake-${id}`, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...extra })}\n\n`;
+    const meta = { id: `chatcmpl-fake-${id}`, created, model };
+    const chunk = (delta: Record<string, unknown>, finish: string | null): string => dataFrame(completionChunk(meta, delta, finish));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...behavior.headers });
     res.write(chunk({ role: 'assistant', content: '' }, null));
     const failAfter = behavior.failAfterChunks ?? 2;
     let i = 0;
     const next = (): void => {
       if (res.destroyed) return;
-      if ((mode === 'stall' || mode === 'cut') && i >= failAfter) {
+      if ((mode === 'stall' || mode === 'cut' || mode === 'stream_error') && i >= failAfter) {
+        if (mode === 'stream_error') {
+          record.state = 'failed';
+          res.end(dataFrame({ error: { message: 'The fake provider failed mid-stream (simulated)', type: 'server_error', code: null } }));
+          return;
+        }
         if (mode === 'cut') {
           record.state = 'failed';
           res.socket?.destroy();
@@ -324,7 +414,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         return; // stall: keep the connection open, send nothing more
       }
       if (i < pieces.length) {
-        res.write(chunk({ content: pieces[i++] }, null));
+        res.write(chunk(pieces[i++], null));
         p.timer = setTimeout(next, behavior.chunkDelayMs ?? 5);
         return;
       }
@@ -333,16 +423,12 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         res.end();
         return;
       }
-      res.write(chunk({}, truncated ? 'length' : 'stop'));
+      res.write(chunk({}, sc.finishReason));
       const opts = body.stream_options as { include_usage?: boolean } | undefined;
       if (opts?.include_usage && !behavior.omitUsage) {
-        const promptTokens = Math.ceil(promptChars(body) / 4) + 3;
-        const completionTokens = Math.ceil(text.length / 4);
-        res.write(
-          `data: ${JSON.stringify({ id: `chatcmpl-fake-${id}`, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } })}\n\n`,
-        );
+        res.write(dataFrame(usageChunk(meta, fakeUsage(body, text))));
       }
-      res.write('data: [DONE]\n\n');
+      res.write(DONE_FRAME);
       record.state = 'completed';
       res.end();
     };
@@ -498,15 +584,53 @@ function promptChars(body: Record<string, unknown>): number {
   return messages.reduce((n, m) => n + textOf(m?.content).length, 0);
 }
 
-function completion(id: number, model: string, choices: unknown[], body: Record<string, unknown>, text = ''): unknown {
+/** The usage the fake reports: about four characters a token, plus a few for the message framing. */
+function fakeUsage(body: Record<string, unknown>, text: string): WireUsage {
   const promptTokens = Math.ceil(promptChars(body) / 4) + 3;
   const completionTokens = Math.ceil(text.length / 4);
-  return {
-    id: `chatcmpl-fake-${id}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model,
-    choices,
-    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
-  };
+  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+}
+
+function completion(id: number, model: string, choices: unknown[], body: Record<string, unknown>, text = ''): unknown {
+  return chatCompletion({ id: `chatcmpl-fake-${id}`, created: Math.floor(Date.now() / 1000), model }, choices, fakeUsage(body, text));
+}
+
+/** What the fake answers to one request, whatever the wire format: `text` (cut for `truncated`), tool calls, refusal. */
+export interface FakeScript {
+  text: string;
+  toolCalls: { id: string; name: string; arguments: string }[];
+  refusal: string | undefined;
+  finishReason: 'stop' | 'length' | 'tool_calls';
+  /** The usage it reports for this request (about four characters a token). */
+  usage: WireUsage;
+}
+
+/**
+ * The answer a behaviour scripts for a request, given as an OpenAI-shaped body (`messages` with `role` and
+ * `content`; other wire formats pass their request in that shape): its text (what follows a trailing assistant
+ * message with `prefill: 'continue'`; half of it for `truncated`), its tool calls and refusal, and the finish reason.
+ */
+function fakeScript(behavior: FakeBehavior, model: string, body: Record<string, unknown>, mode: FakeMode = 'ok'): FakeScript {
+  const tools = behavior.toolCalls ?? [];
+  const full = tools.length > 0 || behavior.refusal !== undefined ? (behavior.text ?? '') : answerText(behavior, model, body);
+  const truncated = mode === 'truncated';
+  const text = truncated ? full.slice(0, Math.max(1, Math.floor(full.length / 2))) : full;
+  const toolCalls = tools.map((c, i) => ({ id: c.id ?? `call_${i + 1}`, name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments) }));
+  const finishReason = truncated ? 'length' : toolCalls.length > 0 ? 'tool_calls' : 'stop';
+  return { text, toolCalls, refusal: behavior.refusal, finishReason, usage: fakeUsage(body, text + toolCalls.map((c) => c.name + c.arguments).join('')) };
+}
+
+/** OpenAI's `logprobs` of a choice, for a request with `logprobs: true`: each word, with a made-up log probability. */
+function fakeLogprobs(text: string): { content: { token: string; logprob: number; bytes: number[]; top_logprobs: [] }[] } {
+  const tokens = text.match(/\S+\s*|\s+/g) ?? [];
+  return { content: tokens.map((token) => ({ token, logprob: -0.01, bytes: [...Buffer.from(token)], top_logprobs: [] })) };
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,4 +1,4 @@
-import { type ChatProvider, type ProviderAnswer, type ProviderCall, ProviderError, type ProviderStreamPart } from '../core/provider/chat-provider';
+import { type ChatProvider, type ProviderAnswer, type ProviderCall, ProviderError, type ProviderFinishReason, type ProviderStreamPart } from '../core/provider/chat-provider';
 
 /**
  * What one call does. Steps are taken in order, one per call; when they run out, `fallback` (the default step)
@@ -6,7 +6,7 @@ import { type ChatProvider, type ProviderAnswer, type ProviderCall, ProviderErro
  */
 export type MemoryStep =
   /** Answers (after `latencyMs`). `text` may be a function of the call. */
-  | { kind?: 'answer'; text?: string | ((call: ProviderCall) => string); finishReason?: string; latencyMs?: number; usage?: ProviderAnswer['usage']; providerModel?: string }
+  | { kind?: 'answer'; text?: string | ((call: ProviderCall) => string); finishReason?: ProviderFinishReason; latencyMs?: number; usage?: ProviderAnswer['usage']; providerModel?: string }
   /** Throws a `ProviderError` with this status (after `latencyMs`): 429 with `retryAfterMs`, 500, 400, … */
   | { kind: 'fail'; status: number; retryAfterMs?: number; code?: string; message?: string; latencyMs?: number }
   /** Throws a plain error (a connection reset, a bug in the provider): an `error` outcome. */

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { createEngine, type LlmEngine, redisStore } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
-import type { CompletionRequest, CompletionResult, LlmResilienceOptions, StreamResult } from '../../../lib/types';
+import type { CompletionRequest, CompletionResult, StreamResult } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import { sleep } from '../../helpers/app';
 
 let fake: FakeLlm;
@@ -184,7 +185,7 @@ describe('answers from the shared store are never shared objects', () => {
   beforeEach(() => {
     prefix = `klr-test-${randomUUID()}:`;
   });
-  const shared = (): Partial<LlmResilienceOptions> => ({ cache: { store: redisStore({ url: REDIS, prefix }), ttlMs: 20_000 } });
+  const shared = (): Partial<LlmResilienceOptions> => ({ cache: { store: redisStore({ url: REDIS, prefix, timeoutMs: 1000 }), ttlMs: 20_000 } });
 
   it('an answer read from Redis may be changed by its caller; the next hit in that process is as it was', async () => {
     const a = engine(shared());

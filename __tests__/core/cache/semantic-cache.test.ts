@@ -90,9 +90,9 @@ describe('semantic cache', () => {
 
   it('with the Redis store, a new process warms up from the vectors another one shared', async () => {
     const prefix = `klr-sem-${randomUUID()}:`;
-    const a = engine({}, redisStore({ url: 'redis://127.0.0.1:6379', prefix }));
+    const a = engine({}, redisStore({ url: 'redis://127.0.0.1:6379', prefix, timeoutMs: 1000 }));
     await a.complete(ask('What is the capital of France?'));
-    const b = engine({}, redisStore({ url: 'redis://127.0.0.1:6379', prefix }));
+    const b = engine({}, redisStore({ url: 'redis://127.0.0.1:6379', prefix, timeoutMs: 1000 }));
     await waitFor(() => (b.status().cache?.semanticSize ?? 0) === 1, 2000);
     const r = await b.complete(ask('what is the capital of france'));
     expect(r.cached).toBe('semantic');

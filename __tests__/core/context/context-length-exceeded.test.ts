@@ -22,7 +22,8 @@ import {
   RequestError,
 } from '../../../lib';
 import type { FakeBehavior, FakeLlm } from '../../../lib/testing';
-import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
+import type { ModelConfig } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import { listen, type Listening, readJson, useFakeLlm } from '../../helpers/app';
 
 const TOKEN = 'gateway-token-0123456789';
@@ -70,6 +71,27 @@ const post = (path: string, body: unknown) => request(koa!.served.server).post(p
 const chat = (body: Record<string, unknown>) => request(koa!.served.server).post('/v1/chat/completions').set('authorization', `Bearer ${TOKEN}`).send({ model: 'default', ...body });
 
 describe('a prompt that fits no model', () => {
+  it('by every model\'s contextWindow, though one is open and another cooling down: 413, no upstream call, no Retry-After', async () => {
+    await startKoa({ models: [small('a'), small('b')], breaker: { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeoutMs: 60_000 } });
+    fake.setBehavior('a', { mode: 'error' });
+    fake.setBehavior('b', { mode: 'rate_limit', retryAfterS: 60 });
+    await post('/complete', { messages: [{ role: 'user', content: 'short' }], models: ['a'] });
+    await post('/complete', { messages: [{ role: 'user', content: 'short' }], models: ['b'] });
+    expect(koa!.llm.status().models.map((m) => [m.state, m.cooldownUntil !== null])).toEqual([
+      ['open', false],
+      ['closed', true],
+    ]);
+    fake.resetRequests();
+    for (const path of ['/complete', '/v1/chat/completions']) {
+      const body = path === '/complete' ? long() : { model: 'default', ...long() };
+      const res = await request(koa!.served.server).post(path).set('authorization', `Bearer ${TOKEN}`).send(body);
+      expect(res.status).toBe(path === '/complete' ? 413 : 400);
+      expect(res.headers['retry-after']).toBeUndefined();
+      expect(JSON.stringify(res.body)).toMatch(/context_length_exceeded|CONTEXT_LENGTH_EXCEEDED/);
+    }
+    expect(fake.stats().requests).toBe(0);
+  });
+
   it('by every model\'s contextWindow: ctx.llm answers 413 CONTEXT_LENGTH_EXCEEDED, with no upstream call and no Retry-After', async () => {
     await startKoa({ models: [small('a'), small('b')] });
     const res = await post('/complete', long({ maxTokens: 10 }));
@@ -179,6 +201,9 @@ const FATES = {
   rate_limit: { transient: true },
   hang: { transient: true },
   breaker_open: { transient: true },
+  // too small for the prompt, and also out for a reason that passes: its window decides, for good
+  window_and_open: { transient: false },
+  window_and_cooling: { transient: false },
 } as const;
 type Fate = keyof typeof FATES;
 
@@ -189,16 +214,22 @@ describe('any chain (generated): a caller\'s error exactly when every model was 
         const models = fates.map((fate, i) => {
           const name = `m${i}`;
           fake.setBehavior(name, fate === 'provider' ? { mode: 'context_length' } : fate === 'error' ? { mode: 'error' } : fate === 'rate_limit' ? { mode: 'rate_limit' } : fate === 'hang' ? { mode: 'hang' } : {});
-          return fate === 'window' ? small(name) : model(name, { timeoutMs: 80 });
+          return fate.startsWith('window') ? small(name) : model(name, { timeoutMs: 80 });
         });
         const engine = createEngine({ models, cache: false, breaker: { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeoutMs: 60_000 } });
         try {
           // open the breakers of the models meant to be open, with a request that fits (a 500 from the fake)
+          // (and the cool-downs of the ones meant to be cooling down, with a 429)
           for (const [i, fate] of fates.entries()) {
-            if (fate !== 'breaker_open') continue;
-            fake.setBehavior(`m${i}`, { mode: 'error' });
+            if (fate !== 'breaker_open' && fate !== 'window_and_open' && fate !== 'window_and_cooling') continue;
+            fake.setBehavior(`m${i}`, fate === 'window_and_cooling' ? { mode: 'rate_limit', retryAfterS: 60 } : { mode: 'error' });
             await engine.complete({ prompt: 'short', models: [`m${i}`] }).catch(() => undefined);
             fake.setBehavior(`m${i}`, {});
+          }
+          for (const [i, fate] of fates.entries()) {
+            const m = engine.status().models[i];
+            if (fate === 'window_and_cooling') expect(m.cooldownUntil).not.toBeNull();
+            if (fate === 'window_and_open' || fate === 'breaker_open') expect(m.state).toBe('open');
           }
           fake.resetRequests();
           const callerFault = fates.every((f) => !FATES[f].transient);
@@ -215,12 +246,12 @@ describe('any chain (generated): a caller\'s error exactly when every model was 
             }
           }
           // a model skipped by its window is never called
-          fates.forEach((f, i) => f === 'window' && expect(fake.stats(`m${i}`).requests).toBe(0));
+          fates.forEach((f, i) => f.startsWith('window') && expect(fake.stats(`m${i}`).requests).toBe(0));
         } finally {
           await engine.close();
         }
       }),
-      { numRuns: 25 },
+      { numRuns: 40 },
     );
   });
 });

@@ -9,8 +9,9 @@ import Koa from 'koa';
 import OpenAI from 'openai';
 import request from 'supertest';
 import { createEngine, llmResilience, type LlmResilienceMiddleware, openAICompatibleRouter } from '../../../lib';
-import type { CompletionRequest, LlmResilienceOptions, ModelConfig } from '../../../lib/types';
-import { listen, type Listening, readJson, waitFor } from '../../helpers/app';
+import type { CompletionRequest, ModelConfig } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
+import { listen, type Listening, readJson, sleep, waitFor } from '../../helpers/app';
 import { type HonouringProvider, startHonouringProvider } from '../../helpers/request-honouring-provider';
 
 const TOKEN = 'gateway-token-0123456789';
@@ -218,6 +219,18 @@ describe('one client cannot take a model out for every tenant', () => {
     expect(llm!.status().models[0].latency['*']?.samples ?? 0).toBe(1);
   });
 
+  it.each(['/complete', '/stream'])('nor does a flood of answers cut short by the request\'s own stop sequences (no answer to a request with stop is a latency sample): %s', async (path) => {
+    provider.setLatency('big', 0, 30); // an answer stopped after its first word comes fast; a full answer takes longer
+    await start({ adaptiveTimeout: { minSamples: 10 } });
+    const stopped = await inBatches(20, 5, (i) => post(path, `greedy-${i}`, { prompt: `echo:a ${i} b c d e f g h`, stop: [` ${i} `, 'zz'] }));
+    for (const res of stopped) expect(res.body).toMatchObject({ model: 'smart', finishReason: 'stop', text: 'a' });
+    // a full answer of ten words (300 ms): far above the stopped answers' latency, within the model's own usual time
+    const other = await post(path, 'someone-else', { prompt: 'echo:one two three four five six seven eight nine ten' });
+    expect(other.body).toMatchObject({ model: 'smart', fallback: false, finishReason: 'stop' });
+    expect(breakerOf('smart')).toMatchObject({ state: 'closed', failures: 0 });
+    expect(llm!.status().models[0].latency['*']?.samples ?? 0).toBe(1);
+  });
+
   it('holds for hedged attempts: a hedge refused by its request\'s validate hook does not count against the hedging model', async () => {
     const engine = createEngine({ models: [smart(), fast()], cache: false, breaker: BREAKER, hedge: { afterPercentile: 50, maxExtraLoad: 1, minSamples: 5 } });
     try {
@@ -330,6 +343,41 @@ describe('a half-open probe', () => {
   });
 });
 
+describe('a half-open probe that proves nothing', () => {
+  it.each([false, true])('whose client leaves gives its slot back: the breaker stays half-open and the next request probes (stream: %s)', async (stream) => {
+    await start({ breaker: { ...BREAKER, resetTimeoutMs: 500 } });
+    provider.setFailing('big', true);
+    for (let i = 0; i < 5; i++) await post('/complete', `t${i}`, { prompt: `q${i}` });
+    expect(breakerOf('smart').state).toBe('open');
+    provider.setFailing('big', false);
+    provider.setLatency('big', 1000);
+    await waitFor(() => breakerOf('smart').state === 'half_open', 3000);
+    const before = provider.calls('big');
+    // a gateway client that gives up while its probe is in flight
+    const leaving = new AbortController();
+    const gone = gateway()
+      .chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'probe and leave' }], stream }, { signal: leaving.signal })
+      .then(async (r) => {
+        if (stream) for await (const _ of r as AsyncIterable<unknown>);
+      })
+      .catch((e: unknown) => e);
+    await waitFor(() => provider.calls('big') === before + 1, 2000);
+    leaving.abort();
+    await gone;
+    // (once the attempt has ended: a breaker re-opened by it would stay open for resetTimeoutMs, far longer)
+    await waitFor(() => llm!.status().models[0].inFlight === 0, 2000);
+    expect(breakerOf('smart').state).toBe('half_open');
+    await sleep(50);
+    expect(breakerOf('smart').state).toBe('half_open');
+    // the next request is the probe: the model answers it, the breaker closes
+    provider.setLatency('big', 0);
+    const next = await post('/complete', 'someone-else', { prompt: 'hi' });
+    expect(next.body).toMatchObject({ model: 'smart', fallback: false });
+    expect(breakerOf('smart').state).toBe('closed');
+    expect(provider.calls('big')).toBe(before + 2);
+  });
+});
+
 describe('a time limit the request set (its own timeoutMs, or a deadline tighter than the app\'s)', () => {
   it.each(['/complete', '/stream'])('that runs out before a slow primary answers is not the primary\'s failure: %s', async (path) => {
     provider.setLatency('big', 400);
@@ -352,9 +400,19 @@ describe('a time limit the request set (its own timeoutMs, or a deadline tighter
     await start({ models: [smart({ timeoutMs: 30, firstTokenTimeoutMs: 30 }), fast()], breaker: { ...BREAKER, resetTimeoutMs: 300 } });
     for (let i = 0; i < 5; i++) await post(path, `t${i}`, { prompt: `slow ${i}` });
     expect(breakerOf('smart').state).toBe('open');
-    // and a half-open probe that the request's own limit cut short proved nothing: the breaker opens again
+    // and a half-open probe that the request's own limit cut short proved nothing: the breaker stays half-open, its
+    // probe slot free for the next request, whose own probe decides
     await waitFor(() => breakerOf('smart').state === 'half_open', 3000);
+    const before = provider.calls('big');
     await post(path, 'prober', { prompt: 'probe', timeoutMs: 10 });
+    expect(provider.calls('big')).toBe(before + 1); // it did probe
+    expect(breakerOf('smart').state).toBe('half_open');
+    await post(path, 'prober', { prompt: 'probe again', timeoutMs: 10 });
+    expect(provider.calls('big')).toBe(before + 2);
+    expect(breakerOf('smart').state).toBe('half_open');
+    // a probe given the model's own time (and still too slow for it) re-opens it
+    await post(path, 'next', { prompt: 'real probe' });
+    expect(provider.calls('big')).toBe(before + 3);
     expect(breakerOf('smart').state).toBe('open');
   });
 

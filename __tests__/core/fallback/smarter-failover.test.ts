@@ -3,7 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { FakeLlm } from '../../../lib/testing';
-import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
+import type { ModelConfig } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import { sleep, startApp, waitFor, type TestApp, useFakeLlm } from '../../helpers/app';
 
 let fake: FakeLlm;

@@ -7,7 +7,8 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { createEngine, type FallbackReviewEntry, redact, registerMetrics } from '../../../lib';
 import type { FakeLlm } from '../../../lib/testing';
-import type { CompletionRequest, LlmResilienceOptions, RequestSummary } from '../../../lib/types';
+import type { CompletionRequest, RequestSummary } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import { startApp, type TestApp, useFakeLlm, watchProcess } from '../../helpers/app';
 
 const KEY = 'sk-live-SUPERSECRET-0123456789';

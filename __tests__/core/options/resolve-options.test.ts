@@ -1,6 +1,6 @@
 import { ConfigError, llmResilience } from '../../../lib';
 import { resolveOptions } from '../../../lib/core/options/resolve-options';
-import type { LlmResilienceOptions } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 
 const model = { model: 'gpt-4o', apiKey: 'sk-live-SECRET-abc', baseURL: 'http://127.0.0.1:9/v1' };
 

@@ -6,9 +6,10 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import request from 'supertest';
-import { ConfigError, llmResilience, type ChatProvider, type LlmResilienceMiddleware } from '../../../lib';
+import { ConfigError, llmResilience, type ChatProvider, type LlmResilienceMiddleware, type ProviderStreamPart } from '../../../lib';
 import { memoryProvider, startFakeLlm, type FakeLlm, type MemoryProvider } from '../../../lib/testing';
-import type { AttemptRecord, CompletionRequest, LlmResilienceOptions } from '../../../lib/types';
+import type { AttemptRecord, CompletionRequest } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import { listen, type Listening, readJson, sleep, waitFor } from '../../helpers/app';
 
 let fake: FakeLlm;
@@ -195,6 +196,128 @@ describe('a ChatProvider in the chain', () => {
   });
 });
 
+describe('a ChatProvider that breaks the answer protocol', () => {
+  /** A provider whose stream yields `parts` as they are (its complete() is never called for a stream). */
+  const streaming = (parts: unknown[]): ChatProvider & { calls: number } => {
+    const p = {
+      calls: 0,
+      complete: async () => {
+        throw new Error('not called');
+      },
+      async *stream() {
+        p.calls++;
+        for (const part of parts) yield part as ProviderStreamPart;
+      },
+    };
+    return p;
+  };
+  /** POST /stream: the SSE events' names and data. */
+  const sse = async (url: string): Promise<{ deltas: string; events: { event: string; data: Record<string, unknown> }[] }> => {
+    const body = await fetch(`${url}/stream`, { method: 'POST', body: JSON.stringify(ask('tell me')) }).then((x) => x.text());
+    const events = [...body.matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({ event: m[1], data: JSON.parse(m[2]) as Record<string, unknown> }));
+    return { deltas: events.filter((e) => e.event === 'delta').map((e) => e.data.text as string).join(''), events };
+  };
+  const attemptsSeen = (): string[] => {
+    const seen: string[] = [];
+    llm!.on('attempt', (e) => seen.push(`${e.model}:${e.outcome}:${e.message ?? ''}`));
+    return seen;
+  };
+
+  it.each([
+    ['a text part', { type: 'text', text: ' and a tail after the end' }],
+    ['an empty text part', { type: 'text', text: '' }],
+    ['a second finish part', { type: 'finish', finishReason: 'stop' }],
+  ])('%s after its finish part, before any text: the attempt fails (invalid, counted) and the next model answers', async (_label, late) => {
+    fake.setBehavior('fake-model', { text: 'from the fallback model' });
+    const own = streaming([{ type: 'finish', finishReason: 'stop' }, late]);
+    const url = await start({ models: [{ name: 'mine', model: 'my-model', provider: own }, openaiModel()], cache: false });
+    const seen = attemptsSeen();
+    const { deltas, events } = await sse(url);
+    expect(deltas).toBe('from the fallback model');
+    expect(events.at(-1)).toMatchObject({ event: 'done', data: { model: 'fake', fallback: true, finishReason: 'stop' } });
+    expect((events.at(-1)!.data.attempts as { model: string; outcome: string }[]).map((a) => `${a.model}:${a.outcome}`)).toEqual(['mine:invalid', 'fake:success']);
+    await waitFor(() => seen.length === 2);
+    expect(seen[0]).toBe('mine:invalid:the provider streamed a part after its finish part');
+    expect(llm!.status().models[0].failures).toBe(1); // a malformed answer: the provider's failure
+  });
+
+  it('text after its finish part, once the answer has started: nothing after the finish reaches the client, the stream ends with an error', async () => {
+    const own = streaming([{ type: 'text', text: 'Hello there.' }, { type: 'finish', finishReason: 'stop' }, { type: 'text', text: ' SECRET TAIL' }, { type: 'finish', finishReason: 'stop' }]);
+    const url = await start({ models: [{ name: 'mine', model: 'my-model', provider: own }, openaiModel()], cache: false });
+    const seen = attemptsSeen();
+    const { deltas, events } = await sse(url);
+    expect(deltas).toBe('Hello there.');
+    expect(events.map((e) => e.event)).not.toContain('done');
+    expect(events.at(-1)).toMatchObject({ event: 'error', data: { code: 'STREAM_INTERRUPTED' } });
+    await waitFor(() => seen.length === 1);
+    expect(seen).toEqual(['mine:invalid:the provider streamed a part after its finish part']);
+    expect(llm!.status().models[0].failures).toBe(1);
+    // and nothing is cached from it
+    const again = await sse(url);
+    expect(again.deltas).toBe('Hello there.');
+    expect(own.calls).toBe(2);
+  });
+
+  it.each([['end_turn'], ['STOP'], [' stop'], ['stopped'], ['max_tokens'], [42], [{}]])(
+    'an unknown finish reason (%p) is a failed attempt (invalid, counted), streamed or not, with stream() or without',
+    async (reason) => {
+      fake.setBehavior('fake-model', { text: 'from the fallback model' });
+      const whole: ChatProvider = { complete: async () => ({ text: 'my answer', finishReason: reason as 'stop' }) };
+      const streamed: ChatProvider = { complete: whole.complete, stream: streaming([{ type: 'text', text: 'my answer' }, { type: 'finish', finishReason: reason }]).stream };
+      const url = await start({
+        models: [
+          { name: 'streamed', model: 's', provider: streamed },
+          { name: 'whole', model: 'w', provider: whole },
+          openaiModel(),
+        ],
+        cache: false,
+      });
+      const seen = attemptsSeen();
+      // a stream: the text came before the finish part and was delivered; the stream then fails, never a success
+      const first = await sse(url);
+      expect(first.deltas).toBe('my answer');
+      expect(first.events.at(-1)).toMatchObject({ event: 'error' });
+      await waitFor(() => seen.length === 1);
+      expect(seen[0]).toMatch(/^streamed:invalid:the provider streamed a finish reason that is not one of stop, length, content_filter, tool_calls, function_call$/);
+      // complete(): both providers fail and the OpenAI-compatible model answers
+      const r = await request(url).post('/complete').send(ask('complete me')).expect(200);
+      expect(r.body).toMatchObject({ model: 'fake', text: 'from the fallback model', fallback: true });
+      expect(outcomes(r.body.attempts)).toEqual(['streamed:invalid', 'whole:invalid', 'fake:success']);
+      expect(r.body.attempts[1].message).toBe('the provider answered a finish reason that is not one of stop, length, content_filter, tool_calls, function_call');
+      expect(llm!.status().models.map((x) => x.failures)).toEqual([2, 1, 0]);
+    },
+  );
+
+  it('an unknown finish reason from a provider streamed as one piece (no stream()) fails before any text: the next model streams', async () => {
+    fake.setBehavior('fake-model', { text: 'from the fallback model' });
+    const whole: ChatProvider = { complete: async () => ({ text: 'my answer', finishReason: 'end_turn' as 'stop' }) };
+    const url = await start({ models: [{ name: 'whole', model: 'w', provider: whole }, openaiModel()], cache: false });
+    const { deltas, events } = await sse(url);
+    expect(deltas).toBe('from the fallback model');
+    expect((events.at(-1)!.data.attempts as { model: string; outcome: string }[]).map((a) => `${a.model}:${a.outcome}`)).toEqual(['whole:invalid', 'fake:success']);
+  });
+
+  it('finish reason tool_calls without any tool call is a malformed answer, streamed and not: the next model answers', async () => {
+    fake.setBehavior('fake-model', { text: 'from the fallback model' });
+    const streamed = streaming([{ type: 'text', text: 'my answer' }, { type: 'finish', finishReason: 'tool_calls' }]);
+    const mine: ChatProvider = { complete: async () => ({ text: 'my answer', finishReason: 'tool_calls' }), stream: streamed.stream };
+    const url = await start({ models: [{ name: 'mine', model: 'm', provider: mine }, openaiModel()], cache: false });
+    const r = await request(url).post('/complete').send(ask()).expect(200);
+    expect(r.body).toMatchObject({ model: 'fake', text: 'from the fallback model' });
+    expect(r.body.attempts[0]).toMatchObject({ model: 'mine', outcome: 'invalid', message: 'finish reason tool_calls without any tool call' });
+  });
+
+  it.each([['stop'], ['function_call']] as const)('a declared finish reason (%s) is taken, streamed and not', async (reason) => {
+    const streamed = streaming([{ type: 'text', text: 'my answer' }, { type: 'finish', finishReason: reason }]);
+    const url = await start({ models: [{ name: 'mine', model: 'm', provider: { complete: async () => ({ text: 'my answer', finishReason: reason }), stream: streamed.stream } }], cache: false });
+    const r = await request(url).post('/complete').send(ask()).expect(200);
+    expect(r.body).toMatchObject({ model: 'mine', text: 'my answer', finishReason: reason });
+    const { deltas, events } = await sse(url);
+    expect(deltas).toBe('my answer');
+    expect(events.at(-1)).toMatchObject({ event: 'done', data: { model: 'mine', finishReason: reason } });
+  });
+});
+
 describe('models[].provider options', () => {
   it('a provider that is not "openai" nor a ChatProvider is refused at start-up, naming each', () => {
     let err: unknown;
@@ -202,7 +325,7 @@ describe('models[].provider options', () => {
       llmResilience({
         models: [
           { model: 'a', provider: {} as ChatProvider },
-          { model: 'b', provider: 'anthropic' as 'openai' },
+          { model: 'b', provider: 'mistral' as 'openai' },
           { model: 'c', provider: { complete: async () => ({ text: '', finishReason: 'stop' }), stream: 5 } as unknown as ChatProvider },
         ],
       });

@@ -9,10 +9,12 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { createEngine, type LlmEngine, redisStore } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
-import type { LlmResilienceOptions } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import { sleep, waitFor, watchLoopStalls } from '../../helpers/app';
 
-const TIMEOUT_MS = 50;
+const TIMEOUT_MS = 150;
+/** A request that waited on Redis waited a whole timeout; what stays well under half of one is scheduling noise. */
+const NO_WAIT_MS = TIMEOUT_MS / 2;
 let fake: FakeLlm;
 let engines: LlmEngine[] = [];
 let fronts: RedisFront[] = [];
@@ -98,8 +100,8 @@ describe('a request waits at most one store timeout because of Redis', () => {
     const port = await freePort();
     const e = engine(`redis://127.0.0.1:${port}`);
     const { first, next } = await waits(e);
-    expect(first).toBeLessThan(TIMEOUT_MS + 30);
-    expect(next).toBeLessThan(20);
+    expect(first).toBeLessThan(TIMEOUT_MS + 50);
+    expect(next).toBeLessThan(NO_WAIT_MS);
     expect(e.status().shared).toMatchObject({ status: 'down' });
     // Redis comes up on that port: the store reconnects in the background, with no request needed
     await redisFront('forward', port);
@@ -111,8 +113,8 @@ describe('a request waits at most one store timeout because of Redis', () => {
     const front = await redisFront('blackhole');
     const e = engine(`redis://127.0.0.1:${front.port}`);
     const { first, next } = await waits(e);
-    expect(first).toBeLessThan(TIMEOUT_MS + 30);
-    expect(next).toBeLessThan(20);
+    expect(first).toBeLessThan(TIMEOUT_MS + 50);
+    expect(next).toBeLessThan(NO_WAIT_MS);
     expect(e.status().shared).toMatchObject({ status: 'down' });
     // the same server starts answering (new connections only: the old ones stay silent)
     front.mode = 'forward';
@@ -127,8 +129,8 @@ describe('a request waits at most one store timeout because of Redis', () => {
     front.mode = 'blackhole';
     front.silenceOpen(); // what was connected stops answering
     const { first, next } = await waits(e);
-    expect(first).toBeLessThan(TIMEOUT_MS + 30);
-    expect(next).toBeLessThan(20);
+    expect(first).toBeLessThan(TIMEOUT_MS + 50);
+    expect(next).toBeLessThan(NO_WAIT_MS);
     front.mode = 'forward';
     await waitFor(() => e.status().shared?.status === 'ok', 8000);
     await expectStoreUsed(e);
@@ -160,7 +162,7 @@ describe('a request waits at most one store timeout because of Redis', () => {
     expect(e.status().shared).toMatchObject({ status: 'down' });
     const base = await plainMs();
     const probe = (await timed(e)) - base; // the probe: this process may send it (Redis cannot say otherwise)
-    expect(probe).toBeLessThan(20);
+    expect(probe).toBeLessThan(NO_WAIT_MS);
     expect(e.status().models[0].state).toBe('closed');
   });
 });
@@ -178,7 +180,7 @@ describe('closing', () => {
     try {
       const store = redisStore({ url: `redis://127.0.0.1:${await freePort()}`, prefix, timeoutMs: TIMEOUT_MS });
       await store.get('k');
-      await pause(350); // down: background checks scheduled and run
+      await pause(500); // down: background checks scheduled and run
       expect(store.health().status).toBe('down');
       await store.close();
       await pause(20);

@@ -137,3 +137,126 @@ describe('continuationVerdict', () => {
     expect(continuationVerdict(' ...', 'Anything', false)).toBe('continues');
   });
 });
+
+/**
+ * A partial answer shorter than 12 normalised characters ("Hello wor") is too short to be looked for anywhere in the
+ * continuation (a short word is in any text), so a restart after a preamble needs more evidence: the partial answer
+ * again, as whole words (or the beginning of its last word when it was cut inside one), where a text may begin anew
+ * (after a line break, a colon or the end of a sentence), in a continuation that cannot be one because it opens a
+ * new capitalised sentence in the middle of the partial answer's, and that does not go on after the partial answer's
+ * words as it went on after the partial answer itself (a name said twice: "New York … New York").
+ */
+describe('continuationVerdict: a short partial answer restarted after a preamble', () => {
+  const capital = (w: string) => w[0].toUpperCase() + w.slice(1);
+  // a boundary a preamble may end with before the answer starts again, in several Unicode spellings
+  const boundary = fc.constantFrom(': ', ':\n\n', '.\n', '! ', '? ', '. ', '\n', '\uff1a', '\u3002', '\uff01 ', '\u2026 ', ':\n\n**', ': "', '\r\n> ');
+  // a preamble: words of the other vocabulary, the first capitalised (possibly full-width)
+  const preamble = fc.tuple(sentence(wordB, 1, 8), fc.boolean()).map(([s, wide]) => {
+    const first = s[0].toUpperCase();
+    return (wide ? String.fromCharCode(first.charCodeAt(0) - 0x21 + 0xff01) : first) + s.slice(1);
+  });
+  /** A partial answer of 5 to 11 normalised characters cut from `answer` (inside a word or at a word boundary). */
+  const shortCut = (answer: string, cut: number): string | null => {
+    const ends: number[] = [];
+    for (let i = 1; i <= answer.length; i++) {
+      const n = normalizeForOverlap(answer.slice(0, i)).length;
+      if (n >= 5 && n < 12) ends.push(i);
+    }
+    return ends.length === 0 ? null : answer.slice(0, ends[cut % ends.length]);
+  };
+  const zeroWidth = (text: string, every: number) => [...text].map((ch, i) => (i % every === every - 1 && /\p{L}/u.test(ch) ? `${ch}\u200b` : ch)).join('');
+
+  it('is caught, whatever its case, spelling, punctuation, preamble and chunks', () => {
+    fc.assert(
+      fc.property(
+        sentence(wordA, 3, 12).map(capital),
+        fc.nat(),
+        preamble,
+        boundary,
+        sentence(wordA, 0, 20),
+        fc.integer({ min: 0, max: 5 }),
+        fc.context(),
+        (answer, cut, pre, sep, rest, zw, ctx) => {
+          const delivered = shortCut(answer, cut);
+          fc.pre(delivered !== null);
+          ctx.log(JSON.stringify({ delivered, pre, sep }));
+          return (
+            fc.assert(
+              fc.property(
+                respelled(answer).chain((again) => chunked(`${pre}${sep}${zw > 0 ? zeroWidth(again, zw + 1) : again} ${rest}`)),
+                (deltas) => decided(delivered as string, deltas) === 'starts_over',
+              ),
+              { numRuns: 5 },
+            ) === undefined
+          );
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it.each([
+    ['cut inside a word', 'Hello wor', 'Sorry, here is the full answer again: Hello world, how are you today?'],
+    ['cut after a word', 'Hello world, ', 'Sorry, here is the full answer again: Hello world, how are you today?'],
+    ['cut after a word, no space', 'Hello world', ' I apologize, my answer was cut off.\n\nHello world, how are you today?'],
+    ['full-width and zero-width', 'Hello wor', 'ＳＯＲＲＹ。Ｈｅｌｌｏ ｗｏ\u200bｒｌｄ, how are you today?'],
+    ['decomposed accents', 'Café au l', 'Sorry about that! Cafe\u0301 au lait, as I was saying.'],
+    ['in capitals', 'Hello wor', 'SORRY, HERE IT IS AGAIN: HELLO WORLD, HOW ARE YOU TODAY?'],
+    ['after a long preamble', 'Once upon', 'I am sorry, it seems that my previous answer was cut off before it was finished. Let me start again from the beginning:\n\nOnce upon a time there was a fox.'],
+    ['glued to the cut word', 'Hello wor', 'Sure! Hello world, how are you today?'],
+  ])('%s: is caught', (_label, partial, continuation) => {
+    expect(continuationVerdict(partial, continuation, true)).toBe('starts_over');
+    // and never let through while it arrives
+    for (let i = 1; i < continuation.length; i++) expect(continuationVerdict(partial, continuation.slice(0, i), false)).not.toBe('continues');
+  });
+
+  it('an ordinary continuation that says the partial answer\'s words again is let through, whatever its chunks', () => {
+    fc.assert(
+      fc.property(sentence(wordA, 3, 12).map(capital), fc.nat(), fc.array(fc.tuple(sentence(wordB, 1, 6), boundary), { minLength: 1, maxLength: 5 }), fc.context(), (answer, cut, parts, ctx) => {
+        const delivered = shortCut(answer, cut);
+        fc.pre(delivered !== null);
+        // it goes on in lower case, as the rest of an unfinished sentence does, and says the opening words again later
+        const words = normalizeForOverlap(delivered as string);
+        const continuation = parts.map(([s, sep]) => `${s}${sep}${capital(words)} `).join('') + 'and so on';
+        ctx.log(JSON.stringify({ delivered, continuation }));
+        return fc.assert(fc.property(chunked(continuation), (deltas) => decided(delivered as string, deltas) === 'continues'), { numRuns: 5 }) === undefined;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a continuation that opens with a name and says the partial answer again followed by that name is let through', () => {
+    fc.assert(
+      fc.property(sentence(wordA, 2, 6).map(capital), wordB, sentence(wordB, 1, 10), boundary, (answer, name, middle, sep) => {
+        // the partial answer ends after a word ("New "), the continuation begins with a name ("York is big. New York …")
+        const delivered = `${answer} `;
+        fc.pre(normalizeForOverlap(delivered).length >= 5 && normalizeForOverlap(delivered).length < 12);
+        const continuation = `${capital(name)} ${middle}${sep}${answer} ${capital(name)} again.`;
+        return fc.assert(fc.property(chunked(continuation), (deltas) => decided(delivered, deltas) === 'continues'), { numRuns: 5 }) === undefined;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it.each([
+    ['a repeat mid-sentence', 'Hello world, ', 'Tom said, and then hello world again, twice.'],
+    ['a finished first sentence', 'Hello there! ', 'How are you? Hello there, I said.'],
+    ['a partial answer of fewer than 5 characters', 'The ', 'Eiffel Tower is in Paris. The tower is tall.'],
+    ['a lower-case continuation', 'The cat ', 'sat on the mat. The cat purred.'],
+    ['a name said twice', 'New ', 'York is big. New York has eight million people.'],
+    ['the cut word completed as before', 'Hello wor', 'ld! Hello world, again.'],
+    ['a partial answer in capitals', 'HELLO WOR', 'LD. HELLO WORLD AGAIN.'],
+  ])('%s is not a restart', (_label, partial, continuation) => {
+    expect(continuationVerdict(partial, continuation, true)).toBe('continues');
+  });
+
+  it('a continuation that cannot be a restart after a preamble is not held back for it', () => {
+    // it goes on in lower case: decided at once
+    expect(continuationVerdict('Hello wor', 'ld, how', false)).toBe('continues');
+    // a capitalised one is held back until the room a preamble may take has gone by, no longer
+    const long = 'Tom and Anna walked down to the river to drink, then back up the hill to their den under the old oak, where their three cubs waited for them and for the news of the forest, who had passed by in the night, and what the owl had seen from the top of the tall pine.';
+    expect(normalizeForOverlap(long).length).toBeGreaterThan(200);
+    expect(continuationVerdict('Hello wor', long.slice(0, 40), false)).toBe('undecided');
+    expect(continuationVerdict('Hello wor', long, false)).toBe('continues');
+  });
+});

@@ -9,7 +9,8 @@ import Koa from 'koa';
 import OpenAI from 'openai';
 import { ConfigError, createEngine, llmResilience, type LlmResilienceMiddleware, openAICompatibleRouter, StreamInterruptedError } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
-import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
+import type { ModelConfig } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 
 let fake: FakeLlm;
 beforeEach(async () => {
@@ -105,6 +106,74 @@ describe("midStream: 'continue'", () => {
     expect(error).toBeInstanceOf(StreamInterruptedError);
     expect(openings(text)).toBe(1);
     await engine.close();
+  });
+
+  describe('a short partial answer (under 12 normalised characters) restarted after a preamble', () => {
+    const GREETING = 'Hello world, how are you today? I hope the weather is kind to you and your garden.';
+    // the upstream ignores the prefill and answers from the start, after a preamble
+    const RESTART = `Sorry, here is the full answer again: ${GREETING}`;
+
+    it('is never spliced in: the stream ends with StreamInterruptedError, the beginning delivered once', async () => {
+      fake.setBehavior('big', { mode: 'cut', failAfterChunks: 2, text: GREETING }); // "Hello world, "
+      fake.setBehavior('small', { text: RESTART, prefill: 'ignore' });
+      const engine = createEngine(opts());
+      const s = engine.stream(ask());
+      const { text, error } = await drain(s);
+      expect(text).toBe('Hello world, ');
+      expect(error).toBeInstanceOf(StreamInterruptedError);
+      expect((error as StreamInterruptedError).attempts.map((a) => [a.model, a.outcome, a.message])).toEqual([
+        ['smart', 'error', expect.any(String)],
+        ['fast', 'invalid', 'the continuation repeated the answer (started it over) instead of continuing it'],
+      ]);
+      await expect(s.result).rejects.toBeInstanceOf(StreamInterruptedError);
+      expect(fake.requests('small')[0].body.messages).toContainEqual({ role: 'assistant', content: 'Hello world, ' });
+      await engine.close();
+    });
+
+    it('falls through to the next model with prefill, which continues: the answer whole, once, finish stop', async () => {
+      fake.setBehavior('big', { mode: 'cut', failAfterChunks: 2, text: GREETING });
+      fake.setBehavior('small', { text: RESTART, prefill: 'ignore' });
+      fake.setBehavior('third', { text: GREETING, prefill: 'continue' });
+      const engine = createEngine(opts({ models: [m('smart', 'big'), m('fast', 'small', { prefill: true }), m('vllm', 'third', { prefill: true })] }));
+      const { text, error, result } = await drain(engine.stream(ask()));
+      expect(error).toBeUndefined();
+      expect(text).toBe(GREETING);
+      expect(result).toMatchObject({ model: 'vllm', resumed: true, finishReason: 'stop' });
+      expect((result as { attempts: { model: string; outcome: string }[] }).attempts.map((a) => `${a.model}:${a.outcome}`)).toEqual(['smart:error', 'fast:invalid', 'vllm:success']);
+      await engine.close();
+    });
+
+    it('through the OpenAI-compatible gateway: an in-stream error and no [DONE], the beginning once', async () => {
+      fake.setBehavior('big', { mode: 'cut', failAfterChunks: 2, text: GREETING });
+      fake.setBehavior('small', { text: RESTART, prefill: 'ignore' });
+      const llm = llmResilience(opts());
+      const app = new Koa();
+      app.silent = true;
+      app.use(openAICompatibleRouter({ apiKeys: ['gateway-token-0123'], llm }).routes());
+      const server = http.createServer(app.callback());
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer gateway-token-0123', 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'default', stream: true, messages: ask().messages }),
+        });
+        const body = await res.text();
+        let text = '';
+        for (const line of body.split('\n')) {
+          if (!line.startsWith('data: {')) continue;
+          text += (JSON.parse(line.slice(6)) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content ?? '';
+        }
+        expect(text).toBe('Hello world, ');
+        expect(body).toMatch(/"code":"stream_interrupted"/);
+        expect(body).not.toMatch(/\[DONE\]/);
+        expect(body).not.toMatch(/"finish_reason":"stop"/);
+      } finally {
+        await llm.close();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+    });
   });
 
   it('a model that honours the prefill continues the answer: the joined text is whole, once, with resumed: true', async () => {

@@ -2,7 +2,8 @@
 import Koa from 'koa';
 import { createEngine, isStreamInterruptedError, llmResilience, type LlmResilienceMiddleware, RequestAbortedError, StreamInterruptedError } from '../../../lib';
 import { startFakeLlm, type FakeLlm } from '../../../lib/testing';
-import type { LlmResilienceOptions, ModelConfig } from '../../../lib/types';
+import type { ModelConfig } from '../../../lib/types';
+import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import { listen, type Listening, readJson, sleep, waitFor } from '../../helpers/app';
 
 let fake: FakeLlm;

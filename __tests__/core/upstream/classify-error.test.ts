@@ -1,56 +1,45 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import { ProviderError } from '../../../lib/core/provider/chat-provider';
 import { classifyError, InvalidAnswerError } from '../../../lib/core/upstream/classify-error';
+import { UpstreamAbortError, UpstreamConnectionError, UpstreamHttpError } from '../../../lib/core/upstream/upstream-errors';
 
 const plain = { timedOut: false, callerAborted: false, timeoutMs: 100 };
-const apiError = (status: number, body?: Record<string, unknown>, headers: Record<string, string> = {}) =>
-  APIError.generate(status, body ? { error: body } : undefined, 'msg', new Headers(headers));
+const httpError = (status: number, body: { message?: string; code?: unknown; type?: unknown } = {}, headers: Record<string, string> = {}) =>
+  new UpstreamHttpError(body.message ?? 'msg', { status, code: body.code, type: body.type, headers: new Headers(headers) });
 
-describe('classifyError', () => {
+describe('classifyError (provider-neutral failures)', () => {
   it('the caller aborting wins over everything and counts nothing', () => {
-    const c = classifyError(new APIUserAbortError(), { ...plain, callerAborted: true });
-    expect(c).toMatchObject({ callerAborted: true, countsAsFailure: false, fallThrough: false });
+    expect(classifyError(new UpstreamAbortError(), { ...plain, callerAborted: true })).toMatchObject({ callerAborted: true, countsAsFailure: false, fallThrough: false });
   });
-  it('our timer firing is a timeout that counts', () => {
-    expect(classifyError(new APIUserAbortError(), { ...plain, timedOut: true })).toMatchObject({ outcome: 'timeout', countsAsFailure: true, fallThrough: true });
+  it('our timer firing is a timeout that counts; our own cancel (a lost hedge) counts nothing', () => {
+    expect(classifyError(new UpstreamAbortError(), { ...plain, timedOut: true })).toMatchObject({ outcome: 'timeout', countsAsFailure: true, fallThrough: true });
+    expect(classifyError(new UpstreamAbortError(), { ...plain, cancelled: true })).toMatchObject({ outcome: 'cancelled', countsAsFailure: false, fallThrough: true });
   });
-  it('429 is rate_limited with the provider\'s wait, not a breaker failure', () => {
-    expect(classifyError(apiError(429, {}, { 'retry-after': '3' }), plain)).toMatchObject({ outcome: 'rate_limited', countsAsFailure: false, fallThrough: true, retryAfterMs: 3000, status: 429 });
+  it('429 is rate_limited with the wait the headers ask for, or the error\'s own retryAfterMs', () => {
+    expect(classifyError(httpError(429, {}, { 'retry-after': '3' }), plain)).toMatchObject({ outcome: 'rate_limited', countsAsFailure: false, fallThrough: true, retryAfterMs: 3000, status: 429 });
+    expect(classifyError(httpError(429, {}, { 'retry-after-ms': '250' }), plain)).toMatchObject({ retryAfterMs: 250 });
+    expect(classifyError(new ProviderError('slow down', { status: 429, retryAfterMs: 700 }), plain)).toMatchObject({ outcome: 'rate_limited', retryAfterMs: 700 });
+    expect(classifyError(Object.assign(new Error('x'), { status: 429, headers: new Headers({ 'retry-after': '1' }) }), plain)).toMatchObject({ retryAfterMs: 1000 });
   });
-  it('400/422 fail fast and count nothing; context length falls through', () => {
-    expect(classifyError(apiError(400, { message: 'bad' }), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false, status: 400 });
-    expect(classifyError(apiError(422, {}), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false });
-    expect(classifyError(apiError(400, { code: 'context_length_exceeded' }), plain)).toMatchObject({ fallThrough: true, countsAsFailure: false });
-  });
-  it.each([
-    ['OpenAI', { message: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.", code: 'context_length_exceeded' }],
-    ['vLLM (no code)', { message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", type: 'BadRequestError', code: 400 }],
-    ['Anthropic-compatible', { message: 'prompt is too long: 210000 tokens > 200000 maximum', type: 'invalid_request_error' }],
-    ['Gemini-compatible', { message: 'The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).' }],
-    ['Bedrock', { message: 'Input is too long for requested model.' }],
-    ['a type only', { message: 'bad request', type: 'context_length_exceeded' }],
-  ])('a 400 saying the prompt does not fit (%s) falls through without counting', (_who, body) => {
-    const c = classifyError(apiError(400, body), plain);
-    expect(c).toMatchObject({ fallThrough: true, countsAsFailure: false, message: 'context length exceeded', status: 400 });
-  });
-  it.each([
-    { message: "Invalid value for 'temperature': 3 is greater than the maximum of 2" },
-    { message: 'max_tokens is too large: 5000. This model supports at most 4096 completion tokens' },
-    {},
-  ])('a 400 about anything else still fails fast (%j)', (body) => {
-    expect(classifyError(apiError(400, body), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false });
-  });
-  it('a 413 or 422 that mentions the context is still the caller\'s fault', () => {
-    expect(classifyError(apiError(422, { message: 'maximum context length exceeded' }), plain)).toMatchObject({ fallThrough: false });
+  it('400/413/422 fail fast and count nothing; a 400 about the context length falls through', () => {
+    for (const status of [400, 413, 422]) expect(classifyError(httpError(status), plain)).toMatchObject({ fallThrough: false, countsAsFailure: false, status });
+    expect(classifyError(httpError(400, { code: 'context_length_exceeded' }), plain)).toMatchObject({ fallThrough: true, countsAsFailure: false, message: 'context length exceeded' });
+    expect(classifyError(httpError(400, { type: 'context_length_exceeded' }), plain)).toMatchObject({ fallThrough: true, message: 'context length exceeded' });
+    expect(classifyError(httpError(400, { message: 'prompt is too long: 210000 tokens > 200000 maximum' }), plain)).toMatchObject({ fallThrough: true });
+    expect(classifyError(new ProviderError('too long', { status: 400, code: 'context_length_exceeded' }), plain)).toMatchObject({ fallThrough: true, countsAsFailure: false });
   });
   it.each([401, 403, 404, 500, 502, 503])('%i is the model\'s failure', (status) => {
-    expect(classifyError(apiError(status, {}), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, fallThrough: true, status });
+    expect(classifyError(httpError(status), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, fallThrough: true, status });
   });
-  it('connection errors, bad JSON and invalid answers are failures', () => {
-    expect(classifyError(new APIConnectionError({ message: 'reset' }), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true });
+  it('connection failures, aborts, bad JSON and invalid answers are failures', () => {
+    expect(classifyError(new UpstreamConnectionError(), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, fallThrough: true, message: 'connection error' });
+    expect(classifyError(new UpstreamConnectionError({ timedOut: true }), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, message: 'connection timed out' });
+    expect(classifyError(new UpstreamAbortError(), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, message: 'request aborted' });
+    expect(classifyError(new DOMException('This operation was aborted', 'AbortError'), plain)).toMatchObject({ outcome: 'error', message: 'request aborted' });
     expect(classifyError(new SyntaxError('Unexpected end'), plain)).toMatchObject({ outcome: 'error', message: 'malformed response from provider' });
     expect(classifyError(new InvalidAnswerError('no choices'), plain)).toMatchObject({ outcome: 'invalid', countsAsFailure: true });
+    expect(classifyError(new Error('boom'), plain)).toMatchObject({ outcome: 'error', countsAsFailure: true, message: 'unexpected error while calling the provider' });
   });
   it('a body cut by the connection closing (undici\'s own error, from a real loopback server) is named so', async () => {
     const server = http.createServer((_req, res) => {
@@ -69,7 +58,6 @@ describe('classifyError', () => {
     }
   });
   it('never copies the provider\'s message (it may echo keys)', () => {
-    const c = classifyError(apiError(401, { message: 'Incorrect API key provided: sk-abc123' }), plain);
-    expect(c.message).not.toContain('sk-abc123');
+    expect(classifyError(httpError(401, { message: 'Incorrect API key provided: sk-abc123' }), plain).message).not.toContain('sk-abc123');
   });
 });

@@ -28,6 +28,21 @@ describe('compileSchema', () => {
     expect(compileSchema({ $id: 'https://example.com/answer.json', type: 'object', required: ['b'] })({ a: 1 })).toBe(false);
   });
 
+  it('reads a schema by the dialect it declares: draft 2020-12 (zod 4\'s toJSONSchema), 2019-09, draft-07 or none; another $schema as draft-07', () => {
+    const tuple = { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'array', prefixItems: [{ type: 'string' }, { type: 'number' }], items: false };
+    const fn2020 = compileSchema(tuple);
+    expect(fn2020(['a', 1])).toBe(true);
+    expect(fn2020([1, 'a'])).toBe(false); // prefixItems is 2020-12's: checked, not ignored
+    expect(fn2020(['a', 1, 2])).toBe(false);
+    const fn2019 = compileSchema({ $schema: 'https://json-schema.org/draft/2019-09/schema', type: 'object', required: ['a'], unevaluatedProperties: false, properties: { a: {} } });
+    expect(fn2019({ a: 1 })).toBe(true);
+    expect(fn2019({ a: 1, b: 2 })).toBe(false);
+    expect(compileSchema({ $schema: 'http://json-schema.org/draft-07/schema#', type: 'string' })('x')).toBe(true);
+    const old = compileSchema({ $schema: 'http://json-schema.org/draft-04/schema#', type: 'object', required: ['a'] });
+    expect(old({ a: 1 })).toBe(true);
+    expect(old({})).toBe(false);
+  });
+
   it('turns a schema ajv cannot compile into a RequestError, every time', () => {
     for (let i = 0; i < 2; i++) expect(() => compileSchema({ type: 'no-such-type' })).toThrow(RequestError);
   });

@@ -33,6 +33,8 @@ export class ModelBreaker implements OutcomeRecorder {
   readonly #breaker: CircuitBreaker<[Job], unknown>;
   readonly #resetTimeoutMs: number;
   #halfOpenAt: number | null = null;
+  /** A half-open probe is in flight: the one slot is taken (see `#probe`). */
+  #probing = false;
 
   constructor(name: string, options: ResolvedBreaker, events: EventBus) {
     this.name = name;
@@ -66,7 +68,7 @@ export class ModelBreaker implements OutcomeRecorder {
 
   /** True when a call may go through now: closed, or half-open with the probe slot still free. */
   canAttempt(): boolean {
-    return this.#breaker.closed || this.#breaker.pendingClose;
+    return this.#breaker.closed || (this.#breaker.pendingClose && !this.#probing);
   }
 
   /**
@@ -78,11 +80,11 @@ export class ModelBreaker implements OutcomeRecorder {
    * opossum; a success is counted straight into its window (see `succeeded`). opossum still
    * makes every decision (the error rate over its window, the thresholds, the cool-down), on calls counted when
    * their outcome is known: calls still in flight no longer dilute the rate. On a half-open breaker the attempt
-   * is fired at its start, so opossum hands its one probe slot to exactly one attempt and judges that probe
-   * itself. A function is run the same way: counted when it ends on a closed breaker, fired on a half-open one.
+   * takes the one probe slot at its start and opossum judges it when it ends (see `#probe`). A function is run the
+   * same way.
    */
   run<T>(job: BreakerJob<T>): Promise<T> {
-    if (!this.#breaker.closed) return this.#breaker.fire(job) as Promise<T>;
+    if (!this.#breaker.closed) return this.#probe(job);
     if (typeof job !== 'function') return job.run(this);
     // A function (a streamed attempt) is counted the same way, when it ends: fired through opossum on a closed
     // breaker, what must not count (a 429, a caller's fault, an answer the request made unusable) would be
@@ -97,6 +99,44 @@ export class ModelBreaker implements OutcomeRecorder {
       (value) => this.succeeded(value),
       (err: unknown) => this.failed(err),
     );
+  }
+
+  /**
+   * A call on a breaker that is not closed: rejected with `EOPENBREAKER` unless it takes the half-open breaker's one
+   * probe slot. The probe runs outside opossum while it is in flight; once its outcome is known, opossum judges it
+   * (fired with that outcome: a success or a neutral error closes the breaker, a failure re-opens it), unless it
+   * proved nothing about the model (cancelled by its caller or by a hedge, or cut short by a time limit the request
+   * set itself): then the slot is given back and the breaker stays half-open for the next request to probe.
+   */
+  #probe<T>(job: BreakerJob<T>): Promise<T> {
+    if (this.#probing || !this.#breaker.halfOpen || !this.#breaker.pendingClose) {
+      // opossum's own rejection while open (and the same, by hand, while another request holds the probe slot)
+      if (!this.#breaker.halfOpen) return this.#breaker.fire(job) as Promise<T>;
+      return Promise.reject(Object.assign(new Error('Breaker is open'), { code: 'EOPENBREAKER' }));
+    }
+    this.#probing = true;
+    let started: Promise<T>;
+    try {
+      started = typeof job === 'function' ? job() : job.run();
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    return started.then(
+      (value) => this.#judgeProbe(() => Promise.resolve(value)) as Promise<T>,
+      (err: unknown) => (provedNothing(err) ? this.#giveBackProbe(err) : (this.#judgeProbe(() => Promise.reject(err)) as Promise<never>)),
+    );
+  }
+
+  /** Hands a probe's outcome to opossum, which closes or re-opens the breaker (if it is still half-open). */
+  #judgeProbe(outcome: () => Promise<unknown>): Promise<unknown> {
+    this.#probing = false;
+    if (!this.#breaker.halfOpen || !this.#breaker.pendingClose) return outcome(); // another process decided meanwhile
+    return this.#breaker.fire(outcome);
+  }
+
+  #giveBackProbe(err: unknown): Promise<never> {
+    this.#probing = false;
+    return Promise.reject(err);
   }
 
   /**
@@ -163,14 +203,21 @@ export class ModelBreaker implements OutcomeRecorder {
    * closed breaker these are not counted at all (see `failed`). A half-open probe is judged by opossum, whose
    * error filter counts them as successes: a probe that got a 429, a caller's 400 or an answer only this request
    * would not use reached a working provider, so it closes the breaker (a 429 also starts the model's cool-down).
-   * A cancelled probe, or one the request gave less time than the model's timeout and that ran out of it, proved
-   * nothing, so it counts as a failure (the breaker re-opens) rather than closing the breaker on no evidence.
+   * A probe that proved nothing (see `provedNothing`) never reaches opossum: its slot is given back.
    */
   #isNeutral(err: unknown): boolean {
     if (!(err instanceof AttemptFailure)) return false;
-    if (err.failure.callerAborted || err.failure.cancelled || err.failure.provedNothing) return !this.#breaker.halfOpen;
+    if (provedNothing(err)) return true;
     return !err.failure.countsAsFailure;
   }
+}
+
+/**
+ * An attempt that says nothing about the model, either way: cancelled (its caller left, or a hedge answered
+ * first) or cut short by a time limit the request set itself, below the model's usual time.
+ */
+function provedNothing(err: unknown): boolean {
+  return err instanceof AttemptFailure && (err.failure.callerAborted || err.failure.cancelled === true || err.failure.provedNothing === true);
 }
 
 export function isOpenBreakerRejection(err: unknown): boolean {

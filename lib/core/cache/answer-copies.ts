@@ -1,4 +1,4 @@
-import type { Usage } from '../../types';
+import type { StreamResult, ToolCall, Usage } from '../../types';
 import type { ChainSuccess } from '../fallback/fallback-chain';
 import type { CachedAnswer } from './response-cache';
 
@@ -46,8 +46,11 @@ export function deliver(entry: CachedAnswer): CachedAnswer {
   return copy;
 }
 
-/** What a flight of identical requests ends with: the chain's answer, or one another process shared. */
-export type FlightValue = ChainSuccess | { shared: CachedAnswer };
+/**
+ * What a flight of identical requests ends with: the chain's answer (a `complete()` made the call), a stream's
+ * (a stream made it), or one another process shared.
+ */
+export type FlightValue = ChainSuccess | { streamed: StreamResult } | { shared: CachedAnswer };
 
 /**
  * A caller that joined another's flight gets its own copy of everything a result is built from that can be
@@ -55,14 +58,31 @@ export type FlightValue = ChainSuccess | { shared: CachedAnswer };
  */
 export function copyForJoiner(value: FlightValue): FlightValue {
   if ('shared' in value) return { shared: deliver(value.shared) };
+  if ('streamed' in value) {
+    const r = value.streamed;
+    const streamed: StreamResult = { ...r, usage: { ...r.usage }, attempts: r.attempts.map((a) => ({ ...a })) };
+    if (r.json !== undefined) streamed.json = copyJson(r.json, false);
+    if (r.toolCalls !== undefined) streamed.toolCalls = copyToolCalls(r.toolCalls);
+    return { streamed };
+  }
   const copy: ChainSuccess = {
     ...value,
-    answer: { ...value.answer, usage: { ...value.answer.usage } },
+    answer: {
+      ...value.answer,
+      usage: { ...value.answer.usage },
+      ...(value.answer.toolCalls !== undefined ? { toolCalls: copyToolCalls(value.answer.toolCalls) } : {}),
+      ...(value.answer.providerMetadata !== undefined ? { providerMetadata: copyJson(value.answer.providerMetadata, false) as Record<string, unknown> } : {}),
+    },
     attempts: value.attempts.map((a) => ({ ...a })),
   };
   if (value.json !== undefined) copy.json = copyJson(value.json, false);
   if (value.contextTruncation) copy.contextTruncation = { ...value.contextTruncation, droppedIndexes: [...value.contextTruncation.droppedIndexes] };
   return copy;
+}
+
+/** Tool calls of an answer, for a caller of its own. */
+export function copyToolCalls(calls: readonly ToolCall[]): ToolCall[] {
+  return calls.map((c) => ({ id: c.id, type: c.type, function: { name: c.function.name, arguments: c.function.arguments } }));
 }
 
 /**

@@ -5,7 +5,7 @@ import { stableStringify } from './stable-stringify';
 
 /**
  * The cache key covers everything that changes an answer: the chain (names and provider ids), messages,
- * temperature, topP, maxTokens, stop, seed, responseFormat, the answer schema, `truncate: 'oldest'` (an answer
+ * temperature, topP, maxTokens, stop, seed, responseFormat, the answer schema, the tools offered, `toolChoice`, `parallelToolCalls`, the parameters passed through (`providerOptions`), `truncate: 'oldest'` (an answer
  * to a prompt trimmed to fit a model is not one to the whole prompt), and the tenant scope. An omitted temperature
  * is `null`, not 0 (the API's default is 1). The key is a SHA-256, so no prompt text sits in keys or events.
  *
@@ -32,14 +32,20 @@ const LEFT_OUT = Object.freeze({ leftOut: 'prompt' });
 const PROMPT_LEFT_OUT = stableStringify(LEFT_OUT);
 
 function keyJson(req: NormalizedRequest, scope: string, withoutPrompt: boolean): string {
-  // the keys of that object, sorted: chain maxTokens messages responseFormat schema scope seed stop temperature topP (truncate) v
+  // the keys of that object, sorted: chain maxTokens messages (parallelToolCalls) (providerOptions) responseFormat
+  // schema scope seed stop temperature (toolChoice) (tools) topP (truncate) v; those in brackets only when given
   return (
     `{"chain":${chainJson(req.chain)},"maxTokens":${orNull(req.maxTokens)},"messages":${messagesJson(req.messages, withoutPrompt)}` +
+    `${ifGiven('parallelToolCalls', req.parallelToolCalls)}${ifGiven('providerOptions', req.providerOptions)}` +
     `,"responseFormat":${orNull(req.responseFormat)},"schema":${orNull(req.schema)},"scope":${JSON.stringify(scope)}` +
     `,"seed":${orNull(req.seed)},"stop":${orNull(req.stop)},"temperature":${orNull(req.temperature)}` +
+    `${ifGiven('toolChoice', req.toolChoice)}${ifGiven('tools', req.tools)}` +
     `,"topP":${orNull(req.topP)}${req.truncate === 'oldest' ? ',"truncate":"oldest"' : ''},"v":1}`
   );
 }
+
+/** `,"name":<stable JSON>` for a parameter that is given; nothing otherwise (the keys of other requests stay). */
+const ifGiven = (name: string, v: unknown): string => (v === undefined ? '' : `,"${name}":${stableStringify(v)}`);
 
 /**
  * The tenant scope as the cache keys it: a string (a finite number is its decimal text; none is one scope
@@ -66,8 +72,12 @@ export function answerParameters(req: NormalizedRequest): Record<string, unknown
     responseFormat: req.responseFormat ?? null,
     schema: req.schema ?? null,
   };
-  // only when on, so that the keys of every other request stay what they were
+  // only when on (or given), so that the keys of every other request stay what they were
   if (req.truncate === 'oldest') params.truncate = 'oldest';
+  if (req.tools !== undefined) params.tools = req.tools;
+  if (req.toolChoice !== undefined) params.toolChoice = req.toolChoice;
+  if (req.parallelToolCalls !== undefined) params.parallelToolCalls = req.parallelToolCalls;
+  if (req.providerOptions !== undefined) params.providerOptions = req.providerOptions;
   return params;
 }
 

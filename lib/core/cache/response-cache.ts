@@ -5,8 +5,10 @@ import type { EventBus } from '../events/event-bus';
 import type { AbortSource } from '../signals';
 import type { SharedStore, StoreBudget } from '../shared/shared-store';
 import { SemanticCache } from './semantic/semantic-cache';
+import type { EmbedderFactory } from './semantic/embedder';
 import type { ResolvedCache } from '../options/resolve-options';
 import { SingleFlight } from './single-flight';
+import type { PieceBroadcast } from './piece-broadcast';
 import { copyForJoiner, deliver, type FlightValue, freezeParsed, frozenSnapshot } from './answer-copies';
 import { MAX_SHARED_ENTRY_CHARS, parseSharedEntry, SHARED_ENTRY_VERSION, type SharedEntry } from './shared-entry';
 
@@ -20,6 +22,12 @@ export interface CachedAnswer {
   readonly finishReason: string;
   readonly json?: unknown;
 }
+
+/**
+ * Whether an entry may be served to the request looking it up (its content meets the request's rules). It must
+ * depend on nothing but what the key covers: an entry it refuses is deleted, from the LRU and the shared store.
+ */
+export type AcceptEntry = (answer: CachedAnswer) => boolean;
 
 /** Another process answered while we waited, or we hold the fleet-wide fill lock (release it when done). */
 export type FleetFill = { answer: CachedAnswer } | { release: () => void };
@@ -36,7 +44,8 @@ export class ResponseCache {
   readonly semantic: SemanticCache | null;
   readonly #lru: LRUCache<string, CachedAnswer>;
   readonly #options: ResolvedCache;
-  readonly flights = new SingleFlight<FlightValue>(copyForJoiner);
+  /** Identical requests in flight, `complete()` and streams alike (a stream's flight publishes its pieces). */
+  readonly flights = new SingleFlight<FlightValue, PieceBroadcast>(copyForJoiner);
   /** Model names an entry read from the shared store may name (null: not known here, any name). */
   readonly #models: ReadonlySet<string> | null;
   hits = 0;
@@ -49,11 +58,14 @@ export class ResponseCache {
     fetchImpl?: typeof globalThis.fetch,
     /** The models configured in this app: a shared entry naming another is a miss. */
     models?: readonly { readonly name: string }[],
+    /** Makes the semantic lookup's embedder (needed when `cache.semantic` is set; see `EngineDefaults`). */
+    embedder?: EmbedderFactory,
   ) {
     this.#options = options;
     this.#models = models ? new Set(models.map((m) => m.name)) : null;
     this.store = options.store ?? null;
-    this.semantic = options.semantic ? new SemanticCache(options.semantic, this.store, fetchImpl) : null;
+    if (options.semantic && !embedder) throw new Error('the semantic cache needs an embedder factory');
+    this.semantic = options.semantic && embedder ? new SemanticCache(options.semantic, this.store, embedder, fetchImpl) : null;
     // Vectors other processes shared: best-effort, never delays start-up.
     if (this.semantic && this.store) void this.semantic.warm();
     this.#lru = new LRUCache<string, CachedAnswer>({
@@ -69,9 +81,9 @@ export class ResponseCache {
     return this.#options.scope;
   }
 
-  /** The LRU alone; the caller gets its own copy. */
-  get(key: string): CachedAnswer | undefined {
-    const v = this.#lru.get(key);
+  /** The LRU alone; the caller gets its own copy. An entry `accept` refuses is a miss, and is deleted. */
+  get(key: string, accept?: AcceptEntry): CachedAnswer | undefined {
+    const v = this.#local(key, accept);
     if (v === undefined) {
       this.misses++;
       return undefined;
@@ -83,16 +95,18 @@ export class ResponseCache {
   /**
    * Both tiers: the LRU, then the shared store (whose hits are copied into the LRU for their remaining TTL). The
    * caller gets its own copy. `budget`: what this request may still wait on the shared store, all calls together.
+   * An entry `accept` refuses is a miss in that tier, and is deleted there.
    */
-  async lookup(key: string, budget?: StoreBudget): Promise<CachedAnswer | undefined> {
-    const local = this.#lru.get(key);
+  async lookup(key: string, budget?: StoreBudget, accept?: AcceptEntry): Promise<CachedAnswer | undefined> {
+    const local = this.#local(key, accept);
     if (local !== undefined || !this.store) {
       if (local === undefined) this.misses++;
       else this.hits++;
       return local === undefined ? undefined : deliver(local);
     }
     const shared = this.#decode(key, await this.store.get(`cache:${key}`, budget));
-    if (shared === undefined) {
+    if (shared === undefined || (accept && !accept(shared.a))) {
+      if (shared !== undefined) void this.store.del(`cache:${key}`);
       this.misses++;
       return undefined;
     }
@@ -117,6 +131,14 @@ export class ResponseCache {
     }
   }
 
+  /** The LRU's entry for a key, unless `accept` refuses it (then it is deleted). */
+  #local(key: string, accept: AcceptEntry | undefined): CachedAnswer | undefined {
+    const v = this.#lru.get(key);
+    if (v === undefined || !accept || accept(v)) return v;
+    this.#lru.delete(key);
+    return undefined;
+  }
+
   /** An entry read from the shared store, kept in the LRU for what is left of its TTL (at most this cache's own). */
   #remember(key: string, entry: SharedEntry): CachedAnswer {
     const answer = freezeParsed(entry.a);
@@ -133,8 +155,9 @@ export class ResponseCache {
    * `maxWaitMs`: what is left of the request's deadline (the wait for another process's answer stops there too).
    * `budget`: what the request may still wait on the shared store (taking the lock spends from it; the wait for
    * another process's answer is `lockWaitMs`, and ends at the first poll the store does not answer).
+   * `accept`: an entry it refuses is not the answer waited for (the lock holder is there to replace it).
    */
-  async fleetFill(key: string, signal: AbortSource, maxWaitMs = Infinity, budget?: StoreBudget): Promise<FleetFill> {
+  async fleetFill(key: string, signal: AbortSource, maxWaitMs = Infinity, budget?: StoreBudget, accept?: AcceptEntry): Promise<FleetFill> {
     const store = this.store;
     if (!store) return { release: () => undefined };
     const token = randomUUID();
@@ -148,7 +171,7 @@ export class ResponseCache {
       const r = await store.getWithLock(`cache:${key}`, lockKey);
       if (!r) break; // store unavailable: ask the provider
       const v = this.#decode(key, r.value);
-      if (v) return { answer: deliver(this.#remember(key, v)) };
+      if (v && (!accept || accept(v.a))) return { answer: deliver(this.#remember(key, v)) };
       if (!r.locked) break; // the holder gave up without storing (failure or an uncacheable answer)
     }
     return { release: () => undefined };

@@ -4,10 +4,12 @@ import { AbortLatch, type AbortSource } from '../signals';
 /** How long the last caller to leave waits for the cancelled work to say how it ended (it takes microtasks). */
 const LAST_LEAVER_GRACE_MS = 50;
 
-interface Flight<T> {
+interface Flight<T, P> {
   promise: Promise<T>;
   controller: AbortLatch;
   waiters: number;
+  /** What the work published for those who join it while it runs (a stream's pieces so far). */
+  published?: P;
 }
 
 /**
@@ -15,9 +17,11 @@ interface Flight<T> {
  * work is aborted only when every caller has left, so one impatient client never cancels the others.
  * With `copyForJoiner`, every caller that joined gets its own copy of the value (the one who started the work
  * gets the value itself), so that no caller can change what another one got.
+ * The work may also `publish` something for the callers that join it before it ends (`published`): a stream's
+ * pieces, which those who join follow as they come.
  */
-export class SingleFlight<T> {
-  readonly #flights = new Map<string, Flight<T>>();
+export class SingleFlight<T, P = never> {
+  readonly #flights = new Map<string, Flight<T, P>>();
 
   constructor(readonly copyForJoiner?: (value: T) => T) {}
 
@@ -25,18 +29,28 @@ export class SingleFlight<T> {
     return this.#flights.size;
   }
 
-  /** `joined` is true when the caller rode on a flight somebody else started. */
-  run(key: string, work: (signal: AbortSource) => Promise<T>, callerSignal?: AbortSource): Promise<{ value: T; joined: boolean }> {
+  /** What the flight in progress under `key` has published (see `run`'s `publish`), if any. */
+  published(key: string): P | undefined {
+    return this.#flights.get(key)?.published;
+  }
+
+  /**
+   * `joined` is true when the caller rode on a flight somebody else started. `work` may call `publish` (before its
+   * first `await`, for every caller that joins to see it) to share its progress through `published(key)`.
+   */
+  run(key: string, work: (signal: AbortSource, publish: (progress: P) => void) => Promise<T>, callerSignal?: AbortSource): Promise<{ value: T; joined: boolean }> {
     let flight = this.#flights.get(key);
     const joined = flight !== undefined;
     if (!flight) {
       const controller = new AbortLatch();
-      const promise = work(controller).finally(() => {
+      const created: Flight<T, P> = { promise: undefined as unknown as Promise<T>, controller, waiters: 0 };
+      created.promise = work(controller, (progress) => {
+        created.published = progress;
+      }).finally(() => {
         if (this.#flights.get(key) === created) this.#flights.delete(key);
       });
-      const created: Flight<T> = { promise, controller, waiters: 0 };
       // Nobody may be left to observe a rejection once every waiter has gone.
-      promise.catch(() => undefined);
+      created.promise.catch(() => undefined);
       this.#flights.set(key, created);
       flight = created;
     }

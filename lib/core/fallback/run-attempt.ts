@@ -5,9 +5,9 @@ import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted, unlessAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import type { Providers } from '../provider/providers';
-import type { UpstreamAnswer } from '../upstream/openai-upstream';
+import type { UpstreamAnswer } from '../provider/answer';
 import { checkAnswer, checkAnswerShape, hookTimedOut } from '../validation/answer-check';
-import { AttemptFailure } from './attempt-failure';
+import { AttemptFailure, failureClass } from './attempt-failure';
 
 export interface AttemptAnswer {
   answer: UpstreamAnswer;
@@ -143,12 +143,12 @@ export class Attempt extends AbortLatch implements DeadlineEntry {
     const callerAborted = !timedOut && anyAborted(this.callerSignals);
     const cancelled = !timedOut && !callerAborted && this.cancelSignal?.aborted === true;
     this.#release();
-    const why =
+    let why =
       timedOut && this.#validating
         ? hookTimedOut(`validate() did not settle within ${this.timeoutMs} ms`)
-        : classifyError(err, { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs });
+        : classifyError(this.upstream.failureOf(this.model, err), { timedOut, callerAborted, cancelled, timeoutMs: this.timeoutMs });
     // a time limit the request set is no evidence that the model is slow (nor, for a probe, that it is back)
-    if (timedOut && this.cutByRequest && why.countsAsFailure) Object.assign(why, { countsAsFailure: false, provedNothing: true });
+    if (timedOut && this.cutByRequest && why.countsAsFailure) why = failureClass({ kind: 'timeout_by_request' }, why.message);
     const failure = new AttemptFailure(why, { cause: err });
     return this.#recorder ? this.#recorder.failed(failure) : Promise.reject(failure);
   }

@@ -38,7 +38,7 @@ export const optionsSchema = {
           // a ChatProvider's methods are checked as functions after the schema (the schema sees them as {})
           provider: {
             anyOf: [
-              { const: 'openai' },
+              { enum: ['openai', 'anthropic', 'gemini'] },
               { type: 'object', required: ['complete'], properties: { complete: { type: 'object' }, stream: { type: 'object' }, close: { type: 'object' } } },
             ],
           },
@@ -134,6 +134,7 @@ export const optionsSchema = {
     truncate: { enum: [false, 'oldest'] },
     acceptTruncated: { type: 'boolean' },
     midStream: { enum: ['error', 'continue'] },
+    onRefusal: { enum: ['return', 'fallback'] },
     latencyWindow: { type: 'integer', minimum: 1, maximum: 100_000 },
     logger: { type: 'object' },
     onFallback: {},

@@ -1,7 +1,8 @@
 import type { ErrorObject } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
-import type { CacheOptions, FallbackReviewEntry, LlmLogger, LlmResilienceOptions } from '../../types';
-import type { SharedStore } from '../shared/shared-store';
+import { OPTION_DEFAULTS } from './option-defaults';
+import type { EngineCacheOptions, EngineOptions, FallbackReviewEntry, LlmLogger } from '../../types';
+import { type SharedStore, storeProblem } from '../shared/shared-store';
 import { ownValidator } from '../validation/own-validators';
 import { type ChatProvider, isChatProvider } from '../provider/chat-provider';
 
@@ -61,7 +62,7 @@ export interface ResolvedCache {
   readonly maxBytes: number | undefined;
   readonly ttlMs: number;
   readonly fallbackTtlMs: number;
-  readonly scope: CacheOptions['scope'];
+  readonly scope: EngineCacheOptions['scope'];
 }
 
 export interface ResolvedOptions {
@@ -79,6 +80,7 @@ export interface ResolvedOptions {
   readonly truncate: false | 'oldest';
   readonly acceptTruncated: boolean;
   readonly midStream: 'error' | 'continue';
+  readonly onRefusal: 'return' | 'fallback';
   readonly latencyWindow: number;
   readonly logger: LlmLogger | undefined;
   readonly onFallback: ((entry: FallbackReviewEntry) => void) | undefined;
@@ -88,16 +90,8 @@ export interface ResolvedOptions {
   readonly tracing: boolean;
 }
 
-export const DEFAULTS = Object.freeze({
-  timeoutMs: 2000,
-  idleTimeoutMs: 5000,
-  breaker: Object.freeze({ errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 }),
-  cache: Object.freeze({ max: 1000, ttlMs: 600_000, fallbackTtlMs: 30_000 }),
-  rateLimit: Object.freeze({ defaultCooldownMs: 1000, maxCooldownMs: 60_000 }),
-  adaptiveTimeout: Object.freeze<ResolvedAdaptiveTimeout>({ percentile: 95, multiplier: 1.5, minSamples: 20, minTimeoutMs: 50 }),
-  hedge: Object.freeze<ResolvedHedge>({ afterPercentile: 95, maxExtraLoad: 0.1, minSamples: 20 }),
-  latencyWindow: 200,
-});
+/** Every default the resolver fills in (see `OPTION_DEFAULTS`). */
+const D = OPTION_DEFAULTS;
 
 function describe(err: ErrorObject): ConfigProblem {
   const path = err.instancePath || '';
@@ -128,7 +122,8 @@ function toData(value: unknown, depth = 0): unknown {
   return value;
 }
 
-const PROVIDER_PROBLEM = "must be 'openai' or a ChatProvider: an object with complete(call) (and, optionally, stream(call) and close())";
+const PROVIDER_PROBLEM =
+  "must be 'openai', 'anthropic', 'gemini' or a ChatProvider: an object with complete(call) (and, optionally, stream(call), close() and a promptTokenScale from 0 to 10)";
 
 const EITHER: Record<string, string> = {
   '/cache': 'must be false or an object',
@@ -177,13 +172,20 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
     if (typeof m.provider === 'object' && !isChatProvider(m.provider)) {
       problems.push({ path: `/models/${i}/provider`, message: PROVIDER_PROBLEM });
     }
+    // the native families are made by the library's engine (createEngine, llmResilience, llmExpress) before the
+    // core sees the options: one named here was not, and must not be taken for an OpenAI-compatible endpoint
+    if (m.provider === 'anthropic' || m.provider === 'gemini') {
+      problems.push({ path: `/models/${i}/provider`, message: `'${m.provider}' needs the engine of the package (createEngine, llmResilience or llmExpress)` });
+    }
   });
   if (options.cache && options.cache.scope !== undefined && typeof options.cache.scope !== 'function') {
     problems.push({ path: '/cache/scope', message: 'must be a function (ctx) => string' });
   }
   if (options.fetch !== undefined && typeof options.fetch !== 'function') problems.push({ path: '/fetch', message: 'must be a function' });
-  if (options.shared !== undefined && !isStore(options.shared)) problems.push({ path: '/shared', message: 'must be a shared store, e.g. redisStore({ url })' });
-  if (options.cache && options.cache.store !== undefined && !isStore(options.cache.store)) problems.push({ path: '/cache/store', message: 'must be a shared store, e.g. redisStore({ url })' });
+  const sharedProblem = options.shared === undefined ? '' : storeProblem(options.shared);
+  if (sharedProblem) problems.push({ path: '/shared', message: sharedProblem });
+  const cacheStoreProblem = options.cache && options.cache.store !== undefined ? storeProblem(options.cache.store) : '';
+  if (cacheStoreProblem) problems.push({ path: '/cache/store', message: cacheStoreProblem });
   if (options.logger !== undefined && (typeof options.logger.info !== 'function' || typeof options.logger.warn !== 'function')) {
     problems.push({ path: '/logger', message: 'must have info() and warn() methods (pino-compatible)' });
   }
@@ -210,11 +212,6 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   return problems;
 }
 
-function isStore(s: unknown): boolean {
-  const o = s as Record<string, unknown> | null;
-  return !!o && typeof o === 'object' && ['get', 'set', 'setIfAbsent', 'del', 'getWithLock', 'publish', 'subscribe', 'health', 'close'].every((m) => typeof o[m] === 'function');
-}
-
 /** What is wrong with a provider's base URL, if anything (never echoing it: it may hold a secret). */
 function urlProblem(s: string): string | null {
   let u: URL;
@@ -234,7 +231,7 @@ function urlProblem(s: string): string | null {
  * Never mutates `options`; the result is deeply frozen.
  */
 /** Options as each middleware takes them: `models` is only required where the chain is built. */
-export type ResolvableOptions = Omit<LlmResilienceOptions, 'models'> & { models?: LlmResilienceOptions['models'] };
+export type ResolvableOptions = Omit<EngineOptions, 'models'> & { models?: EngineOptions['models'] };
 
 export function resolveOptions(options: ResolvableOptions, use: { modelsRequired: boolean } = { modelsRequired: true }): ResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -250,14 +247,14 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
       model: m.model,
       baseURL: m.baseURL,
       apiKey: m.apiKey,
-      timeoutMs: m.timeoutMs ?? DEFAULTS.timeoutMs,
+      timeoutMs: m.timeoutMs ?? D.models.timeoutMs,
       contextWindow: m.contextWindow,
       maxOutputTokens: m.maxOutputTokens,
       price: m.price ? Object.freeze({ ...m.price }) : undefined,
       maxConcurrent: m.maxConcurrent ?? options.maxConcurrent,
-      firstTokenTimeoutMs: m.firstTokenTimeoutMs ?? m.timeoutMs ?? DEFAULTS.timeoutMs,
-      idleTimeoutMs: m.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
-      prefill: m.prefill ?? false,
+      firstTokenTimeoutMs: m.firstTokenTimeoutMs ?? m.timeoutMs ?? D.models.timeoutMs,
+      idleTimeoutMs: m.idleTimeoutMs ?? D.models.idleTimeoutMs,
+      prefill: m.prefill ?? D.models.prefill,
       provider: typeof m.provider === 'object' ? m.provider : undefined,
     }),
   );
@@ -266,54 +263,54 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
     c === false
       ? false
       : Object.freeze({
-          max: c?.max ?? DEFAULTS.cache.max,
+          max: c?.max ?? D.cache.max,
           maxBytes: c?.maxBytes,
-          ttlMs: c?.ttlMs ?? DEFAULTS.cache.ttlMs,
-          fallbackTtlMs: Math.min(c?.fallbackTtlMs ?? DEFAULTS.cache.fallbackTtlMs, c?.ttlMs ?? DEFAULTS.cache.ttlMs),
+          ttlMs: c?.ttlMs ?? D.cache.ttlMs,
+          fallbackTtlMs: Math.min(c?.fallbackTtlMs ?? D.cache.fallbackTtlMs, c?.ttlMs ?? D.cache.ttlMs),
           scope: c?.scope,
           store: c?.store,
-          lockWaitMs: c?.lockWaitMs ?? 5000,
+          lockWaitMs: c?.lockWaitMs ?? D.cache.lockWaitMs,
           semantic: c?.semantic
             ? Object.freeze({
                 embeddingModel: c.semantic.embeddingModel,
                 baseURL: c.semantic.baseURL ?? models[0]?.baseURL ?? process.env.OPENAI_BASE_URL,
                 apiKey: c.semantic.apiKey ?? models[0]?.apiKey ?? process.env.OPENAI_API_KEY,
-                threshold: c.semantic.threshold ?? 0.95,
-                maxEntries: c.semantic.maxEntries ?? 1000,
-                timeoutMs: c.semantic.timeoutMs ?? 1000,
-                allowNonDeterministic: c.semantic.allowNonDeterministic ?? false,
+                threshold: c.semantic.threshold ?? D.cache.semantic.threshold,
+                maxEntries: c.semantic.maxEntries ?? D.cache.semantic.maxEntries,
+                timeoutMs: c.semantic.timeoutMs ?? D.cache.semantic.timeoutMs,
+                allowNonDeterministic: c.semantic.allowNonDeterministic ?? D.cache.semantic.allowNonDeterministic,
               })
             : undefined,
         });
   return Object.freeze({
     models: Object.freeze(models),
-    breaker: Object.freeze({ ...DEFAULTS.breaker, ...definedOnly(options.breaker) }),
+    breaker: Object.freeze({ ...D.breaker, ...definedOnly(options.breaker) }),
     cache,
-    rateLimit: Object.freeze({ ...DEFAULTS.rateLimit, ...definedOnly(options.rateLimit) }),
+    rateLimit: Object.freeze({ ...D.rateLimit, ...definedOnly(options.rateLimit) }),
     maxPromptChars: options.maxPromptChars,
     maxPromptTokens: options.maxPromptTokens,
     fetch: options.fetch,
     shared: options.shared,
     deadlineMs: options.deadlineMs,
-    // On by default: a model's timeout adapts once it has enough samples; `false` keeps it fixed.
-    adaptiveTimeout: switchable(options.adaptiveTimeout ?? true, DEFAULTS.adaptiveTimeout),
-    hedge: switchable(options.hedge, DEFAULTS.hedge),
-    truncate: options.truncate ?? false,
-    acceptTruncated: options.acceptTruncated ?? false,
-    midStream: options.midStream ?? 'error',
-    latencyWindow: options.latencyWindow ?? DEFAULTS.latencyWindow,
+    adaptiveTimeout: switchable<ResolvedAdaptiveTimeout>(options.adaptiveTimeout ?? D.adaptiveTimeout, D.switchedOn.adaptiveTimeout),
+    hedge: switchable<ResolvedHedge>(options.hedge ?? D.hedge, D.switchedOn.hedge),
+    truncate: options.truncate ?? D.truncate,
+    acceptTruncated: options.acceptTruncated ?? D.acceptTruncated,
+    midStream: options.midStream ?? D.midStream,
+    onRefusal: options.onRefusal ?? D.onRefusal,
+    latencyWindow: options.latencyWindow ?? D.latencyWindow,
     logger: options.logger,
     onFallback: options.onFallback,
-    reviewLogSize: options.reviewLogSize ?? 100,
+    reviewLogSize: options.reviewLogSize ?? D.reviewLogSize,
     budget: options.budget ? Object.freeze({ usdPerHour: options.budget.usdPerHour, usdPerDay: options.budget.usdPerDay }) : undefined,
-    exposeHeaders: options.exposeHeaders ?? false,
-    tracing: options.tracing ?? true,
+    exposeHeaders: options.exposeHeaders ?? D.exposeHeaders,
+    tracing: options.tracing ?? D.tracing,
   });
 }
 
-/** `true` → defaults; an object → defaults overridden; `false`/absent → off. */
-function switchable<T extends object>(value: boolean | Partial<T> | undefined, defaults: T): T | false {
-  if (value === undefined || value === false) return false;
+/** `true` → defaults; an object → defaults overridden; `false` → off. */
+function switchable<T extends object>(value: boolean | Partial<T>, defaults: T): T | false {
+  if (value === false) return false;
   return Object.freeze({ ...defaults, ...(value === true ? {} : definedOnly(value)) });
 }
 

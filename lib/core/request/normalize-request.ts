@@ -1,6 +1,6 @@
 import type { ValidateFunction } from 'ajv';
 import { RequestError } from '../../errors/request-error';
-import type { ChatMessage, CompletionRequest, ResponseFormat } from '../../types';
+import type { ChatMessage, CompletionRequest, ProviderOptions, ResponseFormat, ToolChoice, ToolDefinition } from '../../types';
 import type { ResolvedModel } from '../options/resolve-options';
 import { compileSchema } from '../validation/answer-check';
 import { jsonProblem } from './json-problem';
@@ -15,6 +15,7 @@ export interface RequestPolicy {
   readonly truncate: false | 'oldest';
   readonly acceptTruncated: boolean;
   readonly midStream: 'error' | 'continue';
+  readonly onRefusal: 'return' | 'fallback';
 }
 
 const NO_POLICY: RequestPolicy = {
@@ -24,6 +25,7 @@ const NO_POLICY: RequestPolicy = {
   truncate: false,
   acceptTruncated: false,
   midStream: 'error',
+  onRefusal: 'return',
 };
 
 /** A validated request, ready for the chain. */
@@ -34,6 +36,7 @@ export interface NormalizedRequest {
   readonly topP: number | undefined;
   readonly stop: string | string[] | undefined;
   readonly seed: number | undefined;
+  /** The caller's own format (a `schema`'s structured output is each provider's to spell). */
   readonly responseFormat: ResponseFormat | undefined;
   /** The models to try, in order. */
   readonly chain: readonly ResolvedModel[];
@@ -52,6 +55,18 @@ export interface NormalizedRequest {
   /** The caller kept this request out of the semantic cache. */
   readonly semanticOptOut: boolean;
   readonly maxCostUsd: number | undefined;
+  readonly tools: readonly ToolDefinition[] | undefined;
+  /** Each offered tool's argument validator (ajv, compiled once per distinct schema), by name; null: no `parameters`. */
+  readonly toolValidators: ReadonlyMap<string, ValidateFunction | null> | undefined;
+  readonly toolChoice: ToolChoice | undefined;
+  readonly parallelToolCalls: boolean | undefined;
+  readonly onRefusal: 'return' | 'fallback';
+  readonly providerOptions: ProviderOptions | undefined;
+  /**
+   * The answer must be JSON (`responseFormat` `json_object`), or match `schemaFn` (a `schema`, or a `json_schema`
+   * format's schema): anything else is `invalid` and the next model is tried.
+   */
+  readonly jsonOnly: boolean;
 }
 
 /**
@@ -98,13 +113,18 @@ export function normalizeRequest(
     chain = picked;
   }
   if (details.length === 0) jsonProblems(request, details);
+  const toolValidators = details.length === 0 && request.tools !== undefined ? toolsProblems(request, details) : undefined;
+  if (details.length === 0 && request.tools === undefined) toolChoiceWithoutTools(request.toolChoice, details);
   if (details.length > 0) {
     throw new RequestError(`Invalid LLM request: ${details.join('; ')}`, details);
   }
   const messages: ChatMessage[] = hasMessages ? (request.messages as ChatMessage[]) : [{ role: 'user', content: request.prompt as string }];
   checkSize(messages, policy);
   const schema = request.schema;
-  const schemaFn = schema === undefined ? undefined : compileSchema(schema);
+  const format = request.responseFormat;
+  // a json_schema format's schema is checked as a `schema` is (the format is still sent as the caller wrote it)
+  const formatSchema = schema === undefined && format?.type === 'json_schema' ? format.json_schema?.schema : undefined;
+  const schemaFn = schema !== undefined ? compileSchema(schema) : formatSchema !== undefined ? compileSchema(formatSchema, '/responseFormat/json_schema/schema') : undefined;
   return {
     messages,
     maxTokens: request.maxTokens,
@@ -112,8 +132,7 @@ export function normalizeRequest(
     topP: request.topP,
     stop: request.stop,
     seed: request.seed,
-    responseFormat:
-      request.responseFormat ?? (schema ? { type: 'json_schema', json_schema: { name: 'response', schema, strict: false } } : undefined),
+    responseFormat: request.responseFormat,
     chain,
     timeoutMs: request.timeoutMs,
     useCache: request.cache !== false,
@@ -128,7 +147,51 @@ export function normalizeRequest(
     midStream: request.midStream ?? policy.midStream,
     semanticOptOut: request.semanticCache === false,
     maxCostUsd: request.maxCostUsd,
+    tools: request.tools,
+    toolValidators,
+    toolChoice: request.toolChoice,
+    parallelToolCalls: request.parallelToolCalls,
+    onRefusal: request.onRefusal ?? policy.onRefusal,
+    providerOptions: request.providerOptions,
+    jsonOnly: schemaFn !== undefined || format?.type === 'json_object',
   };
+}
+
+/**
+ * Checks the offered tools (names unique, each `parameters` a JSON Schema ajv compiles, a named `toolChoice`
+ * among them) and returns each tool's argument validator by name; problems go to `details`.
+ */
+function toolsProblems(request: CompletionRequest, details: string[]): Map<string, ValidateFunction | null> {
+  const validators = new Map<string, ValidateFunction | null>();
+  const tools = request.tools ?? [];
+  tools.forEach((tool, i) => {
+    const name = tool.function.name;
+    if (validators.has(name)) {
+      details.push(`/tools/${i}/function/name: "${name}" is offered twice`);
+      return;
+    }
+    const problem = jsonProblem(tool.function.parameters, `/tools/${i}/function/parameters`);
+    if (problem) {
+      details.push(problem);
+      return;
+    }
+    try {
+      validators.set(name, tool.function.parameters === undefined ? null : compileSchema(tool.function.parameters, `/tools/${i}/function/parameters`));
+    } catch (err) {
+      details.push(...(err instanceof RequestError ? err.details : [`/tools/${i}/function/parameters: is not a valid JSON Schema`]));
+    }
+  });
+  const choice = request.toolChoice;
+  if (typeof choice === 'object' && choice !== null && !validators.has(choice.function.name)) {
+    details.push(`/toolChoice/function/name: "${choice.function.name.slice(0, 64)}" is not one of the offered tools`);
+  }
+  if (choice === 'required' && tools.length === 0) details.push('/toolChoice: "required" needs at least one tool');
+  return validators;
+}
+
+/** A `toolChoice` that needs tools, on a request without any. */
+function toolChoiceWithoutTools(choice: ToolChoice | undefined, details: string[]): void {
+  if (choice === 'required' || (typeof choice === 'object' && choice !== null)) details.push('/toolChoice: needs `tools` (no tool is offered)');
 }
 
 /** What the request sends that JSON cannot carry (see `jsonProblem`), one detail per field. */

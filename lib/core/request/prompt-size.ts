@@ -51,6 +51,36 @@ function contentText(content: ChatMessage['content']): string {
   return out;
 }
 
+/**
+ * Tokens an image part counts for, whatever its size: OpenAI's tile accounting for a 1024×1024 image at `high`
+ * (or `auto`) detail, scaled to 768×768: 85 base tokens + 4 tiles of 512 px × 170 = 765. The image's bytes are
+ * never decoded, so its real size is unknown; this is the figure of a common photo or screenshot.
+ */
+export const IMAGE_PART_TOKENS = 765;
+/** An image part with `detail: 'low'`: OpenAI's flat 85 tokens. */
+export const LOW_DETAIL_IMAGE_TOKENS = 85;
+/**
+ * Characters a token of a non-text part counts for in `maxPromptChars` (the usual ~4 characters a token of
+ * English text), so an image counts as 765 × 4 = 3060 characters there, never as the length of its URL or base64.
+ */
+export const CHARS_PER_ESTIMATED_TOKEN = 4;
+
+/**
+ * Estimated tokens of a message's parts that are not text: an image 765 (85 at `detail: 'low'`); any other part
+ * that carries no text (audio, a file) as much as an image. A part's data (a data URL's base64, audio bytes) is
+ * never counted as text.
+ */
+function partTokens(content: ChatMessage['content']): number {
+  if (!Array.isArray(content)) return 0;
+  let n = 0;
+  for (const part of content as unknown[]) {
+    const p = part as { type?: unknown; text?: unknown; refusal?: unknown; image_url?: { detail?: unknown } } | null;
+    if (!p || typeof p !== 'object' || typeof p.text === 'string' || typeof p.refusal === 'string') continue;
+    n += p.type === 'image_url' && p.image_url?.detail === 'low' ? LOW_DETAIL_IMAGE_TOKENS : IMAGE_PART_TOKENS;
+  }
+  return n;
+}
+
 /** Texts at least this long have their token counts remembered (shorter ones cost less to count than to look up). */
 const REMEMBER_FROM = 256;
 /**
@@ -73,19 +103,19 @@ export function textTokens(text: string): number {
   return n;
 }
 
-/** Characters of text in the messages (the cheap bound). */
+/** Characters of text in the messages (the cheap bound), each image or other non-text part as 3060 (340 at low detail). */
 export function promptChars(messages: readonly ChatMessage[]): number {
   let n = 0;
-  for (const m of messages) n += contentText(m.content).length;
+  for (const m of messages) n += contentText(m.content).length + partTokens(m.content) * CHARS_PER_ESTIMATED_TOKEN;
   return n;
 }
 
 /** Tokens the reply's priming adds to every chat prompt. */
 export const PRIMING_TOKENS = 3;
 
-/** One message's tokens in OpenAI's chat accounting: content + 3 (+ name + 1). */
+/** One message's tokens in OpenAI's chat accounting: content + 3 (+ name + 1); each image or other non-text part as estimated above. */
 export function messageTokens(m: ChatMessage): number {
-  let n = 3 + textTokens(contentText(m.content));
+  let n = 3 + textTokens(contentText(m.content)) + partTokens(m.content);
   if ('name' in m && typeof m.name === 'string') n += 1 + textTokens(m.name);
   return n;
 }

@@ -51,5 +51,46 @@ export const requestSchema = {
     midStream: { enum: ['error', 'continue'] },
     semanticCache: { type: 'boolean' },
     maxCostUsd: { type: 'number', exclusiveMinimum: 0 },
+    tools: {
+      type: 'array',
+      maxItems: 128,
+      items: {
+        type: 'object',
+        required: ['type', 'function'],
+        additionalProperties: false,
+        properties: {
+          type: { const: 'function' },
+          function: {
+            type: 'object',
+            required: ['name'],
+            additionalProperties: false,
+            properties: {
+              // OpenAI's rule for a function's name
+              name: { type: 'string', pattern: '^[a-zA-Z0-9_-]{1,64}$' },
+              description: { type: 'string' },
+              parameters: { type: 'object' },
+              strict: { type: ['boolean', 'null'] },
+            },
+          },
+        },
+      },
+    },
+    toolChoice: {
+      anyOf: [
+        { enum: ['auto', 'none', 'required'] },
+        {
+          type: 'object',
+          required: ['type', 'function'],
+          additionalProperties: false,
+          properties: {
+            type: { const: 'function' },
+            function: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1 } } },
+          },
+        },
+      ],
+    },
+    parallelToolCalls: { type: 'boolean' },
+    onRefusal: { enum: ['return', 'fallback'] },
+    providerOptions: { type: 'object', additionalProperties: { type: 'object' } },
   },
 } as const;

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { ConfigError } from '../../errors/config-error';
 import { loadIoredis } from './load-ioredis';
 import type { SharedStore, SharedStoreHealth, StoreBudget } from './shared-store';
+import { OPTION_DEFAULTS } from '../options/option-defaults';
 
 /** Options of `redisStore()`. */
 export interface RedisStoreOptions {
@@ -56,8 +57,8 @@ class RedisSharedStore implements SharedStore {
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
-    this.prefix = options.prefix ?? 'klr:';
-    this.#timeoutMs = options.timeoutMs ?? 50;
+    this.prefix = options.prefix ?? OPTION_DEFAULTS.redisStore.prefix;
+    this.#timeoutMs = options.timeoutMs ?? OPTION_DEFAULTS.redisStore.timeoutMs;
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? new (loadIoredis().Redis)(options.url as string, clientOptions(this.#timeoutMs));
     this.#watch(this.#client);

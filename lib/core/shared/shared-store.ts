@@ -38,3 +38,20 @@ export interface SharedStore {
   health(): SharedStoreHealth;
   close(): Promise<void>;
 }
+
+/** Every method of `SharedStore`: a store lacking one is refused at start-up (the compiler keeps the list whole). */
+export const STORE_METHODS = ['get', 'set', 'setIfAbsent', 'del', 'getWithLock', 'scan', 'publish', 'subscribe', 'health', 'close'] as const;
+type Listed = (typeof STORE_METHODS)[number];
+/** (fails to compile when `SharedStore` gains a method the list above does not name) */
+const STORE_METHODS_COMPLETE: [Exclude<keyof SharedStore, 'prefix' | Listed>] extends [never] ? true : never = true;
+void STORE_METHODS_COMPLETE;
+
+/** What keeps `s` from being a shared store ('' when nothing does): the methods it lacks, or its prefix. */
+export function storeProblem(s: unknown): string {
+  if (!s || typeof s !== 'object') return 'must be a shared store, e.g. redisStore({ url })';
+  const o = s as Record<string, unknown>;
+  const missing = STORE_METHODS.filter((m) => typeof o[m] !== 'function');
+  if (missing.length > 0) return `must be a shared store, e.g. redisStore({ url }): it lacks ${missing.map((m) => `${m}()`).join(', ')}`;
+  if (typeof o.prefix !== 'string') return 'must be a shared store, e.g. redisStore({ url }): its prefix is not a string';
+  return '';
+}

@@ -1,5 +1,5 @@
 import { RequestAbortedError } from '../../errors/request-aborted-error';
-import type { AttemptRecord, StreamResult } from '../../types';
+import type { AttemptRecord, StreamPart, StreamResult } from '../../types';
 
 /**
  * A streamed answer: iterate it for text deltas (once); `result` resolves when the stream has ended, with
@@ -54,6 +54,17 @@ export class LlmStream implements AsyncIterable<string> {
         }
       }
     }
+  }
+
+  /**
+   * The answer as parts, in order: its text as it comes (`{ type: 'text', text }`), then each tool call
+   * (`{ type: 'tool-call', toolCall }`), handed on once the whole answer passed its checks. Iterates the stream
+   * (once, as `for await` does).
+   */
+  async *parts(): AsyncGenerator<StreamPart, void> {
+    for await (const text of this) yield { type: 'text', text };
+    const r = await this.result;
+    for (const toolCall of r.toolCalls ?? []) yield { type: 'tool-call', toolCall };
   }
 
   /** Consumes the whole stream and resolves with its result. */

@@ -3,17 +3,22 @@ import type { NormalizedRequest } from '../request/normalize-request';
 import { AbortLatch, type AbortSource, anyAborted, linkSignals, unlessAborted } from '../signals';
 import { classifyError } from '../upstream/classify-error';
 import type { Providers } from '../provider/providers';
-import { countedUsage, type UpstreamAnswer } from '../upstream/openai-upstream';
+import { countedUsage, type UpstreamAnswer } from '../provider/answer';
 import { checkAnswer, hookTimedOut } from '../validation/answer-check';
 import { InvalidAnswerError } from '../validation/invalid-answer';
-import { AttemptFailure, type FailureClass } from '../fallback/attempt-failure';
-import type { AsyncQueue } from './async-queue';
+import { AttemptFailure, failureClass } from '../fallback/attempt-failure';
 import { timerDelay } from '../timer-delay';
+import type { ToolCall } from '../../types';
 
 export interface StreamAttemptResult {
   answer: UpstreamAnswer;
   json?: unknown;
   firstTokenMs: number;
+}
+
+/** Where a streamed attempt hands its text deltas, as they arrive (an `AsyncQueue`, or what holds them back first). */
+export interface DeltaSink {
+  push(delta: string): void;
 }
 
 export interface StreamTimers {
@@ -34,7 +39,8 @@ export interface StreamTimers {
 /**
  * One streamed attempt: pushes text deltas into `queue` as they arrive and resolves when the stream has
  * properly ended (a finish reason). No first token in time, a stall between chunks, a cut connection or a
- * stream that ends without a finish reason are failures, thrown as `AttemptFailure`.
+ * stream that ends without a finish reason are failures, thrown as `AttemptFailure`. `cancel` stops it as a hedge
+ * that lost (outcome `cancelled`, counted neither way), as opposed to the caller's signals.
  */
 export async function runStreamAttempt(
   upstream: Providers,
@@ -42,8 +48,9 @@ export async function runStreamAttempt(
   req: NormalizedRequest,
   messages: NormalizedRequest['messages'],
   callerSignals: readonly (AbortSource | undefined)[],
-  queue: AsyncQueue<string>,
+  queue: DeltaSink,
   timers: StreamTimers,
+  cancel?: AbortSource,
 ): Promise<StreamAttemptResult> {
   const controller = new AbortLatch();
   const started = performance.now();
@@ -81,13 +88,15 @@ export async function runStreamAttempt(
     if (grace === undefined && dueAt < timerAt) schedule();
   };
   arm(timers.firstTokenMs, 'first_token');
-  const unlink = linkSignals(controller, callerSignals);
+  const unlink = linkSignals(controller, cancel ? [...callerSignals, cancel] : callerSignals);
   let text = '';
   let firstTokenMs: number | null = null;
   let finishReason: string | undefined;
   let usage: UpstreamAnswer['usage'] | undefined;
   let providerModel = model.model;
   let validating = false;
+  const toolCalls: ToolCall[] = [];
+  let refusal = '';
   try {
     for await (const piece of upstream.stream(model, req, messages, controller.signal)) {
       if (piece.providerModel) providerModel = piece.providerModel;
@@ -98,12 +107,21 @@ export async function runStreamAttempt(
         text += piece.delta;
         queue.push(piece.delta);
       }
+      // tool calls and a refusal are the answer's too (its first token, for the timers), handed on with its result
+      // once the whole answer has passed its checks: a bad or cut call can still fail over
+      if (piece.toolCall || piece.refusal || piece.active) {
+        if (firstTokenMs === null) firstTokenMs = performance.now() - started;
+        if (piece.toolCall) toolCalls.push(piece.toolCall);
+        if (piece.refusal) refusal += piece.refusal;
+      }
       // Until the first content token the first-token deadline stands; after it, every chunk resets the idle timer.
       if (firstTokenMs !== null) arm(timers.idleMs, 'idle');
     }
     if (finishReason === undefined) throw new InvalidAnswerError('stream ended without a finish reason', 'incomplete_stream');
     // an empty answer, a cut and the rest are judged by the answer check, as for complete()
     const answer: UpstreamAnswer = { text, finishReason, providerModel, usage: usage ?? countedUsage(messages, text) };
+    if (toolCalls.length > 0) answer.toolCalls = toolCalls;
+    if (refusal !== '') answer.refusal = refusal;
     // the idle timer (or the deadline) still runs: a `validate` hook that never settles fails the attempt
     validating = true;
     const { json } = await unlessAborted(checkAnswer(answer, model, req), controller);
@@ -121,12 +139,12 @@ export async function runStreamAttempt(
         (why === 'deadline'
           ? limits.deadlineSet && (firstTokenMs !== null || performance.now() - started < limits.usualFirstTokenMs)
           : why === 'first_token' && limits.timeoutSet && timers.firstTokenMs < limits.usualFirstTokenMs);
-      const failure: FailureClass = { outcome: 'timeout', countsAsFailure: !byRequest, fallThrough: true, callerAborted: false, message };
-      if (byRequest) failure.provedNothing = true;
+      const failure = failureClass({ kind: byRequest ? 'timeout_by_request' : 'timeout' }, message);
       throw new AttemptFailure(failure, { cause: err });
     }
     const callerAborted = anyAborted(callerSignals);
-    throw new AttemptFailure(classifyError(err, { timedOut: false, callerAborted, timeoutMs: timers.firstTokenMs }), { cause: err });
+    const cancelled = !callerAborted && cancel?.aborted === true;
+    throw new AttemptFailure(classifyError(err, { timedOut: false, callerAborted, cancelled, timeoutMs: timers.firstTokenMs }), { cause: err });
   } finally {
     clearTimeout(timer);
     clearImmediate(grace);

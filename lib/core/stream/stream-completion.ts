@@ -1,44 +1,46 @@
-import { AllModelsFailedError } from '../../errors/all-models-failed-error';
 import { RequestAbortedError } from '../../errors/request-aborted-error';
 import { StreamInterruptedError } from '../../errors/stream-interrupted-error';
 import type { AttemptRecord, ChatMessage, CompletionRequest, StreamResult } from '../../types';
-import { cacheKey, scopeOf } from '../cache/cache-key';
-import { contextLengthError } from '../context/context-verdict';
-import { costUsd, type CallContext, type Layers, nextRequestId, passesValidate } from '../complete';
+import { CacheLayer } from '../cache/cache-layer';
+import { cachedStream, type StartWalk } from '../cache/cached-stream';
+import { costUsd, type CallContext, type Layers, nextRequestId } from '../complete';
 import type { EventBus } from '../events/event-bus';
-import { AttemptFailure, type FailureClass, rejectedRequest } from '../fallback/attempt-failure';
-import { CALLER_GONE, closedError, elapsed, type FallbackChain, toFailure } from '../fallback/fallback-chain';
-import { attemptTimeoutFrom } from '../latency/adaptive-timeout';
+import type { ModelBreaker } from '../breaker/model-breaker';
+import { AttemptFailure, type FailureClass, failureClass } from '../fallback/attempt-failure';
+import { type Admission, type AttemptMode, closedError, type WalkContext } from '../fallback/chain-walk';
+import type { FallbackChain } from '../fallback/fallback-chain';
+import { elapsed, type Running, type Settled } from '../fallback/running-attempt';
+import { type AttemptLimit, firstTokenLimit, type TimeoutPolicy } from '../fallback/timeout-rule';
+import type { LatencyTracker } from '../latency/latency-tracker';
 import type { ResolvedModel } from '../options/resolve-options';
 import { normalizeRequest, type NormalizedRequest } from '../request/normalize-request';
 import { errorOutline, summarize } from '../observability/request-summary';
 import { type AbortSource, AbortLatch, anyAborted, linkSignals, unlessAborted } from '../signals';
 import { timerDelay } from '../timer-delay';
 import { classifyError } from '../upstream/classify-error';
-import type { UpstreamAnswer } from '../upstream/openai-upstream';
+import type { UpstreamAnswer } from '../provider/answer';
 import { checkAnswer } from '../validation/answer-check';
 import { AsyncQueue } from './async-queue';
 import { ContinuationCheck } from './continuation-check';
 import { LlmStream } from './llm-stream';
-import { runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
+import { type DeltaSink, runStreamAttempt, type StreamAttemptResult } from './stream-attempt';
 
 /** A continuation that began the answer again instead of going on from where it stopped. */
-const STARTED_OVER: FailureClass = {
-  outcome: 'invalid',
-  countsAsFailure: true,
-  fallThrough: true,
-  callerAborted: false,
-  message: 'the continuation repeated the answer (started it over) instead of continuing it',
-};
+const STARTED_OVER: FailureClass = failureClass(
+  { kind: 'invalid_answer', reason: 'malformed' },
+  'the continuation repeated the answer (started it over) instead of continuing it',
+);
 /** Why a stream was not continued, when no later model could. */
 const NO_CONTINUER = 'no later model can continue an answer (none left has prefill: true)';
 /** Why a stream was not continued when its whole answer failed the answer checks after it was delivered. */
 const ANSWER_REJECTED = 'the joined answer failed its checks (schema or validate) and what was sent cannot be taken back: it is not continued';
 
 /**
- * The chain, streamed: yields text deltas, returns the `StreamResult`. Until the first content token any
- * failure moves on to the next model invisibly; after it the stream is committed and a failure either ends
- * it with `StreamInterruptedError` or, with `midStream: 'continue'`, is continued by the next model.
+ * The chain, streamed: yields text deltas, returns the `StreamResult`. The chain is walked as for `complete()`
+ * (`ChainWalk`: admission, timeouts, hedging, judging). Until the first content token any failure moves on to the
+ * next model invisibly, and a model slow to its first token may be hedged with the next (the first to send a content
+ * token is streamed, the other cancelled); after it the stream is committed and a failure either ends it with
+ * `StreamInterruptedError` or, with `midStream: 'continue'`, is continued by the next model.
  */
 export function llmStream(chain: FallbackChain, layers: Layers, events: EventBus, request: CompletionRequest, call: CallContext = {}): LlmStream {
   // the walk records into it, so that a stream its consumer abandons still says what it had tried
@@ -87,169 +89,69 @@ async function* streamInner(
   const started = performance.now();
   const req = normalizeRequest(request, chain.models, chain.policy, call.task);
   const requestId = call.requestId ?? nextRequestId();
+  // the walk over the chain, started by the cache layer for the call a flight makes (or for one of the stream's own)
+  const walk: StartWalk = (how) => streamWalk(chain, layers, req, requestId, started, [how.signal], how.attempts, how);
+  const cache = req.useCache ? layers.cache : null;
+  if (cache) return yield* cachedStream(new CacheLayer(cache, req, call.scope, requestId, started), call, attempts, walk);
+  const r = yield* streamWalk(chain, layers, req, requestId, started, [req.signal, call.signal], attempts, call);
+  r.coalesced = false;
+  return r;
+}
+
+/**
+ * The chain, streamed, without the cache: yields the pieces, returns the result. `callerSignals` cancel it (besides a
+ * consumer that stops reading); `call` is told who answers at the first piece.
+ */
+async function* streamWalk(
+  chain: FallbackChain,
+  layers: Layers,
+  req: NormalizedRequest,
+  requestId: string,
+  started: number,
+  callerSignals: readonly (AbortSource | undefined)[],
+  attempts: AttemptRecord[],
+  call: Pick<CallContext, 'onStreamStart'>,
+): AsyncGenerator<string, StreamResult> {
   const consumerGone = new AbortLatch();
-  const signals = [req.signal, call.signal, consumerGone];
+  const signals = [...callerSignals, consumerGone];
   let finished = false;
   /** The attempt being read, until it ends: a consumer that stops reading interrupts it (recorded in `finally`). */
-  let current: { model: ResolvedModel; started: number } | null = null;
+  let current: Running<LiveStream> | null = null;
   try {
-    const cache = req.useCache ? layers.cache : null;
-    const key = cache ? cacheKey(req, scopeOf(call.scope)) : '';
-    const hit = cache ? (cache.store ? await cache.lookup(key) : cache.get(key)) : undefined;
-    // as for complete(): a cached answer must still pass this request's own `validate` hook
-    if (cache && hit && (await passesValidate(req, hit))) {
-      cache.events.emit('cache:hit', { requestId, key, latencyMs: Math.round((performance.now() - started) * 100) / 100 });
-      call.onStreamStart?.({ model: hit.model, fallback: hit.fallback, cached: true, attempts: 0 });
-      for (const piece of hit.text.match(/\S+\s*|\s+/g) ?? [hit.text]) yield piece;
-      finished = true;
-      const replay: StreamResult = {
-        text: hit.text,
-        model: hit.model,
-        providerModel: hit.providerModel,
-        cached: true,
-        fallback: hit.fallback,
-        resumed: false,
-        attempts: [],
-        usage: { ...hit.usage },
-        finishReason: hit.finishReason,
-        firstTokenMs: null,
-        latencyMs: elapsed(started),
-      };
-      if (hit.json !== undefined) replay.json = hit.json;
-      return replay;
-    }
-    if (cache) cache.events.emit('cache:miss', { requestId, key });
-
     const deadlineAt = req.deadlineMs === undefined ? Infinity : started + req.deadlineMs;
-    const context = chain.contextPlan(req);
-    const state = { tooLongFor: undefined as number | undefined };
-    let text = '';
-    let committed = false;
-    let resumed = false;
-    let firstTokenMs: number | null = null;
-    const walked = req.chain;
     if (chain.closed) throw closedError();
+    const walk = chain.walker;
+    chain.hedgeBudget?.deposit();
+    const w: WalkContext = { req, breakers: layers.breakers, signals, requestId, attempts, state: { tooLongFor: undefined }, context: chain.contextPlan(req), deadlineAt };
     // With 'continue', the rules that judge the whole answer (schema, validate) are applied here, to the whole joined
     // text, not by each attempt to its own part; and a whole answer they reject is not continued (it was delivered).
     const continuable = req.midStream === 'continue';
-    const joinedChecks = continuable && (req.schemaFn !== undefined || req.validate !== undefined);
-    const attemptReq: typeof req = joinedChecks ? { ...req, schemaFn: undefined, validate: undefined } : req;
-
-    for (let i = 0; i < walked.length; i++) {
-      if (anyAborted(signals)) throw new RequestAbortedError('The request was cancelled', { attempts });
-      if (deadlineAt - performance.now() < 1) break;
-      const model = walked[i];
-      // once the answer has started, only a model that continues a trailing assistant message may take it over
-      if (committed && !model.prefill) continue;
-      const prepared = chain.prepare(model, req, layers.breakers, context, state.tooLongFor);
-      if (!prepared.ok) {
-        chain.record(attempts, requestId, prepared.skip);
-        chain.emitFallback(requestId, model, walked[i + 1], prepared.skip.outcome);
-        continue;
-      }
-      if (chain.fleet && !(await chain.mayProbe(model, layers.breakers))) {
-        chain.record(attempts, requestId, { model: model.name, outcome: 'circuit_open', latencyMs: 0, message: 'another process is probing' });
-        chain.emitFallback(requestId, model, walked[i + 1], 'circuit_open');
-        continue;
-      }
-      // A continuation is the conversation plus the partial answer as a trailing assistant message (a prefill), and
-      // nothing else: its first characters are held back until its `ContinuationCheck` knows it did not start over.
-      const continuing = committed;
-      const partial = text;
-      const messages: ChatMessage[] = continuing ? withPrefill(prepared.messages, partial) : prepared.messages;
-      const check = continuing ? new ContinuationCheck(partial) : null;
-      const stop = continuing ? new AbortLatch() : null;
-      let startedOver = false;
-      let answerRejected = false;
-      const breaker = layers.breakers?.for(model.name);
-      // As for complete(): the full fixed budget for a half-open probe and for the last model of the chain.
-      const fixed = breaker?.state === 'half_open' || i === walked.length - 1;
-      const ownBudget = fixed ? model.firstTokenTimeoutMs : firstTokenTimeout(chain, model, req.task);
-      const firstTokenBudget = req.timeoutMs ?? ownBudget;
-      const queue = new AsyncQueue<string>();
-      const attemptStart = performance.now();
-      const deadlineSet = chain.deadlineSetByRequest(req);
-      const requestLimits = req.timeoutMs !== undefined || deadlineSet ? { timeoutSet: req.timeoutMs !== undefined, deadlineSet, usualFirstTokenMs: fixed ? firstTokenTimeout(chain, model, req.task) : ownBudget } : undefined;
-      const plain = (): Promise<StreamAttemptResult> =>
-        runStreamAttempt(chain.upstream, model, attemptReq, messages, stop ? [...signals, stop] : signals, queue, { firstTokenMs: firstTokenBudget, idleMs: model.idleTimeoutMs, deadlineAt, requestLimits });
-      // a continuation is checked for a restart, and with 'continue' the whole answer is judged here (see above)
-      const run = !check && !joinedChecks ? plain : async (): Promise<StreamAttemptResult> => {
-        let r: StreamAttemptResult;
-        try {
-          r = await plain();
-        } catch (err) {
-          if (startedOver) throw new AttemptFailure(STARTED_OVER, { cause: err });
-          throw err;
-        }
-        if (check?.verdict(r.answer.text, true) === 'starts_over') {
-          startedOver = true;
-          throw new AttemptFailure(STARTED_OVER);
-        }
-        if (!joinedChecks) return r;
-        try {
-          const { json } = await checkJoined({ ...r.answer, text: partial + r.answer.text }, model, req, signals, Math.min(model.idleTimeoutMs, deadlineAt - performance.now()));
-          return json === undefined ? r : { ...r, json };
-        } catch (err) {
-          if (err instanceof AttemptFailure && !err.failure.callerAborted) answerRejected = true;
-          throw err;
-        }
-      };
-      chain.trackInFlight(model.name, 1);
-      const budgetUsd = prepared.budgetUsd;
-      if (budgetUsd > 0) chain.spend.reserve(budgetUsd);
-      const done: Promise<StreamAttemptResult> = (breaker ? breaker.run(run) : run()).then(
-        (r) => {
-          queue.end();
-          return r;
-        },
-        (err: unknown) => {
-          queue.fail(err);
-          throw err;
-        },
-      );
-      void done.catch(() => undefined).finally(() => {
-        chain.trackInFlight(model.name, -1);
-        if (budgetUsd > 0) chain.spend.release(budgetUsd);
-      });
-      current = { model, started: attemptStart };
-      let held = check ? '' : null;
+    const joinedChecks = continuable && (req.schemaFn !== undefined || req.validate !== undefined || req.jsonOnly);
+    const attemptReq: typeof req = joinedChecks ? { ...req, schemaFn: undefined, validate: undefined, jsonOnly: false } : req;
+    const streams = new StreamAttempts(chain, attemptReq, deadlineAt, joinedChecks);
+    let resumed = false;
+    let firstTokenMs: number | null = null;
+    // The shared walk picks, bounds, hedges and judges each attempt until one commits (its first content token);
+    // what follows is the stream's own: deliver it, and after a failure mid-stream, end or walk on for a continuation.
+    for (let from = 0; ; ) {
+      const { winner } = await walk.walk(streams, w, from);
+      current = winner;
+      const i = winner.index;
+      const model = winner.model;
+      const live = (winner.settled as Extract<Settled<LiveStream>, { ok: true }>).value;
       try {
-        for await (const delta of queue) {
-          if (startedOver) continue; // the attempt is being cancelled: nothing more of it is delivered
-          if (held !== null && check) {
-            held += delta;
-            const verdict = check.verdict(held, false);
-            if (verdict === 'undecided') continue;
-            if (verdict === 'starts_over') {
-              startedOver = true;
-              stop?.abort();
-              continue;
-            }
-            text += held;
-            yield held;
-            held = null;
-            continue;
-          }
+        for await (const delta of live.queue) {
           if (firstTokenMs === null) firstTokenMs = Math.round(performance.now() - started);
-          if (!committed) call.onStreamStart?.({ model: model.name, fallback: i > 0, cached: false, attempts: attempts.length + 1 });
-          committed = true;
-          text += delta;
+          if (!streams.committed) call.onStreamStart?.({ model: model.name, fallback: i > 0, cached: false, attempts: attempts.length + 1 });
+          streams.committed = true;
+          streams.text += delta;
           yield delta;
         }
-        const r = await done;
-        if (startedOver) throw new AttemptFailure(STARTED_OVER);
-        // the attempt judged its whole text (`run`): what was still held back continues the answer
-        if (held) {
-          text += held;
-          yield held;
-        }
+        const r = await live.done;
+        walk.streamed(winner, attempts, requestId, r.answer, r.firstTokenMs);
         current = null;
-        const latencyMs = elapsed(attemptStart);
-        chain.record(attempts, requestId, { model: model.name, outcome: 'success', latencyMs });
-        if (r.answer.finishReason !== 'length') chain.latency.record(model.name, req.task, latencyMs, req.maxTokens);
-        chain.firstTokenLatency.record(model.name, req.task, r.firstTokenMs, req.maxTokens);
-        chain.recordSpend(model, r.answer.usage);
         finished = true;
+        const text = streams.text;
         const usage = { ...r.answer.usage, ...withCost(model, r.answer.usage) };
         const result: StreamResult = {
           text,
@@ -265,42 +167,199 @@ async function* streamInner(
           latencyMs: elapsed(started),
         };
         if (r.json !== undefined) result.json = r.json;
-        if (cache && r.answer.finishReason === 'stop') {
-          cache.set(key, { text, model: model.name, providerModel: r.answer.providerModel, fallback: i > 0, usage, finishReason: 'stop', ...(r.json !== undefined ? { json: r.json } : {}) });
-        }
+        if (r.answer.toolCalls !== undefined) result.toolCalls = r.answer.toolCalls;
+        if (r.answer.refusal !== undefined) result.refusal = r.answer.refusal;
         return result;
       } catch (err) {
         current = null;
-        const f = toFailure(err);
-        if (f.callerAborted || consumerGone.aborted) {
-          chain.record(attempts, requestId, { model: model.name, outcome: 'cancelled', latencyMs: elapsed(attemptStart), message: CALLER_GONE });
-          throw new RequestAbortedError('The request was cancelled', { cause: err, attempts });
-        }
-        const record: AttemptRecord = { model: model.name, outcome: f.outcome, latencyMs: elapsed(attemptStart), message: f.message };
-        if (f.status !== undefined) record.status = f.status;
-        chain.record(attempts, requestId, record);
-        // (once the answer has started, a request the provider rejects is an interruption like any other)
-        if (!f.fallThrough && !committed) throw rejectedRequest(model.name, f);
-        chain.learnFrom(model, f, state);
-        let next: ResolvedModel | undefined = walked[i + 1];
-        if (committed) {
-          if (!continuable) throw new StreamInterruptedError(attempts, text.length);
-          if (answerRejected) throw new StreamInterruptedError(attempts, text.length, ANSWER_REJECTED);
-          next = walked.find((m, j) => j > i && m.prefill);
-          if (!next) throw new StreamInterruptedError(attempts, text.length, NO_CONTINUER);
-          resumed = true; // the next model able to continues the partial answer
-        }
+        // (a consumer that stopped reading is a caller gone, as an aborted signal is; once the answer has started, a
+        // request the provider rejects is an interruption like any other)
+        const f = walk.interrupted(winner, w, err, consumerGone.aborted);
+        if (!continuable) throw new StreamInterruptedError(attempts, streams.text.length);
+        if (live.answerRejected) throw new StreamInterruptedError(attempts, streams.text.length, ANSWER_REJECTED);
+        const next = req.chain.find((m, j) => j > i && m.prefill);
+        if (!next) throw new StreamInterruptedError(attempts, streams.text.length, NO_CONTINUER);
+        resumed = true; // the next model able to continues the partial answer
         chain.emitFallback(requestId, model, next, f.outcome);
+        from = i + 1;
       }
     }
-    if (committed) throw new StreamInterruptedError(attempts, text.length);
-    throw contextLengthError(walked, attempts) ?? new AllModelsFailedError(attempts, chain.retryAfterS(walked, layers.breakers));
   } finally {
     // The consumer stopped early (client gone) or we failed: whatever is still running is cancelled.
     if (!finished) {
-      if (current) chain.record(attempts, requestId, { model: current.model.name, outcome: 'cancelled', latencyMs: elapsed(current.started), message: CALLER_GONE });
+      if (current) chain.walker.abandoned(current, attempts, requestId);
       consumerGone.abort();
     }
+  }
+}
+
+/** A streamed attempt the walk started: its deltas as they may be delivered, and how it ends. */
+class LiveStream {
+  readonly queue = new AsyncQueue<string>();
+  /** Resolves when the attempt has ended with its whole answer (checked); rejects with an `AttemptFailure`. */
+  done!: Promise<StreamAttemptResult>;
+  /** The joined answer failed the answer checks (schema, `validate`): it is not continued. */
+  answerRejected = false;
+}
+
+/**
+ * A stream's attempts, for the shared walk. Until the answer has started, an attempt answers (commits) at its first
+ * content token, may be hedged on its time to first token, and a provider's rejection of the request is the
+ * caller's 400. Once it has started, only a model with `prefill` may continue it (the conversation plus the partial
+ * answer as a trailing assistant message, its first characters held back until its `ContinuationCheck` knows it did
+ * not start over), handed over at once, never hedged.
+ */
+class StreamAttempts implements AttemptMode<LiveStream> {
+  readonly whole = false;
+  /** The answer has started (its first content token was handed out). */
+  committed = false;
+  /** The answer as delivered so far. */
+  text = '';
+
+  constructor(
+    readonly chain: FallbackChain,
+    /** The request as each attempt judges its own part (without the joined checks' schema and `validate`). */
+    readonly attemptReq: NormalizedRequest,
+    readonly deadlineAt: number,
+    /** With `midStream: 'continue'`, the schema and `validate` judge the whole joined answer (see `checkJoined`). */
+    readonly joinedChecks: boolean,
+  ) {}
+
+  get rejectable(): boolean {
+    return !this.committed;
+  }
+
+  hedgeOn(): LatencyTracker | null {
+    return this.committed ? null : this.chain.firstTokenLatency;
+  }
+
+  eligible(model: ResolvedModel): boolean {
+    return !this.committed || model.prefill;
+  }
+
+  /** The timeout rule of complete(), on the first token (the deadline is the attempt's own timer here). */
+  limit(policy: TimeoutPolicy, model: ResolvedModel, req: NormalizedRequest, fixed: boolean): AttemptLimit {
+    return firstTokenLimit(policy, model, req, fixed, Infinity);
+  }
+
+  start(
+    model: ResolvedModel,
+    admitted: Admission,
+    req: NormalizedRequest,
+    signals: readonly (AbortSource | undefined)[],
+    cancel: AbortLatch | null,
+    limit: AttemptLimit,
+    breaker: ModelBreaker | undefined,
+  ): Promise<LiveStream> {
+    const continuing = this.committed;
+    const partial = this.text;
+    const live = new LiveStream();
+    const queue = live.queue;
+    const stop = continuing ? new AbortLatch() : null;
+    const held = stop ? new HeldBack(new ContinuationCheck(partial), queue, stop) : null;
+    let commit: ((live: LiveStream) => void) | undefined;
+    const committed = held ? null : new Promise<LiveStream>((resolve) => (commit = resolve));
+    const sink: DeltaSink = held ?? {
+      push: (delta) => {
+        queue.push(delta);
+        commit?.(live);
+      },
+    };
+    const messages: ChatMessage[] = continuing ? withPrefill(admitted.messages, partial) : admitted.messages;
+    const deadlineSet = this.chain.deadlineSetByRequest(req);
+    const requestLimits = req.timeoutMs !== undefined || deadlineSet ? { timeoutSet: req.timeoutMs !== undefined, deadlineSet, usualFirstTokenMs: limit.usual } : undefined;
+    const timers = { firstTokenMs: limit.timeoutMs, idleMs: model.idleTimeoutMs, deadlineAt: this.deadlineAt, requestLimits };
+    const plain = (): Promise<StreamAttemptResult> =>
+      runStreamAttempt(this.chain.upstream, model, this.attemptReq, messages, stop ? [...signals, stop] : signals, sink, timers, cancel ?? undefined);
+    const joinedChecks = this.joinedChecks;
+    // a continuation is checked for a restart, and with 'continue' the whole answer is judged here (see above)
+    const run = !held && !joinedChecks ? plain : async (): Promise<StreamAttemptResult> => {
+      let r: StreamAttemptResult;
+      try {
+        r = await plain();
+      } catch (err) {
+        if (held?.startedOver) throw new AttemptFailure(STARTED_OVER, { cause: err });
+        throw err;
+      }
+      if (held?.endsOver(r.answer.text)) throw new AttemptFailure(STARTED_OVER);
+      if (!joinedChecks) return r;
+      try {
+        const { json } = await checkJoined({ ...r.answer, text: partial + r.answer.text }, model, req, signals, Math.min(model.idleTimeoutMs, this.deadlineAt - performance.now()));
+        return json === undefined ? r : { ...r, json };
+      } catch (err) {
+        if (err instanceof AttemptFailure && !err.failure.callerAborted) live.answerRejected = true;
+        throw err;
+      }
+    };
+    live.done = (breaker ? breaker.run(run) : run()).then(
+      (r) => {
+        held?.flush(); // the attempt judged its whole text (`run`): what was still held back continues the answer
+        queue.end();
+        return r;
+      },
+      (err: unknown) => {
+        queue.fail(err);
+        throw err;
+      },
+    );
+    const done = live.done;
+    void done.catch(() => undefined).finally(() => this.chain.walker.release(model, admitted));
+    // a continuation goes on with an answer already delivered: it is the stream's at once
+    if (!committed) return Promise.resolve(live);
+    // committed at its first content token (or when it ends without one); failed before it
+    return Promise.race([committed, done.then(() => live)]);
+  }
+
+  answered(): void {
+    // its success, latency and spend are recorded when it ends (see `ChainWalk.streamed`)
+  }
+
+  failed(): void {
+    // its call is released when it ends (see `start`)
+  }
+
+  exhausted(attempts: AttemptRecord[]): Error | undefined {
+    return this.committed ? new StreamInterruptedError(attempts, this.text.length) : undefined;
+  }
+}
+
+/** A continuation's first characters, held back until its `ContinuationCheck` knows it did not start the answer over. */
+class HeldBack implements DeltaSink {
+  #held: string | null = '';
+  /** It started over: it is being cancelled, and nothing more of it is delivered. */
+  startedOver = false;
+
+  constructor(
+    readonly check: ContinuationCheck,
+    readonly queue: AsyncQueue<string>,
+    readonly stop: AbortLatch,
+  ) {}
+
+  push(delta: string): void {
+    if (this.startedOver) return;
+    if (this.#held === null) return this.queue.push(delta);
+    this.#held += delta;
+    const verdict = this.check.verdict(this.#held, false);
+    if (verdict === 'undecided') return;
+    if (verdict === 'starts_over') {
+      this.startedOver = true;
+      this.stop.abort();
+      return;
+    }
+    this.queue.push(this.#held);
+    this.#held = null;
+  }
+
+  /** The whole continuation has come: whether it started over after all (judged on all of its text). */
+  endsOver(text: string): boolean {
+    if (this.check.verdict(text, true) === 'starts_over') this.startedOver = true;
+    return this.startedOver;
+  }
+
+  /** Delivers what is still held back. */
+  flush(): void {
+    if (this.#held) this.queue.push(this.#held);
+    this.#held = null;
   }
 }
 
@@ -341,6 +400,3 @@ function withCost(model: ResolvedModel, u: StreamResult['usage']): { costUsd?: n
   return c === undefined ? {} : { costUsd: c };
 }
 
-function firstTokenTimeout(chain: FallbackChain, model: ResolvedModel, task: string | undefined): number {
-  return attemptTimeoutFrom(model.firstTokenTimeoutMs, chain.firstTokenLatency.window(model.name, task, chain.adaptive ? chain.adaptive.minSamples : Infinity), chain.adaptive, undefined);
-}

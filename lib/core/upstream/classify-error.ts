@@ -1,8 +1,8 @@
-import type { APIError } from 'openai';
-import type { FailureClass } from '../fallback/attempt-failure';
-import { countsTowardBreaker, InvalidAnswerError } from '../validation/invalid-answer';
-import { openaiSdk } from './openai-sdk';
+import { type FailureClass, failureClass } from '../fallback/attempt-failure';
+import { invalidFailure } from '../fallback/outcome-table';
+import { InvalidAnswerError } from '../validation/invalid-answer';
 import { parseRetryAfterMs } from './retry-after';
+import { UpstreamConnectionError } from './upstream-errors';
 
 export { InvalidAnswerError };
 
@@ -20,58 +20,39 @@ export interface AbortContext {
 }
 
 /**
- * The one place that maps what an attempt threw to a failure class.
- * Caller faults (400/413/422 except context length) fail fast; everything else falls through to the next model.
+ * The one place that maps what an attempt threw to a kind of failure (see `OUTCOME_TABLE`, which decides what
+ * each kind causes). It reads provider-neutral failures only (see `upstream-errors.ts`): a numeric `status` (with
+ * `retryAfterMs` or `headers`), a connection failure, an abort, a body cut short or not JSON; a provider's client
+ * maps its own errors to those first (`DefaultProvider.failureOf`). Caller faults (400/413/422 except context
+ * length) fail fast; everything else falls through to the next model.
  */
 export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
-  if (ctx.callerAborted) {
-    return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: true, message: 'cancelled by the caller' };
-  }
-  if (ctx.cancelled) {
-    return { outcome: 'cancelled', countsAsFailure: false, fallThrough: true, callerAborted: false, cancelled: true, message: 'cancelled: another model answered first' };
-  }
-  if (ctx.timedOut) {
-    return { outcome: 'timeout', countsAsFailure: true, fallThrough: true, callerAborted: false, message: `no answer within ${ctx.timeoutMs} ms` };
-  }
-  if (err instanceof InvalidAnswerError) {
-    // whether it is the model's failure depends on why (see INVALID_REASONS): not when the request caused it
-    return { outcome: 'invalid', countsAsFailure: countsTowardBreaker(err.reason), fallThrough: true, callerAborted: false, message: err.message };
-  }
-  const { APIConnectionError, APIError, APIUserAbortError } = openaiSdk();
-  if (err instanceof APIUserAbortError) {
-    // Aborted, but neither by our timer nor by the caller: treat as a failed attempt.
-    return failed('error', 'request aborted');
-  }
-  if (err instanceof APIConnectionError) {
-    return failed('error', err.message.includes('timed out') ? 'connection timed out' : 'connection error');
-  }
-  if (err instanceof APIError) {
-    if (err.status === undefined) return failed('error', 'provider error');
-    return byStatus(err.status, isContextLengthError(err), () => parseRetryAfterMs(err.headers ?? undefined));
-  }
-  // a provider of the app's own (a `ChatProvider`) signals an HTTP-like failure by a numeric `status` on what it
-  // throws: read exactly as an HTTP answer with that status, its `retryAfterMs` (or `headers`) for a 429
+  if (ctx.callerAborted) return failureClass({ kind: 'caller_gone' }, 'cancelled by the caller');
+  if (ctx.cancelled) return failureClass({ kind: 'hedge_lost' }, 'cancelled: another model answered first');
+  if (ctx.timedOut) return failureClass({ kind: 'timeout' }, `no answer within ${ctx.timeoutMs} ms`);
+  // whether it is the model's failure depends on why (see INVALID_REASON_KINDS): not when the request caused it
+  if (err instanceof InvalidAnswerError) return failureClass(invalidFailure(err.reason), err.message);
+  if (err instanceof UpstreamConnectionError) return providerError(err.timedOut ? 'connection timed out' : 'connection error');
+  // an HTTP-like failure is a numeric `status` on what was thrown (an `UpstreamHttpError`, a `ProviderError`, any
+  // provider's own): read exactly as an HTTP answer with that status, its `retryAfterMs` (or `headers`) for a 429
   const status = statusOf(err);
   if (status !== undefined) return byStatus(status, isContextLengthError(err as { message?: unknown }), () => retryAfterOf(err as ProviderLikeError));
-  if (err instanceof SyntaxError) return failed('error', 'malformed response from provider');
-  if (isCutWhileReading(err)) return failed('error', 'connection closed before the answer was complete');
-  return failed('error', 'unexpected error while calling the provider');
+  // aborted, but neither by our timer nor by the caller (nor our hedge): a failed attempt
+  if (isAbort(err)) return providerError('request aborted');
+  if (err instanceof SyntaxError) return providerError('malformed response from provider');
+  if (isCutWhileReading(err)) return providerError('connection closed before the answer was complete');
+  return providerError('unexpected error while calling the provider');
 }
 
-/** The failure an HTTP status means, whoever reported it (the openai SDK's errors, or a provider's own). */
+/** The failure an HTTP status means, whoever reported it. */
 function byStatus(status: number, contextLength: boolean, retryAfterMs: () => number | undefined): FailureClass {
-  if (status === 429) {
-    return { outcome: 'rate_limited', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: 'rate limited', retryAfterMs: retryAfterMs() };
-  }
-  if (status === 400 && contextLength) {
-    // Not this model's fault and not the caller's: a model with a larger window may answer.
-    return { outcome: 'error', countsAsFailure: false, fallThrough: true, callerAborted: false, status, message: CONTEXT_LENGTH_EXCEEDED };
-  }
-  if (status === 400 || status === 413 || status === 422) {
-    return { outcome: 'error', countsAsFailure: false, fallThrough: false, callerAborted: false, status, message: `provider rejected the request (${status})` };
-  }
-  if (status === 401 || status === 403) return { ...failed('error', `provider refused credentials (${status})`), status };
-  return { ...failed('error', `provider error ${status}`), status };
+  if (status === 429) return failureClass({ kind: 'rate_limited', status, retryAfterMs: retryAfterMs() }, 'rate limited');
+  // Not this model's fault and not the caller's: a model with a larger window may answer.
+  if (status === 400 && contextLength) return failureClass({ kind: 'context_exceeded', status }, CONTEXT_LENGTH_EXCEEDED);
+  if (status === 400 || status === 413 || status === 422) return failureClass({ kind: 'rejected_request', status }, `provider rejected the request (${status})`);
+  if (status === 401 || status === 403) return failureClass({ kind: 'access_refused', status }, `provider refused credentials (${status})`);
+  if (status === 404) return failureClass({ kind: 'access_refused', status }, `provider error ${status}`);
+  return failureClass({ kind: 'provider_error', status }, `provider error ${status}`);
 }
 
 interface ProviderLikeError {
@@ -96,11 +77,16 @@ function retryAfterOf(err: ProviderLikeError): number | undefined {
   return parseRetryAfterMs(headers as Parameters<typeof parseRetryAfterMs>[0]);
 }
 
+/** An abort (`name: 'AbortError'`, as `fetch`, `UpstreamAbortError` and most clients name it). */
+function isAbort(err: unknown): boolean {
+  return err !== null && typeof err === 'object' && (err as { name?: unknown }).name === 'AbortError';
+}
+
 /**
  * A body whose connection closed before it was complete. Node's fetch (undici) fails its reading with
  * `TypeError('terminated')` (its cause: the socket error), and so does the default transport's `text()`/`json()`
  * (see `undiciTransport`); a stream the SDK reads from the transport's body fails with undici's own socket error.
- * The openai SDK passes either on as is once the headers are in, so it is not an `APIConnectionError`.
+ * A client passes either on as is once the headers are in (the openai SDK does), so it is no connection error.
  */
 function isCutWhileReading(err: unknown): boolean {
   // by name and code, not `instanceof`: the error is made in Node's own realm, which a vm context (jest's) does not share
@@ -122,15 +108,15 @@ const CUT_CODES = new Set(['UND_ERR_SOCKET', 'UND_ERR_RES_CONTENT_LENGTH_MISMATC
 const CONTEXT_LENGTH_WORDS =
   /context[ _-]?(length|window)|maximum context|prompt is too long|input is too long|input token count|too many (input |prompt )?tokens|exceeds? (the )?token limit|reduce the length of the messages/i;
 
-function isContextLengthError(err: Pick<APIError, 'message'> | { message?: unknown }): boolean {
+function isContextLengthError(err: { message?: unknown }): boolean {
   const code = (err as { code?: unknown }).code;
   if (code === 'context_length_exceeded') return true;
-  // `err.message` is the body's `error.message`, or the body itself when it is not JSON (the SDK builds it)
+  // `err.message` is the body's `error.message`, or the body itself when it is not JSON (as the openai SDK builds it)
   const type = (err as { type?: unknown }).type;
   const words = [typeof err.message === 'string' ? err.message : '', typeof type === 'string' ? type : '', typeof code === 'string' ? code : ''];
   return words.some((w) => w !== '' && CONTEXT_LENGTH_WORDS.test(w.slice(0, 1000)));
 }
 
-function failed(outcome: FailureClass['outcome'], message: string): FailureClass {
-  return { outcome, countsAsFailure: true, fallThrough: true, callerAborted: false, message };
+function providerError(message: string): FailureClass {
+  return failureClass({ kind: 'provider_error' }, message);
 }

@@ -1,41 +1,17 @@
-/**
- * Why an answer that arrived was not used, and whether that is evidence against the provider. This table is the
- * one place that decides what an unusable answer does to the model's breaker.
- *
- * One breaker per model is shared by every request of the app, so only what the provider alone decided may
- * count toward it. What a single request controls (its prompt, `maxTokens`, `stop`, `schema`, `validate` hook)
- * must not: a client that sends `max_tokens: 1`, a schema no model can meet or a hook that rejects everything
- * would otherwise open the breaker and take the model out for every tenant. Such an answer is still `invalid`
- * (the next model is tried, nothing is cached), but it is not counted at all: neither as a failure nor as a
- * success, exactly as a 429 is not. On a half-open breaker the probe that got one reached a working provider, so
- * it closes the breaker (see `ModelBreaker`).
- */
-export const INVALID_REASONS = {
-  /** Not a completion: not an object, no choices, no text content, a stream chunk that is not JSON. */
-  malformed: { countsTowardBreaker: true },
-  /** Empty (or blank) content with a finish reason that does not explain it. */
-  empty: { countsTowardBreaker: true },
-  /** A stream that ended without a finish reason. */
-  incomplete_stream: { countsTowardBreaker: true },
-  /** Cut by the token limit (`finish_reason: 'length'`) where that is not accepted: the prompt and limits are the caller's. */
-  truncated: { countsTowardBreaker: false },
-  /** Empty content ended by a `stop` sequence of the request. */
-  stopped_empty: { countsTowardBreaker: false },
-  /** Withheld by the provider's content filter: the prompt induced it. */
-  content_filter: { countsTowardBreaker: false },
-  /** Not JSON, for a request with a `schema`. */
-  not_json: { countsTowardBreaker: false },
-  /** JSON that does not match the request's `schema`. */
-  schema_mismatch: { countsTowardBreaker: false },
-  /** The request's `validate` hook returned something other than `true`. */
-  validate_rejected: { countsTowardBreaker: false },
-  /** The request's `validate` hook threw. */
-  validate_threw: { countsTowardBreaker: false },
-  /** The request's `validate` hook did not settle within the attempt's time (the attempt's outcome is `timeout`). */
-  validate_timeout: { countsTowardBreaker: false },
-} as const satisfies Record<string, { countsTowardBreaker: boolean }>;
+import { INVALID_REASON_KINDS, type InvalidReason, OUTCOME_TABLE } from '../fallback/outcome-table';
 
-export type InvalidReason = keyof typeof INVALID_REASONS;
+export type { InvalidReason };
+
+/**
+ * Why an answer that arrived was not used, and whether that is evidence against the provider: derived from
+ * `INVALID_REASON_KINDS` (each reason's kind) and `OUTCOME_TABLE` (what the kind does to the model's breaker),
+ * where a reason is added. See `INVALID_REASON_KINDS` for why only what the provider alone decided counts.
+ */
+export const INVALID_REASONS = Object.freeze(
+  Object.fromEntries(
+    (Object.keys(INVALID_REASON_KINDS) as InvalidReason[]).map((r) => [r, Object.freeze({ countsTowardBreaker: OUTCOME_TABLE[INVALID_REASON_KINDS[r]].breakerFailure })]),
+  ) as { readonly [R in InvalidReason]: { readonly countsTowardBreaker: boolean } },
+);
 
 /** Whether an answer unusable for `reason` counts as a failure of the model (see `INVALID_REASONS`). */
 export function countsTowardBreaker(reason: InvalidReason): boolean {

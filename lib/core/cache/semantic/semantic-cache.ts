@@ -1,4 +1,3 @@
-import type OpenAI from 'openai';
 import type { ResolvedSemantic } from '../../options/resolve-options';
 import type { NormalizedRequest } from '../../request/normalize-request';
 import type { SharedStore } from '../../shared/shared-store';
@@ -6,8 +5,7 @@ import type { AbortSource } from '../../signals';
 import { hashOf, keyWithoutPrompt } from '../cache-key';
 import { SemanticIndex } from './semantic-index';
 import { timerDelay } from '../../timer-delay';
-import { openaiSdk } from '../../upstream/openai-sdk';
-import { type UpstreamTransport, undiciTransport } from '../../upstream/undici-transport';
+import type { Embedder, EmbedderFactory } from './embedder';
 
 /** 2: partitions are the exact key without the prompt's text (1 left the last message's other members out). */
 const VERSION = 2;
@@ -19,38 +17,39 @@ export interface SemanticQuery {
 }
 
 /**
- * The semantic cache: on an exact miss, the prompt is embedded (`/v1/embeddings`) and compared with cached
+ * The semantic cache: on an exact miss, the prompt is embedded (by the `Embedder` it is given) and compared with cached
  * prompts of the same partition. Safety first: hard partitions (everything the exact key covers but the
  * prompt's text: tenant scope, chain, every parameter, every message and member), a conservative threshold, meaning guards (negations, numbers), no non-deterministic
  * requests unless allowed, and a per-request opt-out for personalised prompts.
  */
 export class SemanticCache {
   readonly index: SemanticIndex;
-  readonly #client: OpenAI;
-  /** The default transport (see `undiciTransport`), when the app gave no `fetch` of its own. */
-  readonly #transport: UpstreamTransport | null;
+  readonly #embedder: Embedder;
   hits = 0;
 
   constructor(
     readonly options: ResolvedSemantic,
     private readonly store: SharedStore | null,
+    embedder: EmbedderFactory,
     fetchImpl?: typeof globalThis.fetch,
   ) {
     this.index = new SemanticIndex(options.maxEntries);
-    this.#transport = fetchImpl ? null : undiciTransport();
-    const fetch = fetchImpl ?? this.#transport?.fetch;
-    this.#client = new (openaiSdk().OpenAI)({ baseURL: options.baseURL, apiKey: options.apiKey, maxRetries: 0, logLevel: 'off', fetch });
+    this.#embedder = embedder({ model: options.embeddingModel, baseURL: options.baseURL, apiKey: options.apiKey, fetch: fetchImpl });
   }
 
-  /** Forgets the index and closes the default transport's connections. */
+  /** Forgets the index and closes the embedder's connections. */
   close(): Promise<void> {
     this.index.clear();
-    return this.#transport?.close() ?? Promise.resolve();
+    return Promise.resolve()
+      .then(() => this.#embedder.close?.())
+      .catch(() => undefined);
   }
 
   /** Null when this request must not use the semantic cache. */
   query(req: NormalizedRequest, scope: string, optedOut: boolean): SemanticQuery | null {
     if (optedOut || !req.useCache) return null;
+    // a request with tools is an agent's step: a near-match of its prompt would call the wrong tool, or none
+    if (req.tools !== undefined && req.tools.length > 0) return null;
     // The API's default temperature is 1: only an explicit 0 is deterministic.
     if (!this.options.allowNonDeterministic && req.temperature !== 0) return null;
     const last = req.messages[req.messages.length - 1];
@@ -68,9 +67,9 @@ export class SemanticCache {
     const onAbort = (): void => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const r = await this.#client.embeddings.create({ model: this.options.embeddingModel, input: text, encoding_format: 'float' }, { signal: controller.signal, maxRetries: 0 });
-      const v = r.data?.[0]?.embedding;
-      return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number') ? Float32Array.from(v) : null;
+      const vectors = await this.#embedder.embed([text], controller.signal);
+      const v = Array.isArray(vectors) ? vectors[0] : undefined;
+      return isVector(v) ? Float32Array.from(v) : null;
     } catch {
       return null;
     } finally {
@@ -110,4 +109,13 @@ export class SemanticCache {
     }
     return loaded;
   }
+}
+
+/** A usable embedding: a non-empty array (or typed array) of finite numbers. */
+function isVector(v: unknown): v is ArrayLike<number> {
+  if (!Array.isArray(v) && !(v instanceof Float32Array) && !(v instanceof Float64Array)) return false;
+  const a = v as ArrayLike<unknown>;
+  if (a.length === 0) return false;
+  for (let i = 0; i < a.length; i++) if (typeof a[i] !== 'number' || !Number.isFinite(a[i])) return false;
+  return true;
 }

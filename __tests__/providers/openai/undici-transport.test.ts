@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import zlib from 'node:zlib';
 import OpenAI from 'openai';
 import { createEngine, type LlmEngine } from '../../../lib';
-import { undiciTransport } from '../../../lib/core/upstream/undici-transport';
+import { undiciTransport } from '../../../lib/providers/openai/undici-transport';
 import { classifyError } from '../../../lib/core/upstream/classify-error';
 import { startFakeLlm } from '../../../lib/testing';
 

@@ -1,0 +1,468 @@
+import { AllModelsFailedError } from '../../errors/all-models-failed-error';
+import { RequestAbortedError } from '../../errors/request-aborted-error';
+import type { AttemptRecord, CompletionResult } from '../../types';
+import type { BreakerRegistry } from '../breaker/breaker-registry';
+import { isOpenBreakerRejection, type ModelBreaker } from '../breaker/model-breaker';
+import type { ContextPlan } from '../context/context-plan';
+import type { LatencyTracker } from '../latency/latency-tracker';
+import type { ResolvedModel } from '../options/resolve-options';
+import type { NormalizedRequest } from '../request/normalize-request';
+import type { UpstreamAnswer } from '../provider/answer';
+import { AbortLatch, type AbortSource, anyAborted } from '../signals';
+import type { Admitted } from './admission';
+import { AttemptFailure, type FailureClass, failureClass } from './attempt-failure';
+import { CALLER_GONE, walkFailed, type WalkState } from './attempt-log';
+import type { FallbackChain } from './fallback-chain';
+import { settleRace, timerWins } from './hedge-race';
+import { Attempt, type AttemptAnswer } from './run-attempt';
+import { type Contender, elapsed, type Running, type Settled } from './running-attempt';
+import { answerLimit, type AttemptLimit, cutByRequest, type TimeoutPolicy, usesFixedLimit } from './timeout-rule';
+
+export interface ChainSuccess {
+  answer: UpstreamAnswer;
+  json?: unknown;
+  model: ResolvedModel;
+  /** Position of the answering model in the chain that was walked. */
+  index: number;
+  attempts: AttemptRecord[];
+  hedged: boolean;
+  contextTruncation?: CompletionResult['contextTruncation'];
+}
+
+/**
+ * What a run ends with: the caller's own last step, taken in the same `.then` as the chain's answer (so a request
+ * in flight keeps no promise layer per caller). `failed` rethrows, after whatever the caller does with the error.
+ */
+export interface RunEnd<T> {
+  done(s: ChainSuccess): T;
+  failed(err: unknown): never;
+}
+
+const AS_IS: RunEnd<ChainSuccess> = {
+  done: (s) => s,
+  failed: (err) => {
+    throw err;
+  },
+};
+
+/** A model the walk may call now, with the messages it gets (see `admit`). */
+export type Admission = Extract<Admitted, { ok: true }>;
+
+/**
+ * The kind of attempt a walk launches: what differs between `complete()` and a stream. Every decision (admission,
+ * the fleet's probe, the timeout rule, hedging, judging, learning, the events) is the walk's; the kind only says
+ * how an attempt is started and when it counts as answered.
+ */
+export interface AttemptMode<V> {
+  /**
+   * True when an attempt has all of its answer when it settles (`complete()`): its success is recorded then. A
+   * stream attempt "answers" when it commits (its first content token); its success is recorded when it ends (see
+   * `ChainWalk.streamed`).
+   */
+  readonly whole: boolean;
+  /** A provider's rejection of the request itself is the caller's 400 (false once a stream's answer has started: an interruption). */
+  readonly rejectable: boolean;
+  /** The latencies whose hedge percentile is how long an attempt may take before the next model is started; null: no hedge now. */
+  hedgeOn(): LatencyTracker | null;
+  /** Whether `model` may take the request at this point (a started stream: only a model that continues a prefill). */
+  eligible(model: ResolvedModel): boolean;
+  /** The timeout rule for this kind of attempt (the whole answer, or the first token). */
+  limit(policy: TimeoutPolicy, model: ResolvedModel, req: NormalizedRequest, fixed: boolean, leftMs: number): AttemptLimit;
+  /**
+   * Starts the call (through `breaker` when there is one). Resolves once it has answered; rejects with an
+   * `AttemptFailure`. `cancel`, when hedging is on, stops it when another model won.
+   */
+  start(
+    model: ResolvedModel,
+    admitted: Admission,
+    req: NormalizedRequest,
+    signals: readonly (AbortSource | undefined)[],
+    cancel: AbortLatch | null,
+    limit: AttemptLimit,
+    breaker: ModelBreaker | undefined,
+  ): Promise<V>;
+  /** The attempt answered after `latencyMs` (whole kinds: its call has ended). */
+  answered(c: Running<V>, value: V, latencyMs: number): void;
+  /** The attempt failed (whole kinds: its call has ended). */
+  failed(c: Running<V>): void;
+  /** What a walk that found no model ends with, when not `walkFailed` (a stream already started: an interruption). */
+  exhausted(attempts: AttemptRecord[]): Error | undefined;
+}
+
+/** One request's walk: what every step of it reads, and what it records into. */
+export interface WalkContext {
+  readonly req: NormalizedRequest;
+  readonly breakers: BreakerRegistry | null;
+  readonly signals: readonly (AbortSource | undefined)[];
+  readonly requestId: string;
+  readonly attempts: AttemptRecord[];
+  readonly state: WalkState;
+  readonly context: ContextPlan | null;
+  /** When the request's deadline ends (`performance.now()` time); Infinity without one. */
+  readonly deadlineAt: number;
+}
+
+/** How a walk ends when a model answered: the attempt, and whether a hedge was started. */
+export interface Won<V> {
+  winner: Running<V>;
+  hedged: boolean;
+}
+
+/**
+ * The chain's walk, for `complete()` and streams alike: for each model of the request's chain, in order, admission
+ * (context fit, cool-down, breaker, bulkhead, budget; see `admit`), then the fleet's probe rule; the attempt, bounded
+ * by the timeout rule and what is left of the deadline; a hedge on the next admissible model when the attempt is
+ * slower than the hedge percentile of its model's latencies (and the hedge budget allows); the outcome judged and
+ * recorded, what it teaches learnt (429 cool-downs, context windows), the `fallback` event; and, when no model
+ * answered, `walkFailed`. The chain's state (models, breakers' providers, cool-downs, latencies, spend, calls in
+ * flight) is the `FallbackChain`'s; one walk object serves it for the app's lifetime.
+ */
+export class ChainWalk {
+  /** The attempts of `complete()`: a whole answer each. */
+  readonly answers: AttemptMode<AttemptAnswer>;
+
+  constructor(readonly chain: FallbackChain) {
+    this.answers = new WholeAnswers(chain);
+  }
+
+  /**
+   * `complete()`'s walk. The common case (no hedging, no fleet, no deadline, and the first model may be called) runs
+   * without the async frame of the full walk: its answer ends the request in one promise layer; a failure continues
+   * the walk from the next model.
+   */
+  run<T = ChainSuccess>(
+    req: NormalizedRequest,
+    breakers: BreakerRegistry | null,
+    signals: readonly (AbortSource | undefined)[],
+    requestId: string,
+    end: RunEnd<T> = AS_IS as unknown as RunEnd<T>,
+    requestDeadlineAt?: number,
+  ): Promise<T> {
+    const chain = this.chain;
+    if (chain.closed) return Promise.reject(closedError()).then(undefined, (err: unknown) => end.failed(err));
+    const models = req.chain;
+    const deadlineAt = req.deadlineMs === undefined ? Infinity : (requestDeadlineAt ?? performance.now() + req.deadlineMs);
+    const context = chain.contextPlan(req);
+    chain.hedgeBudget?.deposit();
+    const kind = this.answers;
+    if (!chain.hedge && !chain.fleet && deadlineAt === Infinity && models.length > 0 && !anyAborted(signals)) {
+      const prepared = chain.prepare(models[0], req, breakers, context, undefined);
+      if (prepared.ok) {
+        // one promise layer, from the attempt's answer to the caller's result: what a request in flight keeps alive
+        const c = this.#launch(kind, models[0], 0, prepared, req, breakers, signals, Infinity, false);
+        const then = (settled: Settled): T | Promise<T> => {
+          const attempts: AttemptRecord[] = [];
+          const state: WalkState = { tooLongFor: undefined };
+          let answered: boolean;
+          try {
+            answered = this.#conclude(kind, c, settled, attempts, requestId, state);
+          } catch (err) {
+            return end.failed(err);
+          }
+          if (answered) return end.done(success(c, attempts, false));
+          chain.emitFallback(requestId, c.model, models[1], attempts[attempts.length - 1]?.outcome ?? 'error');
+          return this.#answerOf(end, { req, breakers, signals, requestId, attempts, state, context, deadlineAt }, 1);
+        };
+        return c.raw.then(
+          (value) => then(this.#answered(kind, c, value)),
+          (error: unknown) => then(this.#failed(kind, c, error)),
+        );
+      }
+    }
+    return this.#answerOf(end, { req, breakers, signals, requestId, attempts: [], state: { tooLongFor: undefined }, context, deadlineAt }, 0);
+  }
+
+  /** `complete()`'s walk from model `from` on, ended by the caller's `end`. */
+  #answerOf<T>(end: RunEnd<T>, w: WalkContext, from: number): Promise<T> {
+    const walked = this.walk(this.answers, w, from);
+    if (end === (AS_IS as unknown)) return walked.then((won) => success(won.winner, w.attempts, won.hedged)) as Promise<T>;
+    return walked.then(
+      (won) => end.done(success(won.winner, w.attempts, won.hedged)),
+      (err: unknown) => end.failed(err),
+    );
+  }
+
+  /**
+   * The chain from model `from` on: skips, hedges, falls through. Resolves with the attempt that answered; rejects
+   * with `AllModelsFailedError` at the end (or a `RequestError`, `CONTEXT_LENGTH_EXCEEDED`, when the prompt fits none
+   * of the models; or what `kind.exhausted` says), with `RequestAbortedError` when the caller left, and with the
+   * caller's 400 when a provider rejected the request itself.
+   */
+  async walk<V>(kind: AttemptMode<V>, w: WalkContext, from: number): Promise<Won<V>> {
+    const chain = this.chain;
+    const { req, attempts, requestId } = w;
+    const models = req.chain;
+    let i = from;
+    while (i < models.length) {
+      if (anyAborted(w.signals)) throw new RequestAbortedError('The request was cancelled', { attempts });
+      const left = w.deadlineAt - performance.now();
+      if (left < 1) break;
+      const model = models[i];
+      if (!kind.eligible(model)) {
+        i++;
+        continue;
+      }
+      const prepared = chain.prepare(model, req, w.breakers, w.context, w.state.tooLongFor);
+      if (!prepared.ok) {
+        chain.record(attempts, requestId, prepared.skip);
+        chain.emitFallback(requestId, model, nextEligible(kind, models, i + 1), prepared.skip.outcome);
+        i++;
+        continue;
+      }
+      if (chain.fleet && !(await chain.mayProbe(model, w.breakers))) {
+        chain.record(attempts, requestId, { model: model.name, outcome: 'circuit_open', latencyMs: 0, message: 'another process is probing' });
+        chain.emitFallback(requestId, model, nextEligible(kind, models, i + 1), 'circuit_open');
+        i++;
+        continue;
+      }
+      const contenders = [this.#contend(kind, this.#launch(kind, model, i, prepared, req, w.breakers, w.signals, left, false))];
+      let next = i + 1;
+
+      const budget = chain.hedgeBudget;
+      const hedgeAfter = this.#hedgeDelay(kind, model, req.task);
+      if (hedgeAfter !== undefined && next < models.length && budget && budget.canTake()) {
+        if (await timerWins(contenders[0].promise, hedgeAfter)) {
+          // Find the next model that may be called now; the ones skipped on the way are recorded once, here.
+          let j = next;
+          let prepJ: Admitted | undefined;
+          for (; j < models.length; j++) {
+            prepJ = chain.prepare(models[j], req, w.breakers, w.context, w.state.tooLongFor);
+            if (prepJ.ok) break;
+            chain.record(attempts, requestId, prepJ.skip);
+          }
+          next = j + 1;
+          const leftNow = w.deadlineAt - performance.now();
+          if (prepJ?.ok && leftNow >= 1 && budget.tryTake()) {
+            chain.events.emit('hedge', { requestId, from: model.name, to: models[j].name, afterMs: Math.round(hedgeAfter) });
+            contenders.push(this.#contend(kind, this.#launch(kind, models[j], j, prepJ, req, w.breakers, w.signals, leftNow, true)));
+          } else if (prepJ?.ok) {
+            next = j; // not hedged after all: it stays next in line
+          }
+        }
+      }
+
+      let winner: Running<V> | null;
+      if (contenders.length === 1) {
+        // the common case (no hedge): no race to referee
+        const c = contenders[0];
+        winner = this.#conclude(kind, c, await c.promise, attempts, requestId, w.state) ? c : null;
+      } else {
+        winner = await settleRace(
+          contenders,
+          (c) => this.#judge(kind, c, c.settled as Settled<V>, attempts, requestId, w.state),
+          (o, latencyMs, why) => chain.record(attempts, requestId, recordOf(o, 'cancelled', latencyMs, why)),
+        );
+      }
+      if (winner) return { winner, hedged: contenders.length > 1 };
+      const last = attempts[attempts.length - 1];
+      chain.emitFallback(requestId, contenders[contenders.length - 1].model, nextEligible(kind, models, next), last?.outcome ?? 'error');
+      i = next;
+    }
+    // (a prompt no model can take is the caller's error, not a 503 to retry: see `walkFailed`)
+    const tooLate = i < models.length && attempts.length === 0;
+    throw (
+      kind.exhausted(attempts) ??
+      walkFailed(models, attempts, chain.retryAfterS(models, w.breakers), tooLate ? `The deadline of ${req.deadlineMs} ms passed before any model could be tried` : undefined)
+    );
+  }
+
+  /**
+   * An attempt's call has ended: its place in the model's bulkhead and its budget reservation are given back (a
+   * whole answer's when it settles; a stream's when its last chunk came or it failed).
+   */
+  release(model: ResolvedModel, admitted: Admission): void {
+    this.chain.trackInFlight(model.name, -1);
+    if (admitted.budgetUsd > 0) this.chain.spend.release(admitted.budgetUsd);
+  }
+
+  /** A stream that `walk` handed over (committed) ended with its whole answer: a success, with its latency and spend. */
+  streamed(c: Running<unknown>, attempts: AttemptRecord[], requestId: string, answer: UpstreamAnswer, firstTokenMs: number): void {
+    const latencyMs = elapsed(c.started);
+    this.chain.record(attempts, requestId, recordOf(c, 'success', latencyMs));
+    this.chain.recordLatency(c.model, c.req, answer.finishReason, latencyMs, firstTokenMs);
+    this.chain.recordSpend(c.model, answer.usage);
+  }
+
+  /**
+   * A stream that `walk` handed over failed after its answer started: recorded and judged as any failed attempt
+   * (the provider's rejection of the request is an interruption like any other; `callerGone`: its consumer stopped
+   * reading), and learnt from. Throws `RequestAbortedError` when the caller left; returns the failure's class.
+   */
+  interrupted(c: Running<unknown>, w: WalkContext, error: unknown, callerGone: boolean): FailureClass {
+    const f = toFailure(error);
+    this.chain.log.failed(w.attempts, w.requestId, c.model, callerGone ? failureClass({ kind: 'caller_gone' }, CALLER_GONE) : f, elapsed(c.started), { error, hedged: c.hedged, rejectable: false });
+    this.chain.learnFrom(c.model, f, w.state);
+    return f;
+  }
+
+  /** A stream that `walk` handed over was stopped because its consumer went away. */
+  abandoned(c: Running<unknown>, attempts: AttemptRecord[], requestId: string): void {
+    this.chain.record(attempts, requestId, recordOf(c, 'cancelled', elapsed(c.started), CALLER_GONE));
+  }
+
+  /** Starts one attempt on `model`, through its breaker, bounded by its timeout and what is left of the deadline. */
+  #launch<V>(
+    kind: AttemptMode<V>,
+    model: ResolvedModel,
+    index: number,
+    prepared: Admission,
+    req: NormalizedRequest,
+    breakers: BreakerRegistry | null,
+    signals: readonly (AbortSource | undefined)[],
+    leftMs: number,
+    hedged: boolean,
+  ): Running<V> {
+    const chain = this.chain;
+    const breaker = breakers?.for(model.name);
+    const limit = kind.limit(chain, model, req, usesFixedLimit(breaker, index, req), leftMs);
+    const cancel = chain.hedge ? new AbortLatch() : null;
+    chain.trackInFlight(model.name, 1);
+    if (prepared.budgetUsd > 0) chain.spend.reserve(prepared.budgetUsd);
+    const started = performance.now();
+    const raw = kind.start(model, prepared, req, signals, cancel, limit, breaker);
+    return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: limit.deadlineBound, prepared };
+  }
+
+  /** An attempt the walk awaits: how it ends, as a `Settled` value. */
+  #contend<V>(kind: AttemptMode<V>, running: Running<V>): Contender<V> {
+    const c = running as Contender<V>;
+    c.promise = c.raw.then(
+      (value) => this.#answered(kind, c, value),
+      (error: unknown) => this.#failed(kind, c, error),
+    );
+    return c;
+  }
+
+  #answered<V>(kind: AttemptMode<V>, c: Running<V>, value: V): Settled<V> {
+    const latencyMs = elapsed(c.started);
+    kind.answered(c, value, latencyMs);
+    return { ok: true, value, latencyMs };
+  }
+
+  #failed<V>(kind: AttemptMode<V>, c: Running<V>, error: unknown): Settled<V> {
+    kind.failed(c);
+    return { ok: false, failure: toFailure(error), latencyMs: elapsed(c.started), error };
+  }
+
+  /** A lone attempt (no hedge) has ended: marks it settled and judges it. True when it answered. */
+  #conclude<V>(kind: AttemptMode<V>, c: Running<V>, settled: Settled<V>, attempts: AttemptRecord[], requestId: string, state: WalkState): boolean {
+    c.settled = settled;
+    c.done = true;
+    return this.#judge(kind, c, settled, attempts, requestId, state);
+  }
+
+  /**
+   * Records how one contender ended. True when it answered; false when the chain falls through. Throws
+   * `RequestAbortedError` when the caller left and `RequestError` when the provider rejected the request itself.
+   */
+  #judge<V>(kind: AttemptMode<V>, c: Running<V>, settled: Settled<V>, attempts: AttemptRecord[], requestId: string, state: WalkState): boolean {
+    if (settled.ok) {
+      if (kind.whole) this.chain.record(attempts, requestId, recordOf(c, 'success', settled.latencyMs));
+      return true;
+    }
+    this.chain.log.failed(attempts, requestId, c.model, settled.failure, settled.latencyMs, {
+      error: settled.error,
+      hedged: c.hedged,
+      deadlineBound: c.deadlineBound,
+      rejectable: kind.rejectable,
+    });
+    this.chain.learnFrom(c.model, settled.failure, state);
+    return false;
+  }
+
+  /** How long an attempt on `model` runs before the next model is started beside it (undefined: no hedge). */
+  #hedgeDelay<V>(kind: AttemptMode<V>, model: ResolvedModel, task: string | undefined): number | undefined {
+    const hedge = this.chain.hedge;
+    if (!hedge) return undefined;
+    return kind.hedgeOn()?.window(model.name, task, hedge.minSamples)?.percentile(hedge.afterPercentile);
+  }
+}
+
+/** `complete()`'s attempts: one call that answers whole, checked before it counts (see `Attempt`). */
+class WholeAnswers implements AttemptMode<AttemptAnswer> {
+  readonly whole = true;
+  readonly rejectable = true;
+
+  constructor(readonly chain: FallbackChain) {}
+
+  hedgeOn(): LatencyTracker {
+    return this.chain.latency;
+  }
+
+  eligible(): boolean {
+    return true;
+  }
+
+  limit(policy: TimeoutPolicy, model: ResolvedModel, req: NormalizedRequest, fixed: boolean, leftMs: number): AttemptLimit {
+    return answerLimit(policy, model, req, fixed, leftMs);
+  }
+
+  start(
+    model: ResolvedModel,
+    admitted: Admission,
+    req: NormalizedRequest,
+    signals: readonly (AbortSource | undefined)[],
+    cancel: AbortLatch | null,
+    limit: AttemptLimit,
+    breaker: ModelBreaker | undefined,
+  ): Promise<AttemptAnswer> {
+    const chain = this.chain;
+    const attempt = new Attempt(chain.upstream, model, req, admitted.messages, signals, cancel ?? undefined, limit.timeoutMs, chain.deadlines, cutByRequest(chain, req, limit));
+    return breaker ? breaker.run(attempt) : attempt.run();
+  }
+
+  /** Its latency (see `recordLatency`) and spend are recorded, and its call released. */
+  answered(c: Running<AttemptAnswer>, value: AttemptAnswer, latencyMs: number): void {
+    const chain = this.chain;
+    chain.trackInFlight(c.model.name, -1);
+    if (c.prepared.budgetUsd > 0) chain.spend.release(c.prepared.budgetUsd);
+    chain.recordLatency(c.model, c.req, value.answer.finishReason, latencyMs);
+    chain.recordSpend(c.model, value.answer.usage);
+  }
+
+  failed(c: Running<AttemptAnswer>): void {
+    this.chain.trackInFlight(c.model.name, -1);
+    if (c.prepared.budgetUsd > 0) this.chain.spend.release(c.prepared.budgetUsd);
+  }
+
+  exhausted(): undefined {
+    return undefined;
+  }
+}
+
+function success(winner: Running, attempts: AttemptRecord[], hedged: boolean): ChainSuccess {
+  const s = winner.settled as Extract<Settled, { ok: true }>;
+  const result: ChainSuccess = { answer: s.value.answer, model: winner.model, index: winner.index, attempts, hedged };
+  if (s.value.json !== undefined) result.json = s.value.json;
+  if (winner.prepared.droppedIndexes.length > 0) {
+    result.contextTruncation = { model: winner.model.name, droppedIndexes: winner.prepared.droppedIndexes, promptTokens: winner.prepared.promptTokens };
+  }
+  return result;
+}
+
+/** The first model from `from` on that may take the request now (the `to` of a `fallback` event). */
+function nextEligible<V>(kind: AttemptMode<V>, models: readonly ResolvedModel[], from: number): ResolvedModel | undefined {
+  for (let j = from; j < models.length; j++) if (kind.eligible(models[j])) return models[j];
+  return undefined;
+}
+
+function recordOf(r: Running<unknown>, outcome: AttemptRecord['outcome'], latencyMs: number, message?: string): AttemptRecord {
+  const record: AttemptRecord = { model: r.model.name, outcome, latencyMs };
+  if (message !== undefined) record.message = message;
+  if (r.hedged) record.hedged = true;
+  return record;
+}
+
+/** What a request gets from a closed chain (the app is shutting down: a 503, as when no model is available). */
+export function closedError(): AllModelsFailedError {
+  return new AllModelsFailedError([], 1, 'The LLM engine is closed: no model is called after close()');
+}
+
+/** The failure class of whatever an attempt threw. */
+export function toFailure(err: unknown): FailureClass {
+  if (err instanceof AttemptFailure) return err.failure;
+  if (isOpenBreakerRejection(err)) {
+    return failureClass({ kind: 'circuit_open' }, 'circuit open');
+  }
+  return failureClass({ kind: 'provider_error' }, 'unexpected error');
+}
