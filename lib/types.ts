@@ -72,6 +72,50 @@ export interface HedgeOptions {
   minSamples?: number;
 }
 
+/**
+ * Same-model retries of transient failures: a 5xx, a connection that failed or closed before the answer came, and
+ * a 429 whose `retry-after` fits the time left. Never after a timeout, never on a breaker that is not closed,
+ * never for a hedged or rescued attempt; bounded per model by a retry budget.
+ */
+export interface RetryOptions {
+  /** Retries of one model per request. Default: 1. */
+  maxRetries?: number;
+  /** Backoff before retry n: a random delay in [½, 1] × `baseDelayMs` × 2^(n−1), at most `maxDelayMs`. Default: 100. */
+  baseDelayMs?: number;
+  /** Longest backoff. Default: 1000. */
+  maxDelayMs?: number;
+  /** A 429's `retry-after` (or the provider's reset time) longer than this falls over at once. Default: 3000. */
+  maxRetryAfterMs?: number;
+  /**
+   * The retry budget: a model's retries within `budgetWindowMs` stay under `budgetMinRetries` plus this fraction
+   * of its requests in that window, so an outage cannot multiply its load. Default: 0.1.
+   */
+  budgetRatio?: number;
+  /** Retries a model may always take within a window, however light its traffic. Default: 3. */
+  budgetMinRetries?: number;
+  /** Default: 10000. */
+  budgetWindowMs?: number;
+}
+
+/**
+ * Rescue: the next model is started beside a half-open breaker's probe (always) or a model's attempt that runs
+ * past its usual latency (within `maxExtraLoad`), without cancelling it: the caller is answered by whichever ends
+ * first with an answer, and the slow attempt runs to its own end, so its outcome still decides the breaker.
+ * `complete()` only (a stream's first token is raced by `hedge`).
+ */
+export interface RescueOptions {
+  /** The percentile of the model's latency after which the next model is started. Default: 99. */
+  afterPercentile?: number;
+  /** Samples needed before a closed breaker's attempt is rescued (a probe without them is rescued at once). Default: 20. */
+  minSamples?: number;
+  /**
+   * Rescues whose slow attempt then answered after all (an extra call that was not needed) at most, as a fraction
+   * of requests. A rescue whose slow attempt failed costs nothing extra: the next model would have been called
+   * anyway, only later. Default: 0.02.
+   */
+  maxExtraLoad?: number;
+}
+
 /** Circuit-breaker settings, shared by every model's breaker. */
 export interface BreakerOptions {
   /** Failure percentage (over the rolling window) at or above which a breaker opens. Default: 50. */
@@ -82,6 +126,12 @@ export interface BreakerOptions {
   rollingWindowMs?: number;
   /** How long an open breaker skips its model before letting one probe through. Default: 60000. */
   resetTimeoutMs?: number;
+  /**
+   * Failures in a row (no success between them) that open the breaker whatever the rolling window holds: a model
+   * called once every few seconds never reaches `volumeThreshold` calls in the window, and a sudden outage after a
+   * window of successes stays under the error rate for a while. `0` turns this trigger off. Default: 5.
+   */
+  consecutiveFailures?: number;
 }
 
 /**
@@ -171,6 +221,10 @@ export interface EngineOptions {
   adaptiveTimeout?: boolean | AdaptiveTimeoutOptions;
   /** `true` (defaults) or settings: hedged requests. Default: `false`. */
   hedge?: boolean | HedgeOptions;
+  /** `true` (defaults), settings, or `false`: same-model retries of transient failures. Default: on. */
+  retry?: boolean | RetryOptions;
+  /** `true` (defaults), settings, or `false`: probes and slow first attempts no caller waits for. Default: on. */
+  rescue?: boolean | RescueOptions;
   /** Bulkhead for every model (see `models[].maxConcurrent`). Default: none. */
   maxConcurrent?: number;
   /**
@@ -470,6 +524,11 @@ export type AttemptOutcome =
   | 'overloaded'
   /** Aborted, not a failure: a hedged attempt that lost the race, or an attempt whose caller went away. */
   | 'cancelled'
+  /**
+   * Still running when another model answered the request: a half-open probe or a slow attempt left to end on its
+   * own (its own outcome decides the breaker, and is reported then by an `attempt` event with `background: true`).
+   */
+  | 'superseded'
   /** Its estimated cost would exceed the budget or the request's `maxCostUsd`. */
   | 'over_budget';
 
@@ -486,6 +545,10 @@ export interface AttemptRecord {
   message?: string;
   /** True for an attempt started as a hedge, in parallel with the previous model. */
   hedged?: boolean;
+  /** For a retry of the same model: which one (1 for the first). */
+  retry?: number;
+  /** True for an attempt started to rescue a slow one (a half-open probe, a model past its usual latency). */
+  rescue?: boolean;
 }
 
 export interface Usage {
@@ -591,8 +654,8 @@ export interface LlmStatus {
 
 /** Payloads of the engine's events. */
 export interface LlmEventMap {
-  /** After every attempt, whatever its outcome. */
-  attempt: AttemptRecord & { requestId: string; index: number };
+  /** After every attempt, whatever its outcome; `background`: an attempt that ended after its request was answered (see `superseded`). */
+  attempt: AttemptRecord & { requestId: string; index: number; background?: boolean };
   /** When the chain moves from one model to the next. */
   fallback: { requestId: string; from: string; to: string; reason: AttemptOutcome };
   'breaker:open': { model: string; halfOpenAt: number };
@@ -604,6 +667,10 @@ export interface LlmEventMap {
   cooldown: { model: string; ms: number; until: number };
   /** A hedged request was started: `to` runs in parallel with the slow `from`. */
   hedge: { requestId: string; from: string; to: string; afterMs: number };
+  /** A transient failure is retried on the same model after `delayMs` (`retry`: 1 for the first retry). */
+  retry: { requestId: string; model: string; retry: number; delayMs: number; reason: AttemptOutcome; status?: number };
+  /** The next model was started beside a slow attempt (`probe`: a half-open breaker's probe) that keeps running. */
+  rescue: { requestId: string; from: string; to: string; afterMs: number; probe: boolean };
   /** Every `complete()`/`stream()` that ended, whatever the outcome. `text` is the answer (not logged). */
   request: RequestSummary;
 }

@@ -40,6 +40,8 @@ describe('the result of complete()', () => {
         { name: 'a', model: 'a-1', provider: a, price: { inputPerMTok: 100, outputPerMTok: 100 } },
         { name: 'b', model: 'b-1', provider: b, price: { inputPerMTok: 2, outputPerMTok: 10 } },
       ],
+      // one attempt per model (no same-model retry after a random backoff): the latency is their sum
+      retry: false,
     });
     const r = await drive(e.complete(ask()));
     expect(r).toMatchObject({
@@ -128,7 +130,8 @@ describe('the events of one request', () => {
   it('a request that falls back: attempt per model, fallback, cache:miss, then request with the summary', async () => {
     const a = memoryProvider({ fallback: { kind: 'fail', status: 500 } });
     const b = memoryProvider({ fallback: { text: 'answer b', usage: { promptTokens: 10, completionTokens: 20 } } });
-    const e = start({ models: [{ name: 'a', model: 'a-1', provider: a }, { name: 'b', model: 'b-1', provider: b }] });
+    // one attempt per model: no same-model retry of the 500
+    const e = start({ models: [{ name: 'a', model: 'a-1', provider: a }, { name: 'b', model: 'b-1', provider: b }], retry: false });
     const seen = recordAll(e);
     const r = await drive(e.complete(ask('secret prompt text', { task: 'summarize' })));
     expect(seen.map((s) => s.name)).toEqual(['cache:miss', 'attempt', 'fallback', 'attempt', 'request']);
@@ -173,8 +176,10 @@ describe('the events of one request', () => {
     const seen = recordAll(e);
     const r = await outcome(drive(e.complete(ask())));
     expect(r.ok).toBe(false);
-    expect(seen.map((s) => s.name)).toEqual(['attempt', 'request']);
-    expect(seen[1].payload).toMatchObject({ outcome: 'failed', model: null, error: { code: 'ALL_MODELS_FAILED' } });
+    // the 500, then its retry on the same model
+    expect(seen.map((s) => s.name)).toEqual(['attempt', 'attempt', 'request']);
+    expect(seen[1].payload).toMatchObject({ model: 'a', outcome: 'error', retry: 1 });
+    expect(seen[2].payload).toMatchObject({ outcome: 'failed', model: null, error: { code: 'ALL_MODELS_FAILED' } });
     expect(JSON.stringify(seen)).not.toContain('sk-secret123');
     expect(String((r as { error: Error }).error.message)).not.toContain('sk-secret123');
   });

@@ -54,9 +54,12 @@ describe('LlmEngine without Koa', () => {
     expect(err).toBeInstanceOf(AllModelsFailedError);
     const e = err as AllModelsFailedError;
     expect(e).toMatchObject({ code: 'ALL_MODELS_FAILED', status: 503, expose: true });
-    expect(e.attempts.map((a) => [a.model, a.outcome, a.status])).toEqual([
-      ['primary', 'error', 502],
-      ['backup', 'error', 502],
+    // a 502 is transient: each model is retried once before the chain moves on
+    expect(e.attempts.map((a) => [a.model, a.outcome, a.status, a.retry])).toEqual([
+      ['primary', 'error', 502, undefined],
+      ['primary', 'error', 502, 1],
+      ['backup', 'error', 502, undefined],
+      ['backup', 'error', 502, 1],
     ]);
     expect(JSON.stringify({ ...e, message: e.message })).not.toContain('sk-engine-secret');
     await engine.close();

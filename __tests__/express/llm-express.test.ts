@@ -59,11 +59,12 @@ describe('llmExpress', () => {
     const res = await request(url).post('/complete').send(ask('hello'));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ text: 'small answer: hello', model: 'fast', fallback: true });
-    expect(res.body.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['error', 'success']);
-    expect(fake.stats('big').requests).toBe(1);
+    // the 500, its one retry on the same model, then the fallback
+    expect(res.body.attempts.map((a: { outcome: string; retry?: number }) => `${a.outcome}:${a.retry ?? 0}`)).toEqual(['error:0', 'error:1', 'success:0']);
+    expect(fake.stats('big').requests).toBe(2);
     expect(fake.stats('small').requests).toBe(1);
     const health = await request(url).get('/health');
-    expect(health.body.models[0]).toMatchObject({ name: 'smart', failures: 1 });
+    expect(health.body.models[0]).toMatchObject({ name: 'smart', failures: 2 });
   });
 
   it('its error handler answers 503 with Retry-After when every model fails, and 400 for a bad request', async () => {
@@ -74,14 +75,15 @@ describe('llmExpress', () => {
     expect(res.status).toBe(503);
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(res.body).toEqual({
-      error: { type: 'all_models_failed', message: expect.any(String), attempts: [{ model: 'smart', outcome: 'error' }, { model: 'fast', outcome: 'error' }] },
+      // the 500 is retried once on the same model; the 401 is not
+      error: { type: 'all_models_failed', message: expect.any(String), attempts: [{ model: 'smart', outcome: 'error' }, { model: 'smart', outcome: 'error' }, { model: 'fast', outcome: 'error' }] },
     });
     expect(JSON.stringify(res.body)).not.toMatch(/simulated|stack/);
     const bad = await request(url).post('/complete').send({ messages: [], temperature: 7 });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ type: 'invalid_request', code: 'REQUEST_INVALID' });
     expect(bad.body.error.details).toEqual(expect.arrayContaining(['/messages: must NOT have fewer than 1 items', '/temperature: must be <= 2']));
-    expect(fake.stats('big').requests).toBe(1);
+    expect(fake.stats('big').requests).toBe(2); // the first request's 500 and its retry; the bad one reached no model
   });
 
   it('cancels the upstream call when the client goes away, without blaming the model', async () => {
@@ -131,7 +133,7 @@ describe('llmExpress', () => {
     const url = await start({ exposeHeaders: true });
     fake.setBehavior('big', { mode: 'error' });
     const res = await request(url).post('/complete').send(ask('h'));
-    expect([res.headers['x-llm-model'], res.headers['x-llm-fallback'], res.headers['x-llm-cache'], res.headers['x-llm-attempts']]).toEqual(['fast', 'true', 'miss', '2']);
+    expect([res.headers['x-llm-model'], res.headers['x-llm-fallback'], res.headers['x-llm-cache'], res.headers['x-llm-attempts']]).toEqual(['fast', 'true', 'miss', '3']); // smart, its retry, fast
   });
 
   it('checks its options at start-up, as llmResilience does', () => {

@@ -115,7 +115,7 @@ describe.each([
     const failed = await client().chat.completions.create({ model: 'default', messages: user('x') }).catch((e: unknown) => e);
     expect(failed).toMatchObject({ status: 503, code: 'all_models_failed', type: 'server_error' });
     expect((failed as { headers: Headers }).headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(fake.stats().requests).toBe(2); // only the all-failed request's two attempts reached the provider
+    expect(fake.stats().requests).toBe(4); // only the all-failed request's attempts reached the provider: each 500 and its one retry
     expect(errors).toEqual([]);
   });
 
@@ -139,12 +139,13 @@ describe('openAICompatibleExpress and the middleware\'s options', () => {
     fake.setBehavior('big', { mode: 'error' });
     const llmHeaders = (h: Headers) => ['x-llm-model', 'x-llm-fallback', 'x-llm-cache', 'x-llm-attempts'].map((k) => h.get(k));
     const done = await client().chat.completions.create({ model: 'default', messages: user('x') }).withResponse();
-    expect(llmHeaders(done.response.headers)).toEqual(['fast', 'true', 'miss', '2']);
+    // three attempts each: smart, its one retry of the 500, then fast
+    expect(llmHeaders(done.response.headers)).toEqual(['fast', 'true', 'miss', '3']);
     const { data: stream, response } = await client().chat.completions.create({ model: 'default', messages: user('s'), stream: true }).withResponse();
     for await (const _chunk of stream) {
       // drain
     }
-    expect(llmHeaders(response.headers)).toEqual(['fast', 'true', 'miss', '2']);
+    expect(llmHeaders(response.headers)).toEqual(['fast', 'true', 'miss', '3']);
   });
 
   it.each([

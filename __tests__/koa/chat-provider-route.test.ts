@@ -250,7 +250,8 @@ describe('a ChatProvider of the app\'s own, through a Koa route', () => {
 
   it('falls back from it (a 503 it throws) and to it (the OpenAI-compatible model failing); events tell each step', async () => {
     service.next({ kind: 'status', status: 503 });
-    const url = await startApp();
+    // fallback and its events alone: no same-model retry of the 503 or the 500
+    const url = await startApp({ retry: false });
     const seen = events('attempt', 'fallback', 'request');
     const from = await request(url).post('/complete').send(ask('one')).expect(200);
     expect(from.body).toMatchObject({ model: 'openai', fallback: true, text: 'from the openai-compatible model' });
@@ -316,7 +317,8 @@ describe('a ChatProvider of the app\'s own, through a Koa route', () => {
 
   it('its breaker opens on its failures (no more calls), half-opens after resetTimeoutMs, and one probe closes it', async () => {
     service.setDefault({ kind: 'status', status: 500 });
-    const url = await startApp({ breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 400, rollingWindowMs: 30_000 } });
+    // the breaker alone: one call per request (no same-model retry) and a probe that answers by itself (no rescue)
+    const url = await startApp({ breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 400, rollingWindowMs: 30_000 }, retry: false, rescue: false });
     const changes = events('breaker:open', 'breaker:half_open', 'breaker:close');
     for (let i = 0; i < 3; i++) await request(url).post('/complete').send(ask(`q${i}`)).expect(200);
     expect(llm!.status().models[0].state).toBe('open');
@@ -343,7 +345,8 @@ describe('a ChatProvider of the app\'s own, through a Koa route', () => {
 
   it('a thrown { status: 429, retryAfterMs } cools it down: no call during the cool-down, called again after it', async () => {
     service.next({ kind: 'status', status: 429, retryAfterMs: 600 });
-    const url = await startApp();
+    // the cool-down alone: no same-model retry after the retry-after
+    const url = await startApp({ retry: false });
     const seen = events('cooldown');
     const t0 = Date.now();
     const limited = await request(url).post('/complete').send(ask('a')).expect(200);
@@ -466,7 +469,8 @@ describe('a ChatProvider of the app\'s own, through a Koa route', () => {
   it('the metrics handler names it: attempts, fallbacks, requests, tokens and cost per model', async () => {
     service.next({ kind: 'status', status: 502 });
     service.setDefault({ kind: 'answer', usage: { in: 100_000, out: 10_000 } });
-    const url = await startApp();
+    // a fallback counted per model: no same-model retry of the 502
+    const url = await startApp({ retry: false });
     await request(url).post('/complete').send(ask('one')).expect(200);
     await request(url).post('/complete').send(ask('two')).expect(200);
     const text = await metricsText(url);

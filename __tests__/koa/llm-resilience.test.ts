@@ -54,7 +54,8 @@ describe('fallback', () => {
     ['403', { mode: 'error', status: 403 }, 'error', 403],
   ] as const)('falls back when the first model fails with %s', async (_label, behavior, outcome, status) => {
     fake.setBehavior('big-model', behavior);
-    app = await startApp(options());
+    // fallback alone: no same-model retry of the transient failures (5xx, reset)
+    app = await startApp(options({ retry: false }));
     const res = await request(app.server).post('/complete').send(ask());
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ model: 'fast', fallback: true });
@@ -102,7 +103,9 @@ describe('fallback', () => {
     expect(res.body.error).toEqual({
       type: 'all_models_failed',
       message: expect.any(String),
+      // the 500 is retried once on the same model; the 401 is not
       attempts: [
+        { model: 'smart', outcome: 'error' },
         { model: 'smart', outcome: 'error' },
         { model: 'fast', outcome: 'error' },
       ],
@@ -198,7 +201,8 @@ describe('circuit breaker per model', () => {
 
   it('after resetTimeoutMs lets exactly one probe through; success closes it', async () => {
     fake.setBehavior('big-model', { mode: 'error' });
-    app = await startApp(breakerOptions());
+    // the probe alone answers its request: no rescue by the next model beside it
+    app = await startApp({ ...breakerOptions(), rescue: false });
     const events: string[] = [];
     app.llm.on('breaker:half_open', () => events.push('half_open'));
     app.llm.on('breaker:close', () => events.push('close'));
@@ -273,7 +277,8 @@ describe('circuit breaker per model', () => {
 describe('rate limits', () => {
   it('a 429 puts the model in cool-down for its Retry-After; it is skipped without a call meanwhile', async () => {
     fake.setBehavior('big-model', { mode: 'rate_limit', retryAfterS: 1 });
-    app = await startApp(options());
+    // the cool-down alone: no same-model retry after the retry-after
+    app = await startApp(options({ retry: false }));
     const first = await request(app.server).post('/complete').send(ask('a'));
     expect(first.body.attempts[0]).toMatchObject({ outcome: 'rate_limited', status: 429 });
     const second = await request(app.server).post('/complete').send(ask('b'));
@@ -455,7 +460,8 @@ describe('events', () => {
     const b = await request(app.server).post('/complete').send(ask('e'));
     expect(a.status).toBe(200);
     expect(b.status).toBe(200);
-    expect(seen).toEqual(['miss', 'attempt:smart:error:number', 'fallback:smart->fast:error', 'attempt:fast:success:number', 'hit:number']);
+    // (an attempt event for smart's 500 and one for its retry)
+    expect(seen).toEqual(['miss', 'attempt:smart:error:number', 'attempt:smart:error:number', 'fallback:smart->fast:error', 'attempt:fast:success:number', 'hit:number']);
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
   });

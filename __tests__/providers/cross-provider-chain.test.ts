@@ -31,7 +31,8 @@ const weather: ToolDefinition = { type: 'function', function: { name: 'get_weath
 
 describe('a chain across provider families, by name', () => {
   it('each family answers in the library\'s shape; a 529 from Claude and a 503 from Gemini fall back to the next family', async () => {
-    const e = start([claude(), gemini(), gpt()]);
+    // one request per family and attempt: no same-model retry of the 529 or the 503
+    const e = start([claude(), gemini(), gpt()], { retry: false });
     fake.setBehavior('claude-x', { text: 'from claude' });
     expect(await e.complete({ messages: ask() })).toMatchObject({ model: 'claude', text: 'from claude', finishReason: 'stop', fallback: false });
     fake.setBehavior('claude-x', { mode: 'error', status: 529 });

@@ -47,6 +47,8 @@ export function registerMetrics(registry: Registry, llm: Observable): () => void
   });
   const fallbacks = new Counter({ name: 'llm_fallbacks_total', help: 'Moves from one model to the next', labelNames: ['from', 'to', 'reason'], registers });
   const hedges = new Counter({ name: 'llm_hedges_total', help: 'Hedged requests started', labelNames: ['from', 'to'], registers });
+  const retries = new Counter({ name: 'llm_retries_total', help: 'Same-model retries started, by model and the outcome retried', labelNames: ['model', 'reason'], registers });
+  const rescues = new Counter({ name: 'llm_rescues_total', help: 'Rescues started beside a slow attempt, by kind (probe or slow)', labelNames: ['from', 'to', 'kind'], registers });
   const tokens = new Counter({ name: 'llm_tokens_total', help: 'Tokens of answers, by model and kind', labelNames: ['model', 'kind'], registers });
   const cost = new Counter({ name: 'llm_cost_usd_total', help: 'Cost of answers in USD, by model', labelNames: ['model'], registers });
   const cacheEvents = new Counter({ name: 'llm_cache_lookups_total', help: 'Cache lookups by result', labelNames: ['result'], registers });
@@ -93,6 +95,8 @@ export function registerMetrics(registry: Registry, llm: Observable): () => void
     }),
     llm.on('fallback', (f) => fallbacks.inc({ from: f.from, to: f.to, reason: f.reason })),
     llm.on('hedge', (h) => hedges.inc({ from: h.from, to: h.to })),
+    llm.on('retry', (r) => retries.inc({ model: r.model, reason: r.reason })),
+    llm.on('rescue', (r) => rescues.inc({ from: r.from, to: r.to, kind: r.probe ? 'probe' : 'slow' })),
     llm.on('cache:hit', () => cacheEvents.inc({ result: 'hit' })),
     llm.on('cache:miss', () => cacheEvents.inc({ result: 'miss' })),
     llm.on('cooldown', (c) => cooldowns.inc({ model: c.model })),

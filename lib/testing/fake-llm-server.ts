@@ -43,6 +43,11 @@ export interface FakeBehavior {
    * `mode` is a failure. With `mode: 'ok'` (or no mode) and a `failRate`, failures are HTTP 500s.
    */
   failRate?: number;
+  /**
+   * `mode` applies to the next `times` requests of this model only (counted from `setBehavior`); later ones are
+   * answered normally: a 500 then a 200, a 429 then an answer. Default: every request.
+   */
+  times?: number;
   /** Default: `'ok'`. */
   mode?: FakeMode;
   /** HTTP status for `mode: 'error'`. Default: 500. */
@@ -84,7 +89,7 @@ export interface FakeToolCall {
 }
 
 const MODES: readonly FakeMode[] = ['ok', 'error', 'hang', 'reset', 'rate_limit', 'malformed', 'truncated', 'empty', 'context_length', 'stall', 'cut', 'no_done', 'stream_error', 'blocked'];
-const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks', 'prefill', 'toolCalls', 'refusal']);
+const BEHAVIOR_KEYS = new Set(['latencyMs', 'jitterMs', 'failRate', 'times', 'mode', 'status', 'retryAfterS', 'text', 'headers', 'omitUsage', 'chunkDelayMs', 'failAfterChunks', 'prefill', 'toolCalls', 'refusal']);
 
 /**
  * Refuses a behaviour the fake would not carry out as written, naming every problem: a misspelt mode
@@ -96,6 +101,7 @@ function checkBehavior(model: string, b: unknown): FakeBehavior {
   const v = b as Record<string, unknown>;
   for (const k of Object.keys(v)) if (!BEHAVIOR_KEYS.has(k)) problems.push(`unknown option "${k}"`);
   if (v.mode !== undefined && !MODES.includes(v.mode as FakeMode)) problems.push(`mode must be one of ${MODES.join(', ')} (got ${JSON.stringify(v.mode)})`);
+  if (v.times !== undefined && !(Number.isInteger(v.times) && (v.times as number) >= 0)) problems.push('times must be an integer ≥ 0');
   for (const k of ['latencyMs', 'jitterMs', 'retryAfterS', 'chunkDelayMs', 'failAfterChunks']) {
     if (v[k] !== undefined && !(typeof v[k] === 'number' && Number.isFinite(v[k]) && (v[k] as number) >= 0)) problems.push(`${k} must be a number ≥ 0`);
   }
@@ -228,13 +234,20 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   });
   server.keepAliveTimeout = 5000;
 
+  /** How many requests each behaviour with `times` has taken so far. */
+  const timesUsed = new WeakMap<FakeBehavior, number>();
   /** Records a request and picks what the fake does with it; the record ends when the response closes. */
   function begin(model: string, body: Record<string, unknown>, res: ServerResponse): FakeExchange {
     return open(model, body, res)[0];
   }
   function open(model: string, body: Record<string, unknown>, res: ServerResponse): [FakeExchange, Pending] {
     const behavior = behaviors.get(model) ?? behaviors.get('*') ?? {};
-    const mode = pickMode(behavior);
+    let mode = pickMode(behavior);
+    if (behavior.times !== undefined) {
+      const used = timesUsed.get(behavior) ?? 0;
+      timesUsed.set(behavior, used + 1);
+      if (used >= behavior.times) mode = 'ok';
+    }
     const rec: FakeRequestRecord = { model, body, receivedAt: Date.now(), mode, state: 'pending' };
     record(rec);
     const p: Pending = { record: rec, res };

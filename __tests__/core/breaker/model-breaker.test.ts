@@ -26,7 +26,7 @@ describe('ModelBreaker', () => {
     opened.length = 0;
     const events = new EventBus();
     events.on('breaker:open', (e) => opened.push(e.model));
-    breaker = new ModelBreaker('primary', { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 }, events);
+    breaker = new ModelBreaker('primary', { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000, consecutiveFailures: 0 }, events);
   });
   afterEach(() => breaker.shutdown());
 
@@ -72,7 +72,7 @@ describe('ModelBreaker', () => {
 describe('ModelBreaker with a function (a streamed attempt)', () => {
   let breaker: ModelBreaker;
   beforeEach(() => {
-    breaker = new ModelBreaker('primary', { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 }, new EventBus());
+    breaker = new ModelBreaker('primary', { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000, consecutiveFailures: 0 }, new EventBus());
   });
   afterEach(() => breaker.shutdown());
 
@@ -85,5 +85,56 @@ describe('ModelBreaker with a function (a streamed attempt)', () => {
     for (let i = 0; i < 5; i++) await expect(breaker.run(fails(true))).rejects.toBeInstanceOf(AttemptFailure);
     // 5 of 5 counted calls failed: open (had the others counted as successes, 5 of 11 would have kept it closed)
     expect(breaker.state).toBe('open');
+  });
+});
+
+describe('ModelBreaker: failures in a row (consecutiveFailures)', () => {
+  const options = { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 };
+  const breakers: ModelBreaker[] = [];
+  const make = (consecutiveFailures: number, extra: Partial<typeof options> = {}): ModelBreaker => {
+    const b = new ModelBreaker('primary', { ...options, ...extra, consecutiveFailures }, new EventBus());
+    breakers.push(b);
+    return b;
+  };
+  afterEach(() => {
+    for (const b of breakers.splice(0)) b.shutdown();
+  });
+
+  it('opens after that many failures in a row, whatever successes the window holds', async () => {
+    const breaker = make(3);
+    for (let i = 0; i < 20; i++) await breaker.run(job(true));
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.state).toBe('closed'); // 2 of 22: far under the error rate, and not yet 3 in a row
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.state).toBe('open');
+  });
+
+  it('opens under a window that never reaches its volume (light traffic)', async () => {
+    const breaker = make(4, { volumeThreshold: 1000 });
+    for (let i = 0; i < 3; i++) await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.state).toBe('closed');
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.state).toBe('open');
+  });
+
+  it('a success breaks the run; what does not count (429s) neither breaks nor extends it', async () => {
+    const breaker = make(3, { volumeThreshold: 1000 });
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    await breaker.run(job(true));
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    await expect(breaker.run(rateLimited)).rejects.toMatchObject({ failure: { outcome: 'rate_limited' } });
+    await expect(breaker.run(rateLimited)).rejects.toMatchObject({ failure: { outcome: 'rate_limited' } });
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.state).toBe('closed'); // 2 in a row since the success; the 429s did not count
+    await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.state).toBe('open');
+  });
+
+  it('0 turns the trigger off', async () => {
+    const breaker = make(0, { volumeThreshold: 1000 });
+    for (let i = 0; i < 50; i++) await expect(breaker.run(job(false))).rejects.toBeInstanceOf(AttemptFailure);
+    expect(breaker.state).toBe('closed');
   });
 });

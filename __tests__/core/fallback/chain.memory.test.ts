@@ -43,7 +43,8 @@ describe('the order of the chain', () => {
     const b = memoryProvider({ fallback: { kind: 'throw', message: 'socket hang up' } });
     const c = memoryProvider({ fallback: { text: 'from c' } });
     const d = memoryProvider();
-    const e = start({ models: [{ name: 'a', model: 'a-1', provider: a }, { name: 'b', model: 'b-1', provider: b }, { name: 'c', model: 'c-1', provider: c }, { name: 'd', model: 'd-1', provider: d }] });
+    // the order alone: each model once, no same-model retry of the 500
+    const e = start({ models: [{ name: 'a', model: 'a-1', provider: a }, { name: 'b', model: 'b-1', provider: b }, { name: 'c', model: 'c-1', provider: c }, { name: 'd', model: 'd-1', provider: d }], retry: false });
     const events = record(e, 'fallback');
     const r = await drive(e.complete(ask()));
     expect(r).toMatchObject({ text: 'from c', model: 'c', providerModel: 'c-1', fallback: true });
@@ -57,7 +58,8 @@ describe('the order of the chain', () => {
     const a = memoryProvider();
     const b = memoryProvider({ fallback: { kind: 'fail', status: 503 } });
     const c = memoryProvider();
-    const e = start({ models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: b }, { name: 'c', model: 'c', provider: c }] });
+    // the order alone: no same-model retry of the 503
+    const e = start({ models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: b }, { name: 'c', model: 'c', provider: c }], retry: false });
     const r = await drive(e.complete(ask('x', { models: ['b', 'c'] })));
     expect(outcomes(r.attempts)).toEqual(['b:error', 'c:success']);
     expect(a.calls).toHaveLength(0);
@@ -69,7 +71,8 @@ describe('the order of the chain', () => {
     const e = start({ models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: b }] });
     const err = await failure(e.complete(ask()));
     expect(err).toBeInstanceOf(AllModelsFailedError);
-    expect(outcomes((err as AllModelsFailedError).attempts)).toEqual(['a:error', 'b:error']);
+    // the 502 is retried once on the same model; the 401 is not
+    expect((err as AllModelsFailedError).attempts.map((x) => `${x.model}:${x.outcome}:${x.retry ?? 0}`)).toEqual(['a:error:0', 'a:error:1', 'b:error:0']);
     expect((err as AllModelsFailedError).status).toBe(503);
   });
 });
@@ -115,6 +118,9 @@ describe('models skipped without a call', () => {
     const e = start({
       models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: b }],
       breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 1_000, rollingWindowMs: 60_000 },
+      // the probe alone: one call per request (no same-model retry) and no rescue by b beside the probe
+      retry: false,
+      rescue: false,
     });
     for (let i = 0; i < 2; i++) await drive(e.complete(ask(`q${i}`)));
     expect(e.status().models[0].state).toBe('open');
@@ -134,6 +140,9 @@ describe('models skipped without a call', () => {
     const e = start({
       models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }],
       breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 1_000, rollingWindowMs: 60_000 },
+      // the probe alone: one call per request (no same-model retry) and no rescue by b answering for the probe
+      retry: false,
+      rescue: false,
     });
     for (let i = 0; i < 2; i++) await drive(e.complete(ask(`q${i}`)));
     await jest.advanceTimersByTimeAsync(1_000);
@@ -193,7 +202,8 @@ describe('models skipped without a call', () => {
 
   it('429s never count toward the breaker, however many', async () => {
     const a = memoryProvider({ fallback: { kind: 'fail', status: 429, retryAfterMs: 1 } });
-    const e = start({ models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }], breaker: { volumeThreshold: 2, rollingWindowMs: 60_000 } });
+    // one call per request: no same-model retry after the 1 ms retry-after
+    const e = start({ models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }], breaker: { volumeThreshold: 2, rollingWindowMs: 60_000 }, retry: false });
     for (let i = 0; i < 5; i++) {
       await drive(e.complete(ask(`q${i}`)));
       await jest.advanceTimersByTimeAsync(5);
@@ -413,7 +423,8 @@ describe('what the provider says decides what happens next', () => {
 
   it('5xx, 401 and 403 and plain throws are the model\'s failures: counted by its breaker', async () => {
     const a = memoryProvider({ steps: [{ kind: 'fail', status: 503 }, { kind: 'fail', status: 401 }, { kind: 'fail', status: 403 }, { kind: 'throw' }] });
-    const e = start({ models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }], breaker: { volumeThreshold: 100, rollingWindowMs: 60_000 } });
+    // one failure per request: no same-model retry of the 503 or the throw
+    const e = start({ models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }], breaker: { volumeThreshold: 100, rollingWindowMs: 60_000 }, retry: false });
     for (let i = 0; i < 4; i++) expect(outcomes((await drive(e.complete(ask(`q${i}`)))).attempts)).toEqual(['a:error', 'b:success']);
     expect(e.status().models[0].failures).toBe(4);
   });
@@ -423,7 +434,8 @@ describe('what the provider says decides what happens next', () => {
       fc.asyncProperty(fc.integer({ min: 500, max: 599 }), fc.boolean(), async (status, asProviderError) => {
         const thrower = { complete: async () => Promise.reject(Object.assign(new Error('down'), { status })) };
         const a = asProviderError ? memoryProvider({ fallback: { kind: 'fail', status } }) : thrower;
-        const e = createEngine({ cache: false, tracing: false, models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }], breaker: { volumeThreshold: 100 } });
+        // one failure per request: no same-model retry of a transient 5xx
+        const e = createEngine({ cache: false, tracing: false, models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }], breaker: { volumeThreshold: 100 }, retry: false });
         try {
           const r = await drive(e.complete(ask()));
           return r.model === 'b' && r.attempts[0].outcome === 'error' && r.attempts[0].status === status && e.status().models[0].failures === 1;

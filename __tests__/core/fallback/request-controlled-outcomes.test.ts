@@ -345,7 +345,8 @@ describe('a half-open probe', () => {
 
 describe('a half-open probe that proves nothing', () => {
   it.each([false, true])('whose client leaves gives its slot back: the breaker stays half-open and the next request probes (stream: %s)', async (stream) => {
-    await start({ breaker: { ...BREAKER, resetTimeoutMs: 500 } });
+    // a probe that is still in flight when its client leaves: no rescue by the next model answering it meanwhile
+    await start({ breaker: { ...BREAKER, resetTimeoutMs: 500 }, rescue: false });
     provider.setFailing('big', true);
     for (let i = 0; i < 5; i++) await post('/complete', `t${i}`, { prompt: `q${i}` });
     expect(breakerOf('smart').state).toBe('open');
@@ -397,7 +398,8 @@ describe('a time limit the request set (its own timeoutMs, or a deadline tighter
     // the same slowness within the model's own timeout counts: it opens the breaker
     await llm!.close();
     await served!.close();
-    await start({ models: [smart({ timeoutMs: 30, firstTokenTimeoutMs: 30 }), fast()], breaker: { ...BREAKER, resetTimeoutMs: 300 } });
+    // (probes alone: no rescue by the next model, whose attempt would leave the probe running past its request)
+    await start({ models: [smart({ timeoutMs: 30, firstTokenTimeoutMs: 30 }), fast()], breaker: { ...BREAKER, resetTimeoutMs: 300 }, rescue: false });
     for (let i = 0; i < 5; i++) await post(path, `t${i}`, { prompt: `slow ${i}` });
     expect(breakerOf('smart').state).toBe('open');
     // and a half-open probe that the request's own limit cut short proved nothing: the breaker stays half-open, its

@@ -48,7 +48,8 @@ describe('deadline for the whole chain', () => {
   it('gives the next model only the time that is left, and a request can set its own deadline', async () => {
     fake.setBehavior('big', { mode: 'error', latencyMs: 60 });
     fake.setBehavior('small', { mode: 'hang' });
-    app = await startApp(opts({ deadlineMs: 10_000 }));
+    // the deadline's split alone: no same-model retry of the 500 before the next model
+    app = await startApp(opts({ deadlineMs: 10_000, retry: false }));
     const t0 = Date.now();
     const res = await post(ask({ deadlineMs: 200 }));
     expect(res.status).toBe(503);
@@ -113,7 +114,8 @@ describe('adaptive timeouts', () => {
 
   it('are on by default (20 samples, p95 × 1.5), and adaptiveTimeout: false keeps the fixed timeout', async () => {
     fake.setBehavior('big', { latencyMs: 20 });
-    app = await startApp(opts());
+    // the adaptive timeout alone: no rescue by the next model once the attempt runs past its p99
+    app = await startApp(opts({ rescue: false }));
     for (let i = 0; i < 20; i++) await post(ask());
     expect(app.llm.status().models[0].timeoutMs).toBeLessThan(500);
     fake.setBehavior('big', { latencyMs: 700 });
@@ -216,7 +218,8 @@ describe('hedged requests', () => {
 describe('429 cool-downs', () => {
   it('honour retry-after-ms exactly, skip with no call meanwhile, then use the model again with no probe', async () => {
     fake.setBehavior('big', { mode: 'rate_limit', headers: { 'retry-after-ms': '300' } });
-    app = await startApp(opts({ breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }));
+    // the cool-down alone: no same-model retry after the retry-after
+    app = await startApp(opts({ breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 }, retry: false }));
     const first = await post(ask());
     expect(first.body.attempts[0]).toMatchObject({ outcome: 'rate_limited', status: 429 });
     const until = app.llm.status().models[0].cooldownUntil!;
@@ -250,7 +253,8 @@ describe('429 cool-downs', () => {
   it('with both x-ratelimit resets, cools down until the limit that was hit resets (its remaining count is 0)', async () => {
     const resets = { 'x-ratelimit-reset-requests': '400ms', 'x-ratelimit-reset-tokens': '6m0s' };
     fake.setBehavior('big', { mode: 'rate_limit', headers: { ...resets, 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '149000' } });
-    app = await startApp(opts());
+    // the cool-down alone: no same-model retry after the 400 ms reset
+    app = await startApp(opts({ retry: false }));
     expect((await post(ask())).body.model).toBe('fast');
     const left = app.llm.status().models[0].cooldownUntil! - Date.now();
     expect(left).toBeGreaterThan(200);

@@ -28,6 +28,8 @@ const opts = (extra: Partial<LlmResilienceOptions> = {}): LlmResilienceOptions =
   ],
   cache: false,
   breaker: { volumeThreshold: 2, errorThresholdPercentage: 50 },
+  // logs, headers, metrics and spans counted per request: one attempt per model (no same-model retry)
+  retry: false,
   ...extra,
 });
 let n = 0;
@@ -324,7 +326,8 @@ describe('OpenTelemetry traces, provider registered after start', () => {
   it('builds nothing without a provider, and spans (with attempt children) within a second of one appearing', async () => {
     const exporter = new InMemorySpanExporter();
     fake.setBehavior('big', { mode: 'error' });
-    const engine = createEngine(opts({ breaker: { volumeThreshold: 100 } })); // every request tries 'smart' first
+    // every request tries 'smart' first: neither the window nor a run of failures opens its breaker
+    const engine = createEngine(opts({ breaker: { volumeThreshold: 100, consecutiveFailures: 0 } }));
     await engine.complete(ask());
     // registered after the engine started: taken up at the engine's next look (at most a second later)
     trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));

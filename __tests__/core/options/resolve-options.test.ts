@@ -8,7 +8,9 @@ describe('resolveOptions', () => {
   it('fills every documented default', () => {
     const r = resolveOptions({ models: [model] });
     expect(r.models[0]).toMatchObject({ name: 'gpt-4o', model: 'gpt-4o', timeoutMs: 2000 });
-    expect(r.breaker).toEqual({ errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 });
+    expect(r.breaker).toEqual({ errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000, consecutiveFailures: 5 });
+    expect(r.retry).toEqual({ maxRetries: 1, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 3000, budgetRatio: 0.1, budgetMinRetries: 3, budgetWindowMs: 10_000 });
+    expect(r.rescue).toEqual({ afterPercentile: 99, minSamples: 20, maxExtraLoad: 0.02 });
     expect(r.cache).toMatchObject({ max: 1000, ttlMs: 600_000, fallbackTtlMs: 30_000 });
     expect(r.rateLimit).toEqual({ defaultCooldownMs: 1000, maxCooldownMs: 60_000 });
   });

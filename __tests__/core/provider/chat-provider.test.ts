@@ -47,7 +47,8 @@ const outcomes = (attempts: AttemptRecord[]) => attempts.map((a) => `${a.model}:
 describe('a ChatProvider in the chain', () => {
   it('answers first; when it fails (500) the OpenAI-compatible model answers, and the other way round', async () => {
     const own = memoryProvider({ steps: [{ kind: 'fail', status: 500 }], fallback: { text: 'from my service' } });
-    const url = await start({ models: [{ name: 'mine', model: 'my-model', provider: own }, openaiModel()], cache: false });
+    // fallback alone: no same-model retry of the 500
+    const url = await start({ models: [{ name: 'mine', model: 'my-model', provider: own }, openaiModel()], cache: false, retry: false });
     const failed = await request(url).post('/complete').send(ask()).expect(200);
     expect(failed.body).toMatchObject({ model: 'fake', fallback: true });
     expect(outcomes(failed.body.attempts)).toEqual(['mine:error', 'fake:success']);
@@ -105,7 +106,8 @@ describe('a ChatProvider in the chain', () => {
 
   it('a thrown { status: 429, retryAfterMs } cools it down for that long: skipped without a call, then called again', async () => {
     const own = memoryProvider({ steps: [{ kind: 'fail', status: 429, retryAfterMs: 400 }], fallback: { text: 'mine again' } });
-    const url = await start({ models: [{ name: 'mine', model: 'my-model', provider: own }, openaiModel()], cache: false });
+    // the cool-down alone: no same-model retry after the retry-after
+    const url = await start({ models: [{ name: 'mine', model: 'my-model', provider: own }, openaiModel()], cache: false, retry: false });
     const limited = await request(url).post('/complete').send(ask('a')).expect(200);
     expect(outcomes(limited.body.attempts)).toEqual(['mine:rate_limited', 'fake:success']);
     const until = llm!.status().models[0].cooldownUntil as number;

@@ -159,7 +159,8 @@ describe('shared breaker and cool-down state', () => {
 
   it('only one process in the fleet sends the half-open probe; its success closes the breaker everywhere', async () => {
     fake.setBehavior('p', { mode: 'error' });
-    const opts = { cache: false as const, breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 300 } };
+    // the probe alone answers for its request: no rescue by the next model beside it
+    const opts = { cache: false as const, breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 300 }, rescue: false };
     const a = engine(REDIS, opts);
     const b = engine(REDIS, opts);
     await sleep(100);
@@ -178,8 +179,9 @@ describe('shared breaker and cool-down state', () => {
 
   it('a 429 cool-down in one process is honoured by the other', async () => {
     fake.setBehavior('p', { mode: 'rate_limit', retryAfterS: 3 });
-    const a = engine(REDIS, { cache: false });
-    const b = engine(REDIS, { cache: false });
+    // the shared cool-down alone: no same-model retry after the retry-after
+    const a = engine(REDIS, { cache: false, retry: false });
+    const b = engine(REDIS, { cache: false, retry: false });
     await sleep(100);
     await a.complete(q());
     await waitFor(() => b.status().models[0].cooldownUntil !== null, 1000);

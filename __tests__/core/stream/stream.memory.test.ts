@@ -84,12 +84,15 @@ describe('streaming a provider', () => {
     expect(error).toBeUndefined();
     expect(deltas.join('')).toBe('from b');
     expect(await s.result).toMatchObject({ model: 'b', fallback: true });
-    expect(outcomes((await s.result).attempts)).toEqual(['a:error', 'b:success']);
+    // the 503 is retried once on a, invisibly too, before b
+    expect(outcomes((await s.result).attempts)).toEqual(['a:error', 'a:error', 'b:success']);
+    expect((await s.result).attempts[1].retry).toBe(1);
   });
 
   it('a 429 before the first token cools the model down, as with complete()', async () => {
     const a = memoryProvider({ steps: [{ kind: 'fail', status: 429, retryAfterMs: 2_000 }] });
-    const e = start({ cache: false, models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }] });
+    // the cool-down alone: no same-model retry after the retry-after
+    const e = start({ cache: false, models: [{ name: 'a', model: 'a', provider: a }, { name: 'b', model: 'b', provider: memoryProvider() }], retry: false });
     await read(e.stream(ask('one')));
     const s = e.stream(ask('two'));
     await read(s);

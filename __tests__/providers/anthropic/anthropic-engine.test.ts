@@ -14,6 +14,8 @@ describe('an Anthropic model in the engine\'s chain (real SDKs, one fake server 
         { name: 'gpt', model: 'gpt-x', baseURL: fake.url, apiKey: 'k' },
       ],
       cache: false,
+      // one request per model: neither the SDK nor the library retries the same model
+      retry: false,
     });
   });
   afterEach(async () => {

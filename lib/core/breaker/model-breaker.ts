@@ -35,10 +35,14 @@ export class ModelBreaker implements OutcomeRecorder {
   #halfOpenAt: number | null = null;
   /** A half-open probe is in flight: the one slot is taken (see `#probe`). */
   #probing = false;
+  /** Failures counted in a row on the closed breaker, with no success between them (see `failed`). */
+  #inARow = 0;
+  readonly #openAfterInARow: number;
 
   constructor(name: string, options: ResolvedBreaker, events: EventBus) {
     this.name = name;
     this.#resetTimeoutMs = options.resetTimeoutMs;
+    this.#openAfterInARow = options.consecutiveFailures > 0 ? options.consecutiveFailures : Infinity;
     this.#breaker = new CircuitBreaker<[Job], unknown>((job: Job) => (typeof job === 'function' ? job() : job.run()), {
       name,
       timeout: false,
@@ -62,6 +66,7 @@ export class ModelBreaker implements OutcomeRecorder {
     });
     this.#breaker.on('close', () => {
       this.#halfOpenAt = null;
+      this.#inARow = 0;
       events.emit('breaker:close', { model: name });
     });
   }
@@ -150,6 +155,7 @@ export class ModelBreaker implements OutcomeRecorder {
     // 12–14 µs the library added per in-memory Koa request). Failures still go through `fire`, where opossum
     // decides whether to open.
     if (!this.#breaker.closed) return value;
+    this.#inARow = 0;
     const status = this.#breaker.status as unknown as OpossumStatus;
     status.increment('fires');
     status.increment('successes', 0);
@@ -163,7 +169,14 @@ export class ModelBreaker implements OutcomeRecorder {
    */
   failed(err: unknown): Promise<never> {
     if (!this.#breaker.closed || this.#isNeutral(err)) return Promise.reject(err);
-    return this.#breaker.fire(() => Promise.reject(err)) as Promise<never>;
+    const fired = this.#breaker.fire(() => Promise.reject(err)) as Promise<never>;
+    if (++this.#inARow < this.#openAfterInARow) return fired;
+    // A run of failures opens the breaker whatever the window holds: light traffic never reaches the window's
+    // volume, and a window of earlier successes keeps a sudden outage under the error rate for a while.
+    return fired.catch((e: unknown) => {
+      if (this.#breaker.closed && this.#inARow >= this.#openAfterInARow) this.#breaker.open();
+      throw e;
+    });
   }
 
   get state(): BreakerState {

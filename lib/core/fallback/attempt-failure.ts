@@ -22,6 +22,11 @@ export interface FailureClass {
    */
   provedNothing?: boolean;
   status?: number;
+  /**
+   * The provider failed this once, before any answer: a 5xx, a connection refused or reset, a body cut short. A
+   * same-model retry may succeed (see `retry`); a timeout is never transient (retrying a slow provider adds load).
+   */
+  transient?: boolean;
   /** Short and secret-free: never the provider's body. */
   message: string;
   /** For 429s: how long the provider asked us to wait. */

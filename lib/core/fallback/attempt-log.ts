@@ -36,22 +36,25 @@ export class AttemptLog {
     model: ResolvedModel,
     f: FailureClass,
     latencyMs: number,
-    how: { error: unknown; hedged?: boolean; deadlineBound?: boolean; rejectable: boolean },
+    how: { error: unknown; hedged?: boolean; deadlineBound?: boolean; rejectable: boolean; retry?: number; rescue?: boolean },
   ): void {
     if (f.callerAborted) {
-      this.record(attempts, requestId, withHedged({ model: model.name, outcome: 'cancelled', latencyMs, message: CALLER_GONE }, how.hedged));
+      this.record(attempts, requestId, withHedged({ model: model.name, outcome: 'cancelled', latencyMs, message: CALLER_GONE }, how));
       throw new RequestAbortedError('The request was cancelled', { cause: how.error, attempts });
     }
     const message = f.outcome === 'timeout' && how.deadlineBound ? 'deadline reached' : f.message;
-    const record = withHedged({ model: model.name, outcome: f.outcome, latencyMs, message }, how.hedged);
+    const record = withHedged({ model: model.name, outcome: f.outcome, latencyMs, message }, how);
     if (f.status !== undefined) record.status = f.status;
     this.record(attempts, requestId, record);
     if (!f.fallThrough && how.rejectable) throw rejectedRequest(model.name, f);
   }
 }
 
-function withHedged(record: AttemptRecord, hedged: boolean | undefined): AttemptRecord {
-  if (hedged) record.hedged = true;
+/** The record with how its attempt was started: as a hedge, a retry of the same model, a rescue. */
+export function withHedged(record: AttemptRecord, how: { hedged?: boolean; retry?: number; rescue?: boolean }): AttemptRecord {
+  if (how.hedged) record.hedged = true;
+  if (how.retry) record.retry = how.retry;
+  if (how.rescue) record.rescue = true;
   return record;
 }
 

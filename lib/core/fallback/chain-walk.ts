@@ -1,6 +1,6 @@
 import { AllModelsFailedError } from '../../errors/all-models-failed-error';
 import { RequestAbortedError } from '../../errors/request-aborted-error';
-import type { AttemptRecord, CompletionResult } from '../../types';
+import type { AttemptRecord, CompletionResult, LlmEventMap } from '../../types';
 import type { BreakerRegistry } from '../breaker/breaker-registry';
 import { isOpenBreakerRejection, type ModelBreaker } from '../breaker/model-breaker';
 import type { ContextPlan } from '../context/context-plan';
@@ -8,10 +8,12 @@ import type { LatencyTracker } from '../latency/latency-tracker';
 import type { ResolvedModel } from '../options/resolve-options';
 import type { NormalizedRequest } from '../request/normalize-request';
 import type { UpstreamAnswer } from '../provider/answer';
-import { AbortLatch, type AbortSource, anyAborted } from '../signals';
+import { AbortLatch, type AbortSource, anyAborted, linkSignals } from '../signals';
+import { timerDelay } from '../timer-delay';
 import type { Admitted } from './admission';
 import { AttemptFailure, type FailureClass, failureClass } from './attempt-failure';
-import { CALLER_GONE, walkFailed, type WalkState } from './attempt-log';
+import { CALLER_GONE, walkFailed, type WalkState, withHedged } from './attempt-log';
+import { retryDelay } from './retry-rule';
 import type { FallbackChain } from './fallback-chain';
 import { settleRace, timerWins } from './hedge-race';
 import { Attempt, type AttemptAnswer } from './run-attempt';
@@ -144,12 +146,13 @@ export class ChainWalk {
     const deadlineAt = req.deadlineMs === undefined ? Infinity : (requestDeadlineAt ?? performance.now() + req.deadlineMs);
     const context = chain.contextPlan(req);
     chain.hedgeBudget?.deposit();
+    chain.rescueBudget?.deposit();
     const kind = this.answers;
-    if (!chain.hedge && !chain.fleet && deadlineAt === Infinity && models.length > 0 && !anyAborted(signals)) {
+    if (!chain.hedge && !chain.fleet && deadlineAt === Infinity && models.length > 0 && !anyAborted(signals) && !this.#mayRescue(models, 0, req, breakers)) {
       const prepared = chain.prepare(models[0], req, breakers, context, undefined);
       if (prepared.ok) {
         // one promise layer, from the attempt's answer to the caller's result: what a request in flight keeps alive
-        const c = this.#launch(kind, models[0], 0, prepared, req, breakers, signals, Infinity, false);
+        const c = this.#launch(kind, models[0], 0, prepared, req, breakers, signals, Infinity, false, 0);
         const then = (settled: Settled): T | Promise<T> => {
           const attempts: AttemptRecord[] = [];
           const state: WalkState = { tooLongFor: undefined };
@@ -160,8 +163,11 @@ export class ChainWalk {
             return end.failed(err);
           }
           if (answered) return end.done(success(c, attempts, false));
+          const w: WalkContext = { req, breakers, signals, requestId, attempts, state, context, deadlineAt };
+          const retryAfter = this.#retryPlan(c, w, 0);
+          if (retryAfter !== undefined) return this.#answerOf(end, w, 0, retryAfter);
           chain.emitFallback(requestId, c.model, models[1], attempts[attempts.length - 1]?.outcome ?? 'error');
-          return this.#answerOf(end, { req, breakers, signals, requestId, attempts, state, context, deadlineAt }, 1);
+          return this.#answerOf(end, w, 1);
         };
         return c.raw.then(
           (value) => then(this.#answered(kind, c, value)),
@@ -172,9 +178,9 @@ export class ChainWalk {
     return this.#answerOf(end, { req, breakers, signals, requestId, attempts: [], state: { tooLongFor: undefined }, context, deadlineAt }, 0);
   }
 
-  /** `complete()`'s walk from model `from` on, ended by the caller's `end`. */
-  #answerOf<T>(end: RunEnd<T>, w: WalkContext, from: number): Promise<T> {
-    const walked = this.walk(this.answers, w, from);
+  /** `complete()`'s walk from model `from` on (retried after `retryAfterMs`, when given), ended by the caller's `end`. */
+  #answerOf<T>(end: RunEnd<T>, w: WalkContext, from: number, retryAfterMs?: number): Promise<T> {
+    const walked = this.walk(this.answers, w, from, retryAfterMs);
     if (end === (AS_IS as unknown)) return walked.then((won) => success(won.winner, w.attempts, won.hedged)) as Promise<T>;
     return walked.then(
       (won) => end.done(success(won.winner, w.attempts, won.hedged)),
@@ -188,12 +194,20 @@ export class ChainWalk {
    * of the models; or what `kind.exhausted` says), with `RequestAbortedError` when the caller left, and with the
    * caller's 400 when a provider rejected the request itself.
    */
-  async walk<V>(kind: AttemptMode<V>, w: WalkContext, from: number): Promise<Won<V>> {
+  async walk<V>(kind: AttemptMode<V>, w: WalkContext, from: number, retryAfterMs?: number): Promise<Won<V>> {
     const chain = this.chain;
     const { req, attempts, requestId } = w;
     const models = req.chain;
     let i = from;
+    /** Retries of model `i` made so far, and the wait before the next one (undefined: model `i`'s first try). */
+    let retries = 0;
+    let wait = retryAfterMs;
     while (i < models.length) {
+      if (wait !== undefined) {
+        await pause(wait, w.signals);
+        wait = undefined;
+        retries++;
+      }
       if (anyAborted(w.signals)) throw new RequestAbortedError('The request was cancelled', { attempts });
       const left = w.deadlineAt - performance.now();
       if (left < 1) break;
@@ -207,20 +221,26 @@ export class ChainWalk {
         chain.record(attempts, requestId, prepared.skip);
         chain.emitFallback(requestId, model, nextEligible(kind, models, i + 1), prepared.skip.outcome);
         i++;
+        retries = 0;
         continue;
       }
       if (chain.fleet && !(await chain.mayProbe(model, w.breakers))) {
         chain.record(attempts, requestId, { model: model.name, outcome: 'circuit_open', latencyMs: 0, message: 'another process is probing' });
         chain.emitFallback(requestId, model, nextEligible(kind, models, i + 1), 'circuit_open');
         i++;
+        retries = 0;
         continue;
       }
-      const contenders = [this.#contend(kind, this.#launch(kind, model, i, prepared, req, w.breakers, w.signals, left, false))];
+      const probing = w.breakers?.peek(model.name)?.state === 'half_open';
+      const contenders = [this.#contend(kind, this.#launch(kind, model, i, prepared, req, w.breakers, w.signals, left, false, retries))];
       let next = i + 1;
 
       const budget = chain.hedgeBudget;
-      const hedgeAfter = this.#hedgeDelay(kind, model, req.task);
-      if (hedgeAfter !== undefined && next < models.length && budget && budget.canTake()) {
+      const hedgeAfter = probing && chain.rescue ? undefined : this.#hedgeDelay(kind, model, req.task);
+      const rescueAfter = hedgeAfter === undefined && kind.whole ? this.#rescueDelay(model, req.task, probing) : undefined;
+      if (rescueAfter !== undefined && next < models.length && (probing || chain.rescueBudget?.canTake())) {
+        next = await this.#rescue(kind, contenders, rescueAfter, probing, w, next);
+      } else if (hedgeAfter !== undefined && next < models.length && budget && budget.canTake()) {
         if (await timerWins(contenders[0].promise, hedgeAfter)) {
           // Find the next model that may be called now; the ones skipped on the way are recorded once, here.
           let j = next;
@@ -234,7 +254,7 @@ export class ChainWalk {
           const leftNow = w.deadlineAt - performance.now();
           if (prepJ?.ok && leftNow >= 1 && budget.tryTake()) {
             chain.events.emit('hedge', { requestId, from: model.name, to: models[j].name, afterMs: Math.round(hedgeAfter) });
-            contenders.push(this.#contend(kind, this.#launch(kind, models[j], j, prepJ, req, w.breakers, w.signals, leftNow, true)));
+            contenders.push(this.#contend(kind, this.#launch(kind, models[j], j, prepJ, req, w.breakers, w.signals, leftNow, true, 0)));
           } else if (prepJ?.ok) {
             next = j; // not hedged after all: it stays next in line
           }
@@ -251,12 +271,21 @@ export class ChainWalk {
           contenders,
           (c) => this.#judge(kind, c, c.settled as Settled<V>, attempts, requestId, w.state),
           (o, latencyMs, why) => chain.record(attempts, requestId, recordOf(o, 'cancelled', latencyMs, why)),
+          (o, latencyMs) => this.#superseded(o, latencyMs, w),
         );
       }
-      if (winner) return { winner, hedged: contenders.length > 1 };
+      if (winner) return { winner, hedged: contenders.length > 1 && !winner.rescue && !contenders[0].background };
+      if (contenders.length === 1) {
+        const retryAfter = this.#retryPlan(contenders[0], w, retries);
+        if (retryAfter !== undefined) {
+          wait = retryAfter;
+          continue; // the same model again, after the wait
+        }
+      }
       const last = attempts[attempts.length - 1];
       chain.emitFallback(requestId, contenders[contenders.length - 1].model, nextEligible(kind, models, next), last?.outcome ?? 'error');
       i = next;
+      retries = 0;
     }
     // (a prompt no model can take is the caller's error, not a 503 to retry: see `walkFailed`)
     const tooLate = i < models.length && attempts.length === 0;
@@ -311,16 +340,22 @@ export class ChainWalk {
     signals: readonly (AbortSource | undefined)[],
     leftMs: number,
     hedged: boolean,
+    retry: number,
+    rescue = false,
   ): Running<V> {
     const chain = this.chain;
     const breaker = breakers?.for(model.name);
+    if (retry === 0) chain.retryBudget?.request(model.name);
     const limit = kind.limit(chain, model, req, usesFixedLimit(breaker, index, req), leftMs);
     const cancel = chain.hedge ? new AbortLatch() : null;
     chain.trackInFlight(model.name, 1);
     if (prepared.budgetUsd > 0) chain.spend.reserve(prepared.budgetUsd);
     const started = performance.now();
     const raw = kind.start(model, prepared, req, signals, cancel, limit, breaker);
-    return { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: limit.deadlineBound, prepared };
+    const running: Running<V> = { model, index, hedged, started, cancel, req, raw, done: false, settled: null, deadlineBound: limit.deadlineBound, prepared };
+    if (retry > 0) running.retry = retry;
+    if (rescue) running.rescue = true;
+    return running;
   }
 
   /** An attempt the walk awaits: how it ends, as a `Settled` value. */
@@ -363,11 +398,106 @@ export class ChainWalk {
     this.chain.log.failed(attempts, requestId, c.model, settled.failure, settled.latencyMs, {
       error: settled.error,
       hedged: c.hedged,
+      retry: c.retry,
+      rescue: c.rescue,
       deadlineBound: c.deadlineBound,
       rejectable: kind.rejectable,
     });
     this.chain.learnFrom(c.model, settled.failure, state);
     return false;
+  }
+
+  /**
+   * Whether the attempt that just failed alone is retried on the same model, and after how long (see `retryDelay`):
+   * only a transient failure or a 429 with a short `retry-after`, on a breaker still closed, within the model's
+   * retry budget and what is left of the deadline. Emits the `retry` event when it is.
+   */
+  #retryPlan(c: Running<unknown>, w: WalkContext, retriesDone: number): number | undefined {
+    const chain = this.chain;
+    const settled = c.settled;
+    if (!chain.retry || !chain.retryBudget || !settled || settled.ok) return undefined;
+    const f = settled.failure;
+    if (f.transient !== true && f.kind !== 'rate_limited') return undefined;
+    const state = w.breakers?.peek(c.model.name)?.state;
+    if (state !== undefined && state !== 'closed') return undefined;
+    const delayMs = retryDelay(chain.retry, f, retriesDone, w.deadlineAt - performance.now());
+    if (delayMs === undefined || !chain.retryBudget.tryTake(c.model.name)) return undefined;
+    const event: LlmEventMap['retry'] = { requestId: w.requestId, model: c.model.name, retry: retriesDone + 1, delayMs, reason: f.outcome };
+    if (f.status !== undefined) event.status = f.status;
+    chain.events.emit('retry', event);
+    return delayMs;
+  }
+
+  /** Whether model `i` of a walk could be rescued (see `#rescueDelay`): the fast path of `run` is taken only when not. */
+  #mayRescue(models: readonly ResolvedModel[], i: number, req: NormalizedRequest, breakers: BreakerRegistry | null): boolean {
+    if (!this.chain.rescue || i + 1 >= models.length) return false;
+    return this.#rescueDelay(models[i], req.task, breakers?.peek(models[i].name)?.state === 'half_open') !== undefined;
+  }
+
+  /**
+   * How long an attempt on `model` runs before the next model is started beside it to rescue it (undefined: not
+   * rescued): the `rescue.afterPercentile` of the model's latency once it has `minSamples`; a half-open probe
+   * without them, at once.
+   */
+  #rescueDelay(model: ResolvedModel, task: string | undefined, probing: boolean): number | undefined {
+    const rescue = this.chain.rescue;
+    if (!rescue) return undefined;
+    const after = this.chain.latency.window(model.name, task, rescue.minSamples)?.percentile(rescue.afterPercentile);
+    return after ?? (probing ? 0 : undefined);
+  }
+
+  /**
+   * A rescue: when the attempt (`contenders[0]`) has not answered after `afterMs`, the next admissible model is
+   * started beside it. Unlike a hedge, the slow attempt is never cancelled: it runs to its own end, so a probe still
+   * decides its breaker and a slow attempt still counts. Rescues of a closed breaker's attempt are bounded by
+   * `rescue.maxExtraLoad` (one whose slow attempt then failed is refunded: the next model was needed anyway).
+   * Returns the index the walk goes on from.
+   */
+  async #rescue<V>(kind: AttemptMode<V>, contenders: Contender<V>[], afterMs: number, probing: boolean, w: WalkContext, next: number): Promise<number> {
+    const chain = this.chain;
+    const { req, attempts, requestId } = w;
+    const models = req.chain;
+    const slow = contenders[0];
+    if (!(await timerWins(slow.promise, afterMs))) return next;
+    let j = next;
+    let prepJ: Admitted | undefined;
+    for (; j < models.length; j++) {
+      prepJ = chain.prepare(models[j], req, w.breakers, w.context, w.state.tooLongFor);
+      if (prepJ.ok) break;
+      chain.record(attempts, requestId, prepJ.skip);
+    }
+    const leftNow = w.deadlineAt - performance.now();
+    if (!prepJ?.ok || leftNow < 1) return j + 1;
+    if (!probing) {
+      const budget = chain.rescueBudget;
+      if (!budget?.tryTake()) return j;
+      void slow.promise.then((s) => {
+        if (!s.ok) budget.refund();
+      });
+    }
+    slow.background = true;
+    chain.events.emit('rescue', { requestId, from: slow.model.name, to: models[j].name, afterMs: Math.round(afterMs), probe: probing });
+    contenders.push(this.#contend(kind, this.#launch(kind, models[j], j, prepJ, req, w.breakers, w.signals, leftNow, false, 0, true)));
+    return j + 1;
+  }
+
+  /**
+   * A rescued attempt was still running when its rescue answered: recorded as `superseded` for the request; its own
+   * outcome, once it has one, is reported by an `attempt` event with `background: true` and learnt from (a 429's
+   * cool-down). Its breaker counts it as any attempt.
+   */
+  #superseded<V>(c: Contender<V>, latencyMs: number, w: WalkContext): void {
+    const chain = this.chain;
+    chain.record(w.attempts, w.requestId, recordOf(c, 'superseded', latencyMs, 'still running when another model answered: left to end on its own'));
+    void c.promise.then((settled) => {
+      c.settled = settled;
+      const record = recordOf(c, settled.ok ? 'success' : settled.failure.outcome, settled.latencyMs, settled.ok ? undefined : settled.failure.message);
+      if (!settled.ok) {
+        if (settled.failure.status !== undefined) record.status = settled.failure.status;
+        if (!settled.failure.callerAborted) chain.learnFrom(c.model, settled.failure, { tooLongFor: undefined });
+      }
+      if (chain.events.has('attempt')) chain.events.emit('attempt', { ...record, requestId: w.requestId, index: -1, background: true });
+    });
   }
 
   /** How long an attempt on `model` runs before the next model is started beside it (undefined: no hedge). */
@@ -449,8 +579,22 @@ function nextEligible<V>(kind: AttemptMode<V>, models: readonly ResolvedModel[],
 function recordOf(r: Running<unknown>, outcome: AttemptRecord['outcome'], latencyMs: number, message?: string): AttemptRecord {
   const record: AttemptRecord = { model: r.model.name, outcome, latencyMs };
   if (message !== undefined) record.message = message;
-  if (r.hedged) record.hedged = true;
-  return record;
+  return withHedged(record, r);
+}
+
+/** Waits `ms` before a retry; ends early when the caller leaves (the walk then stops). */
+function pause(ms: number, signals: readonly (AbortSource | undefined)[]): Promise<void> {
+  if (anyAborted(signals)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const links: (() => void)[] = [];
+    const done = (): void => {
+      clearTimeout(timer);
+      for (const unlink of links) unlink();
+      resolve();
+    };
+    const timer = setTimeout(done, timerDelay(ms));
+    links.push(linkSignals({ abort: done }, signals));
+  });
 }
 
 /** What a request gets from a closed chain (the app is shutting down: a 503, as when no model is available). */

@@ -4,7 +4,7 @@ import { ContextPlan } from '../context/context-plan';
 import { DeadlineQueue } from '../deadline-queue';
 import type { EventBus } from '../events/event-bus';
 import { LatencyTracker } from '../latency/latency-tracker';
-import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOptions } from '../options/resolve-options';
+import type { ResolvedAdaptiveTimeout, ResolvedHedge, ResolvedModel, ResolvedOptions, ResolvedRescue, ResolvedRetry } from '../options/resolve-options';
 import { type NormalizedRequest, type RequestPolicy, requestValidator } from '../request/normalize-request';
 import { loadTokenizer } from '../request/prompt-size';
 import type { AbortSource } from '../signals';
@@ -20,6 +20,7 @@ import type { FleetSync } from '../shared/fleet-sync';
 import { Cooldowns } from './cooldowns';
 import { costUsd, SpendTracker } from '../cost/spend-tracker';
 import { HedgeBudget } from './hedge-budget';
+import { RetryBudget } from './retry-rule';
 
 type ChainOptions = Pick<
   ResolvedOptions,
@@ -31,6 +32,8 @@ type ChainOptions = Pick<
   | 'deadlineMs'
   | 'adaptiveTimeout'
   | 'hedge'
+  | 'retry'
+  | 'rescue'
   | 'truncate'
   | 'acceptTruncated'
   | 'midStream'
@@ -59,6 +62,12 @@ export class FallbackChain implements TimeoutPolicy {
   readonly hedge: ResolvedHedge | false;
   /** @internal Keeps hedged requests under `hedge.maxExtraLoad` of all requests. */
   readonly hedgeBudget: HedgeBudget | null;
+  /** @internal Same-model retries' settings (false: off), and each model's retry budget. */
+  readonly retry: ResolvedRetry | false;
+  readonly retryBudget: RetryBudget | null;
+  /** @internal Rescues' settings (false: off), and what keeps the unneeded ones under `rescue.maxExtraLoad`. */
+  readonly rescue: ResolvedRescue | false;
+  readonly rescueBudget: HedgeBudget | null;
   readonly #inFlight = new Map<string, number>();
   readonly spend: SpendTracker;
   /** Fleet-wide breaker state, when a shared store is configured: one process probes for all. */
@@ -102,6 +111,10 @@ export class FallbackChain implements TimeoutPolicy {
     this.adaptive = options.adaptiveTimeout;
     this.hedge = options.hedge;
     this.hedgeBudget = options.hedge ? new HedgeBudget(options.hedge.maxExtraLoad) : null;
+    this.retry = options.retry;
+    this.retryBudget = options.retry ? new RetryBudget(options.retry) : null;
+    this.rescue = options.rescue;
+    this.rescueBudget = options.rescue ? new HedgeBudget(options.rescue.maxExtraLoad, true) : null;
     this.walker = new ChainWalk(this);
   }
 

@@ -7,8 +7,13 @@ export class HedgeBudget {
   #tokens = 0;
   readonly #capacity: number;
 
-  constructor(private readonly maxExtraLoad: number) {
+  constructor(
+    private readonly maxExtraLoad: number,
+    /** Starts with a full bucket (rescues: the first requests of an outage must not wait for deposits). */
+    full = false,
+  ) {
     this.#capacity = Math.max(1, 100 * maxExtraLoad);
+    if (full) this.#tokens = this.#capacity;
   }
 
   deposit(): void {
@@ -17,6 +22,11 @@ export class HedgeBudget {
 
   canTake(): boolean {
     return this.#tokens >= 1;
+  }
+
+  /** Gives back a token taken for what turned out not to be extra load. */
+  refund(): void {
+    this.#tokens = Math.min(this.#capacity, this.#tokens + 1);
   }
 
   tryTake(): boolean {

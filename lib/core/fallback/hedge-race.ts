@@ -15,6 +15,7 @@ export function settleRace<V>(
   contenders: Contender<V>[],
   judge: (c: Running<V>) => boolean,
   cancelled: (c: Running<V>, latencyMs: number, why: string) => void,
+  superseded?: (c: Contender<V>, latencyMs: number) => void,
 ): Promise<Running<V> | null> {
   return new Promise((resolve, reject) => {
     let pending = contenders.length;
@@ -24,6 +25,11 @@ export function settleRace<V>(
       for (const o of contenders) {
         if (o === except || o.done) continue;
         o.done = true;
+        if (o.background && superseded) {
+          // a slow attempt that was rescued runs to its own end: its outcome decides the model's breaker
+          superseded(o, elapsed(o.started));
+          continue;
+        }
         o.cancel?.abort();
         cancelled(o, elapsed(o.started), why);
       }

@@ -27,6 +27,12 @@ export interface Running<V = AttemptAnswer> {
   settled: Settled<V> | null;
   deadlineBound: boolean;
   prepared: Extract<Admitted, { ok: true }>;
+  /** For a retry of the same model: which one (1 for the first). */
+  retry?: number;
+  /** Started to rescue a slow attempt (see `rescue`). */
+  rescue?: boolean;
+  /** A slow attempt a rescue was started beside: never cancelled when the rescue answers first (see `superseded`). */
+  background?: boolean;
 }
 
 /** An attempt the walk awaits: how it ends, as a value. */

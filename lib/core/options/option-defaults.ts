@@ -14,7 +14,7 @@ export const OPTION_DEFAULTS = deepFreeze({
     idleTimeoutMs: 5000,
     prefill: false,
   },
-  breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000 },
+  breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, rollingWindowMs: 10_000, resetTimeoutMs: 60_000, consecutiveFailures: 5 },
   /** On unless `cache: false`. */
   cache: {
     max: 1000,
@@ -29,6 +29,10 @@ export const OPTION_DEFAULTS = deepFreeze({
   /** On: a model's timeout adapts once it has enough samples (`false` keeps it fixed). */
   adaptiveTimeout: true,
   hedge: false,
+  /** On: transient failures are retried once on the same model, within a retry budget. */
+  retry: true,
+  /** On: a half-open probe (or a first attempt slower than its model's usual) is answered for by the next model. */
+  rescue: true,
   truncate: false,
   acceptTruncated: false,
   midStream: 'error',
@@ -41,6 +45,8 @@ export const OPTION_DEFAULTS = deepFreeze({
   switchedOn: {
     adaptiveTimeout: { percentile: 95, multiplier: 1.5, minSamples: 20, minTimeoutMs: 50 },
     hedge: { afterPercentile: 95, maxExtraLoad: 0.1, minSamples: 20 },
+    retry: { maxRetries: 1, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 3000, budgetRatio: 0.1, budgetMinRetries: 3, budgetWindowMs: 10_000 },
+    rescue: { afterPercentile: 99, minSamples: 20, maxExtraLoad: 0.02 },
   },
   /** `openAICompatibleRouter()` / `openAICompatibleExpress()`. */
   gateway: { prefix: '/v1', maxBodyBytes: 32 * 1024 * 1024 },

@@ -62,6 +62,7 @@ export const optionsSchema = {
         volumeThreshold: { type: 'integer', minimum: 0 },
         rollingWindowMs: durationMs(10),
         resetTimeoutMs: durationMs(1),
+        consecutiveFailures: { type: 'integer', minimum: 0, maximum: 1000 },
       },
     },
     cache: {
@@ -126,6 +127,38 @@ export const optionsSchema = {
             afterPercentile: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
             maxExtraLoad: { type: 'number', minimum: 0, maximum: 1 },
             minSamples: { type: 'integer', minimum: 1 },
+          },
+        },
+      ],
+    },
+    retry: {
+      anyOf: [
+        { type: 'boolean' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            maxRetries: { type: 'integer', minimum: 0, maximum: 10 },
+            baseDelayMs: durationMs(1),
+            maxDelayMs: durationMs(1),
+            maxRetryAfterMs: durationMs(0),
+            budgetRatio: { type: 'number', minimum: 0, maximum: 1 },
+            budgetMinRetries: { type: 'integer', minimum: 0, maximum: 1000 },
+            budgetWindowMs: durationMs(100),
+          },
+        },
+      ],
+    },
+    rescue: {
+      anyOf: [
+        { type: 'boolean' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            afterPercentile: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+            minSamples: { type: 'integer', minimum: 1 },
+            maxExtraLoad: { type: 'number', minimum: 0, maximum: 1 },
           },
         },
       ],

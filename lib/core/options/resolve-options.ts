@@ -37,11 +37,29 @@ export interface ResolvedHedge {
   readonly minSamples: number;
 }
 
+export interface ResolvedRetry {
+  readonly maxRetries: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly maxRetryAfterMs: number;
+  readonly budgetRatio: number;
+  readonly budgetMinRetries: number;
+  readonly budgetWindowMs: number;
+}
+
+export interface ResolvedRescue {
+  readonly afterPercentile: number;
+  readonly minSamples: number;
+  readonly maxExtraLoad: number;
+}
+
 export interface ResolvedBreaker {
   readonly errorThresholdPercentage: number;
   readonly volumeThreshold: number;
   readonly rollingWindowMs: number;
   readonly resetTimeoutMs: number;
+  /** Failures in a row that open the breaker whatever the window holds (0: off). */
+  readonly consecutiveFailures: number;
 }
 
 export interface ResolvedSemantic {
@@ -77,6 +95,8 @@ export interface ResolvedOptions {
   readonly deadlineMs: number | undefined;
   readonly adaptiveTimeout: ResolvedAdaptiveTimeout | false;
   readonly hedge: ResolvedHedge | false;
+  readonly retry: ResolvedRetry | false;
+  readonly rescue: ResolvedRescue | false;
   readonly truncate: false | 'oldest';
   readonly acceptTruncated: boolean;
   readonly midStream: 'error' | 'continue';
@@ -129,6 +149,8 @@ const EITHER: Record<string, string> = {
   '/cache': 'must be false or an object',
   '/adaptiveTimeout': 'must be a boolean or an object',
   '/hedge': 'must be a boolean or an object',
+  '/retry': 'must be a boolean or an object',
+  '/rescue': 'must be a boolean or an object',
 };
 
 function collectProblems(options: ResolvableOptions): ConfigProblem[] {
@@ -294,6 +316,8 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
     deadlineMs: options.deadlineMs,
     adaptiveTimeout: switchable<ResolvedAdaptiveTimeout>(options.adaptiveTimeout ?? D.adaptiveTimeout, D.switchedOn.adaptiveTimeout),
     hedge: switchable<ResolvedHedge>(options.hedge ?? D.hedge, D.switchedOn.hedge),
+    retry: switchable<ResolvedRetry>(options.retry ?? D.retry, D.switchedOn.retry),
+    rescue: switchable<ResolvedRescue>(options.rescue ?? D.rescue, D.switchedOn.rescue),
     truncate: options.truncate ?? D.truncate,
     acceptTruncated: options.acceptTruncated ?? D.acceptTruncated,
     midStream: options.midStream ?? D.midStream,

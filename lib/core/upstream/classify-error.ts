@@ -32,7 +32,11 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
   if (ctx.timedOut) return failureClass({ kind: 'timeout' }, `no answer within ${ctx.timeoutMs} ms`);
   // whether it is the model's failure depends on why (see INVALID_REASON_KINDS): not when the request caused it
   if (err instanceof InvalidAnswerError) return failureClass(invalidFailure(err.reason), err.message);
-  if (err instanceof UpstreamConnectionError) return providerError(err.timedOut ? 'connection timed out' : 'connection error');
+  if (err instanceof UpstreamConnectionError) {
+    if (err.timedOut) return providerError('connection timed out');
+    // refused or reset: the provider may take the next try; a certificate or a name that does not resolve will not
+    return TRANSIENT_CONNECT_CODES.has(codeOf(err.cause)) ? transient(providerError('connection error')) : providerError('connection error');
+  }
   // an HTTP-like failure is a numeric `status` on what was thrown (an `UpstreamHttpError`, a `ProviderError`, any
   // provider's own): read exactly as an HTTP answer with that status, its `retryAfterMs` (or `headers`) for a 429
   const status = statusOf(err);
@@ -40,7 +44,7 @@ export function classifyError(err: unknown, ctx: AbortContext): FailureClass {
   // aborted, but neither by our timer nor by the caller (nor our hedge): a failed attempt
   if (isAbort(err)) return providerError('request aborted');
   if (err instanceof SyntaxError) return providerError('malformed response from provider');
-  if (isCutWhileReading(err)) return providerError('connection closed before the answer was complete');
+  if (isCutWhileReading(err)) return transient(providerError('connection closed before the answer was complete'));
   return providerError('unexpected error while calling the provider');
 }
 
@@ -52,7 +56,9 @@ function byStatus(status: number, contextLength: boolean, retryAfterMs: () => nu
   if (status === 400 || status === 413 || status === 422) return failureClass({ kind: 'rejected_request', status }, `provider rejected the request (${status})`);
   if (status === 401 || status === 403) return failureClass({ kind: 'access_refused', status }, `provider refused credentials (${status})`);
   if (status === 404) return failureClass({ kind: 'access_refused', status }, `provider error ${status}`);
-  return failureClass({ kind: 'provider_error', status }, `provider error ${status}`);
+  const f = failureClass({ kind: 'provider_error', status }, `provider error ${status}`);
+  // a 5xx says the provider failed this once (501 and 505 say it never will)
+  return status >= 500 && status !== 501 && status !== 505 ? transient(f) : f;
 }
 
 interface ProviderLikeError {
@@ -115,6 +121,24 @@ function isContextLengthError(err: { message?: unknown }): boolean {
   const type = (err as { type?: unknown }).type;
   const words = [typeof err.message === 'string' ? err.message : '', typeof type === 'string' ? type : '', typeof code === 'string' ? code : ''];
   return words.some((w) => w !== '' && CONTEXT_LENGTH_WORDS.test(w.slice(0, 1000)));
+}
+
+const TRANSIENT_CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EAI_AGAIN']);
+
+/** The `code` of an error or of the first cause that has one (undici wraps the socket's error). */
+function codeOf(err: unknown, depth = 0): string {
+  if (typeof err !== 'object' || err === null || depth > 4) return '';
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code !== '') return code;
+  const errors = (err as { errors?: unknown }).errors;
+  if (Array.isArray(errors) && errors.length > 0) return codeOf(errors[0], depth + 1);
+  return codeOf((err as { cause?: unknown }).cause, depth + 1);
+}
+
+/** Marks a failure that a second try of the same model may not meet (see `retry`). */
+function transient(f: FailureClass): FailureClass {
+  f.transient = true;
+  return f;
 }
 
 function providerError(message: string): FailureClass {
