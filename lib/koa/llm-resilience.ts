@@ -20,7 +20,7 @@ export function llmResilience(options: LlmResilienceOptions): LlmResilienceMiddl
   const engine = new LlmEngine(options);
   const status = () => engine.status();
   const { cache, breakers } = engine;
-  const fallback = mountFallback(engine.chain, engine.events, status, engine.options.exposeHeaders);
+  const fallback = mountFallback(engine.chain, engine.events, status, engine.options.exposeHeaders, engine.options.tenant);
   // The three layers in one function (the cache and breaker layers only put their part on the request).
   const middleware: Middleware = (ctx, next) => {
     if (cache) useCache(ctx, cache);
