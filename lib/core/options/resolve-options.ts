@@ -169,7 +169,7 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
         problems.push(p);
       }
     }
-    return problems;
+    return [...problems, ...tenantProblems(options)];
   }
   const names = new Map<string, number>();
   (options.models ?? []).forEach((m, i) => {
@@ -200,9 +200,7 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
     problems.push({ path: '/logger', message: 'must have info() and warn() methods (pino-compatible)' });
   }
   if (options.onFallback !== undefined && typeof options.onFallback !== 'function') problems.push({ path: '/onFallback', message: 'must be a function' });
-  if (options.tenant !== undefined && typeof options.tenant !== 'function') problems.push({ path: '/tenant', message: 'must be a function (ctx) => string | undefined' });
-  const perTenant = options.tenantLimits?.perTenant;
-  if (perTenant !== undefined && typeof perTenant !== 'function') problems.push({ path: '/tenantLimits/perTenant', message: 'must be a function (tenant) => limits | undefined' });
+
   const sem = options.cache ? options.cache.semantic : undefined;
   const badSemanticUrl = typeof sem?.baseURL === 'string' ? urlProblem(sem.baseURL) : null;
   if (badSemanticUrl) problems.push({ path: '/cache/semantic/baseURL', message: badSemanticUrl });
@@ -218,11 +216,22 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
       message: "'continue' needs a model after the first with prefill: true (one that continues a trailing assistant message); none has it",
     });
   }
+  problems.push(...tenantProblems(options));
   const rl = options.rateLimit;
   if (rl?.defaultCooldownMs !== undefined && rl.maxCooldownMs !== undefined && rl.defaultCooldownMs > rl.maxCooldownMs) {
     problems.push({ path: '/rateLimit/defaultCooldownMs', message: 'must not exceed maxCooldownMs' });
   }
   return problems;
+}
+
+/** The tenant options the schema cannot check (functions), named even when the schema found other problems. */
+function tenantProblems(options: ResolvableOptions): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (options.tenant !== undefined && typeof options.tenant !== 'function') out.push({ path: '/tenant', message: 'must be a function (ctx) => string | undefined' });
+  const limits = options.tenantLimits as { perTenant?: unknown } | null | undefined;
+  const perTenant = limits !== null && typeof limits === 'object' ? limits.perTenant : undefined;
+  if (perTenant !== undefined && typeof perTenant !== 'function') out.push({ path: '/tenantLimits/perTenant', message: 'must be a function (tenant) => limits | undefined' });
+  return out;
 }
 
 /** What is wrong with a provider's base URL, if anything (never echoing it: it may hold a secret). */
