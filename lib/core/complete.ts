@@ -8,7 +8,7 @@ import { type NormalizedRequest, normalizeRequest } from './request/normalize-re
 import { AbortLatch, type AbortSource, linkSignals } from './signals';
 import { costUsd } from './cost/spend-tracker';
 import { errorOutline, summarize } from './observability/request-summary';
-import type { TenantLimits, TenantTicket } from './limits/tenant-limits';
+import { type TenantLimits, type TenantTicket, tenantKeyOf } from './limits/tenant-limits';
 
 export { costUsd };
 
@@ -66,15 +66,16 @@ export function complete(
     return Promise.reject(err).then(undefined, (e: unknown) => end.failed(e));
   }
   const limits = chain.tenantLimits;
-  if (limits && typeof call.tenant === 'string' && call.tenant !== '') return limited(limits, call.tenant, chain, layers, req, call, end);
+  if (limits && call.tenant !== undefined) return limited(limits, chain, layers, req, call, end);
   return completeNormalized(chain, layers, req, call, end);
 }
 
 /** A tenant's request: admitted by its limits (or refused) before the cache and the chain, settled when it ends. */
-async function limited(limits: TenantLimits, tenant: string, chain: FallbackChain, layers: Layers, req: NormalizedRequest, call: CallContext, end: RequestEnd): Promise<CompletionResult> {
+async function limited(limits: TenantLimits, chain: FallbackChain, layers: Layers, req: NormalizedRequest, call: CallContext, end: RequestEnd): Promise<CompletionResult> {
   let ticket: TenantTicket | null;
   try {
-    ticket = await limits.admit(tenant, req, end.requestId);
+    const tenant = tenantKeyOf(call.tenant);
+    ticket = tenant === undefined ? null : await limits.admit(tenant, req, end.requestId);
   } catch (err) {
     return end.failed(err);
   }

@@ -3,10 +3,9 @@
  * a limit gets a 429 with `Retry-After` and OpenAI's `x-ratelimit-*` headers and reaches no upstream; another
  * tenant is served; no model's breaker hears of it.
  */
-import http from 'node:http';
 import Koa from 'koa';
 import request from 'supertest';
-import { llmResilience, type LlmResilienceMiddleware, type LlmResilienceOptions } from '../../../lib';
+import { cacheMiddleware, createEngine, fallbackMiddleware, llmResilience, type LlmResilienceMiddleware, type LlmResilienceOptions } from '../../../lib';
 import type { FakeLlm } from '../../../lib/testing';
 import { listen, type Listening, readJson, startApp, type TestApp, useFakeLlm } from '../../helpers/app';
 
@@ -111,6 +110,40 @@ describe('requests per minute', () => {
   });
 });
 
+describe('the tenant key', () => {
+  it('an async tenant function fails the request loudly (500) rather than leave every tenant unlimited; no upstream call', async () => {
+    const { url } = await start({ tenant: (async () => 'acme') as never, tenantLimits: { requestsPerMinute: 100 } });
+    const res = await request(url).post('/complete').send(ask());
+    expect(res.status).toBe(500);
+    expect(fake.stats().requests).toBe(0);
+  });
+
+  it('the engine takes the tenant in its call context; a number is its decimal text', async () => {
+    const engine = createEngine({ models: models(), cache: false, tenantLimits: { requestsPerMinute: 1 } });
+    extra.push(engine);
+    await engine.complete(ask() as never, { tenant: 7 as never });
+    await expect(engine.complete(ask() as never, { tenant: '7' })).rejects.toMatchObject({ code: 'TENANT_RATE_LIMITED', limit: 'requests', retryAfterS: expect.any(Number) });
+    await expect(engine.complete(ask() as never, { tenant: '8' })).resolves.toMatchObject({ model: 'primary' });
+    await expect(engine.complete(ask() as never)).resolves.toMatchObject({ model: 'primary' }); // no tenant
+  });
+
+  it('the middlewares on their own: fallbackMiddleware takes the scope of cacheMiddleware as the tenant', async () => {
+    const cache = cacheMiddleware({ cache: { scope: (ctx) => ctx.get('x-org') } });
+    const fallback = fallbackMiddleware({ models: models(), tenantLimits: { requestsPerMinute: 1 } });
+    extra.push(cache, fallback);
+    const koa = new Koa();
+    koa.use(cache).use(fallback);
+    koa.use(async (ctx) => {
+      ctx.body = await ctx.llm.complete((await readJson(ctx.req)) as never);
+    });
+    const l = await listen(koa);
+    extra.push(l);
+    expect((await request(l.url).post('/').set('x-org', 'a').send(ask())).status).toBe(200);
+    expect((await request(l.url).post('/').set('x-org', 'a').send(ask())).status).toBe(429);
+    expect((await request(l.url).post('/').set('x-org', 'b').send(ask())).status).toBe(200);
+  });
+});
+
 describe('tokens per minute and USD per day', () => {
   it('refuses a tenant whose tokens are used up, with the -tokens headers; a cache hit costs no tokens', async () => {
     // the prompt is ~10 tokens, maxTokens 40: about 50 a request against 120 a minute
@@ -174,4 +207,3 @@ describe('streams', () => {
   });
 });
 
-void http;

@@ -152,6 +152,19 @@ function pick(own: number | null | undefined, fallback: number | undefined, inte
   return fallback;
 }
 
+/**
+ * The tenant as the limits key it: a string (a finite number is its decimal text); none (undefined, null, ''):
+ * no tenant limit. Anything else is refused, loudly: a Promise (an `async` tenant function) or an object would
+ * otherwise leave every tenant unlimited.
+ */
+export function tenantKeyOf(tenant: unknown): string | undefined {
+  if (typeof tenant === 'string') return tenant === '' ? undefined : tenant;
+  if (tenant === undefined || tenant === null) return undefined;
+  if (typeof tenant === 'number' && Number.isFinite(tenant)) return String(tenant);
+  const got = tenant instanceof Promise ? 'a Promise (an async tenant function is not supported)' : `a value of type ${typeof tenant}`;
+  throw new TypeError(`koa-llm-resilience: the tenant must be a string, but tenant() returned ${got}`);
+}
+
 /** What stands for a tenant in the store's keys and in events: a hash of its key (which may be a secret). */
 export function tenantId(tenant: string): string {
   return sha256(tenant).slice(0, 22);

@@ -20,7 +20,7 @@ import { timerDelay } from '../timer-delay';
 import { classifyError } from '../upstream/classify-error';
 import type { UpstreamAnswer } from '../provider/answer';
 import { checkAnswer } from '../validation/answer-check';
-import type { TenantLimits, TenantTicket } from '../limits/tenant-limits';
+import { type TenantLimits, type TenantTicket, tenantKeyOf } from '../limits/tenant-limits';
 import { AsyncQueue } from './async-queue';
 import { ContinuationCheck } from './continuation-check';
 import { LlmStream } from './llm-stream';
@@ -92,7 +92,8 @@ async function* streamInner(
   const requestId = call.requestId ?? nextRequestId();
   const limits = chain.tenantLimits;
   // a tenant's stream: admitted by its limits (or refused) before the cache and the chain, settled when it ends
-  const ticket = limits && typeof call.tenant === 'string' && call.tenant !== '' ? await limits.admit(call.tenant, req, requestId) : null;
+  const tenant = limits ? tenantKeyOf(call.tenant) : undefined;
+  const ticket = limits && tenant !== undefined ? await limits.admit(tenant, req, requestId) : null;
   if (limits && ticket) return yield* settledStream(limits, ticket, streamOf(chain, layers, req, requestId, started, call, attempts));
   return yield* streamOf(chain, layers, req, requestId, started, call, attempts);
 }
