@@ -7,7 +7,10 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type Koa from 'koa';
 import { Redis } from 'ioredis';
+import fc from 'fast-check';
 import request from 'supertest';
+import { gcraStep, type LimitSpec } from '../../../lib/core/limits/gcra';
+import { limitScript } from '../../../lib/core/limits/limit-script';
 import { createEngine, redisStore, type LlmEngine } from '../../../lib';
 import type { LlmResilienceOptions } from '../../../lib/koa/types';
 import type { FakeLlm } from '../../../lib/testing';
@@ -113,6 +116,46 @@ describe('fleet-wide through Redis', () => {
     for (const k of keys) {
       expect(k).not.toContain('tenant-with-secret-123');
       expect(k).toMatch(/^klr-test-[^:]+:tl:\{[A-Za-z0-9_-]+\}:(requests|tokens)$/);
+    }
+  });
+});
+
+describe('the Redis script', () => {
+  it('does what the per-process arithmetic does, step for step, on Redis\'s clock (generated)', async () => {
+    const store = redisStore({ url: REDIS, prefix, timeoutMs: 1000 });
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ give: fc.boolean(), a: fc.integer({ min: -20, max: 20 }), b: fc.integer({ min: -3, max: 3 }) }), { minLength: 1, maxLength: 15 }),
+          async (steps) => {
+            const keys = [`gcra-${randomUUID()}:a`, `gcra-${randomUUID()}:b`];
+            let tats = [0, 0];
+            for (const st of steps) {
+              const mode = st.give ? 'give' : 'take';
+              // a take never has a negative cost
+              const specs: LimitSpec[] = [
+                { windowMs: 60_000, limit: 30, cost: st.give ? st.a : Math.abs(st.a) },
+                { windowMs: 86_400_000, limit: 5, cost: st.give ? st.b : Math.abs(st.b) },
+              ];
+              const args: (string | number)[] = [mode];
+              for (const x of specs) args.push(x.windowMs, x.limit, x.cost);
+              const reply = (await store.evalScript!(limitScript, keys, args)) as string[] | number[];
+              expect(reply).not.toBeNull();
+              const now = Number(reply[3]);
+              const expected = gcraStep(mode, specs, tats, now);
+              expect(reply[0]).toBe(expected.allowed ? 1 : 0);
+              expect(reply[1]).toBe(expected.worst + 1);
+              expect(Number(reply[2])).toBeCloseTo(expected.retryMs, 0);
+              const got = [Number(reply[4]), Number(reply[5])];
+              got.forEach((t, i) => expect(t).toBeCloseTo(expected.tats[i], 0));
+              if (expected.allowed) tats = got;
+            }
+          },
+        ),
+        { numRuns: 15 },
+      );
+    } finally {
+      await store.close();
     }
   });
 });
