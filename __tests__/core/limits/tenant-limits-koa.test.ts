@@ -4,7 +4,9 @@
  * tenant is served; no model's breaker hears of it.
  */
 import Koa from 'koa';
+import { Registry } from 'prom-client';
 import request from 'supertest';
+import { registerMetrics } from '../../../lib';
 import { cacheMiddleware, createEngine, fallbackMiddleware, llmResilience, type LlmResilienceMiddleware, type LlmResilienceOptions } from '../../../lib';
 import type { FakeLlm } from '../../../lib/testing';
 import { listen, type Listening, readJson, startApp, type TestApp, useFakeLlm } from '../../helpers/app';
@@ -107,6 +109,21 @@ describe('requests per minute', () => {
     expect(seen).toEqual([expect.objectContaining({ limit: 'requests', fleet: false, retryAfterS: expect.any(Number), tenantId: expect.any(String) })]);
     expect(JSON.stringify(seen)).not.toContain('sk-secret-tenant');
     expect(outcomes).toEqual(['success', 'rejected']);
+  });
+});
+
+describe('metrics', () => {
+  it('llm_tenant_limited_total counts refusals by limit, with no tenant label', async () => {
+    const { url, llm } = await start({ tenantLimits: { requestsPerMinute: 1 } });
+    const registry = new Registry();
+    const off = registerMetrics(registry, llm);
+    await request(url).post('/complete').set('x-tenant', 'acme-secret').send(ask());
+    await request(url).post('/complete').set('x-tenant', 'acme-secret').send(ask());
+    await request(url).post('/complete').set('x-tenant', 'acme-secret').send(ask());
+    const text = await registry.metrics();
+    off();
+    expect(text).toMatch(/llm_tenant_limited_total\{limit="requests"\} 2/);
+    expect(text).not.toContain('acme-secret');
   });
 });
 
