@@ -6,8 +6,7 @@
 import Koa from 'koa';
 import { Registry } from 'prom-client';
 import request from 'supertest';
-import { registerMetrics } from '../../../lib';
-import { cacheMiddleware, createEngine, fallbackMiddleware, llmResilience, type LlmResilienceMiddleware, type LlmResilienceOptions } from '../../../lib';
+import { cacheMiddleware, createEngine, fallbackMiddleware, llmResilience, type LlmResilienceMiddleware, type LlmResilienceOptions, registerMetrics } from '../../../lib';
 import type { FakeLlm } from '../../../lib/testing';
 import { listen, type Listening, readJson, startApp, type TestApp, useFakeLlm } from '../../helpers/app';
 
