@@ -191,6 +191,25 @@ export interface RateLimitOptions {
   maxCooldownMs?: number;
 }
 
+/** One tenant's own limits (`tenantLimits.perTenant`): a number replaces the default, `null` lifts that limit. */
+export interface TenantLimitOverrides {
+  requestsPerMinute?: number | null;
+  tokensPerMinute?: number | null;
+  usdPerDay?: number | null;
+}
+
+/** Limits per tenant, checked before the cache and before any upstream call (see the README). Each is off unless given. */
+export interface TenantLimitOptions {
+  /** Requests a tenant may make per minute (every request, cache hits included). Default: none. */
+  requestsPerMinute?: number;
+  /** Tokens (prompt + completion) a tenant's upstream calls may use per minute. Default: none. */
+  tokensPerMinute?: number;
+  /** USD a tenant's upstream calls may cost per day (rolling), from the models' `price`. Default: none. */
+  usdPerDay?: number;
+  /** A tenant's own limits, replacing the defaults above field by field (undefined: the defaults). */
+  perTenant?: (tenant: string) => TenantLimitOverrides | undefined;
+}
+
 /** The engine's options, whatever the framework (Koa apps use `LlmResilienceOptions`, with Koa's cache `scope`). */
 export interface EngineOptions {
   /** Ordered fallback chain; at least one model. */
@@ -263,6 +282,13 @@ export interface EngineOptions {
   reviewLogSize?: number;
   /** App-wide spend limits: a model whose estimated cost would exceed one is skipped (`over_budget`). Default: none. */
   budget?: { usdPerHour?: number; usdPerDay?: number };
+  /**
+   * The tenant of a request, for `tenantLimits` (Koa: handed the context; Express: the request). undefined or '':
+   * no tenant, no tenant limit. Default: the cache's `scope`.
+   */
+  tenant?(ctx: unknown): string | undefined;
+  /** Limits per tenant: requests and tokens per minute, USD per day. Default: none. */
+  tenantLimits?: TenantLimitOptions;
   /** OpenTelemetry spans (through `@opentelemetry/api`; no-op without a registered tracer provider). Default: true. */
   tracing?: boolean;
   /** Koa: set `x-llm-model`, `x-llm-fallback`, `x-llm-cache`, `x-llm-attempts` on responses of `ctx.llm.complete()`. Default: false. */
@@ -673,6 +699,11 @@ export interface LlmEventMap {
   rescue: { requestId: string; from: string; to: string; afterMs: number; probe: boolean };
   /** Every `complete()`/`stream()` that ended, whatever the outcome. `text` is the answer (not logged). */
   request: RequestSummary;
+  /**
+   * A tenant was refused by one of its `tenantLimits` (429, no upstream call). `tenantId`: a hash of the tenant key
+   * (the key itself is never in an event); `fleet`: decided in the shared store (false: in this process).
+   */
+  'tenant:limited': { requestId: string; tenantId: string; limit: 'requests' | 'tokens' | 'usd'; retryAfterS: number; fleet: boolean };
 }
 
 /** The `request` event: one per completed request. */

@@ -8,6 +8,7 @@ import { type NormalizedRequest, normalizeRequest } from './request/normalize-re
 import { AbortLatch, type AbortSource, linkSignals } from './signals';
 import { costUsd } from './cost/spend-tracker';
 import { errorOutline, summarize } from './observability/request-summary';
+import { type TenantLimits, type TenantTicket, tenantKeyOf } from './limits/tenant-limits';
 
 export { costUsd };
 
@@ -23,6 +24,8 @@ export interface CallContext {
   signal?: AbortSource;
   /** Tenant scope for the cache. Default: ''. */
   scope?: string;
+  /** The request's tenant for `tenantLimits` (undefined or '': no tenant limit). */
+  tenant?: string;
   /** Default task label (e.g. the route's), used when the request has none. */
   task?: string;
   requestId?: string;
@@ -62,6 +65,35 @@ export function complete(
   } catch (err) {
     return Promise.reject(err).then(undefined, (e: unknown) => end.failed(e));
   }
+  const limits = chain.tenantLimits;
+  if (limits && call.tenant !== undefined) return limited(limits, chain, layers, req, call, end);
+  return completeNormalized(chain, layers, req, call, end);
+}
+
+/** A tenant's request: admitted by its limits (or refused) before the cache and the chain, settled when it ends. */
+async function limited(limits: TenantLimits, chain: FallbackChain, layers: Layers, req: NormalizedRequest, call: CallContext, end: RequestEnd): Promise<CompletionResult> {
+  let ticket: TenantTicket | null;
+  try {
+    const tenant = tenantKeyOf(call.tenant);
+    ticket = tenant === undefined ? null : await limits.admit(tenant, req, end.requestId);
+  } catch (err) {
+    return end.failed(err);
+  }
+  if (!ticket) return completeNormalized(chain, layers, req, call, end);
+  const t = ticket;
+  return completeNormalized(chain, layers, req, call, end).then(
+    (r) => {
+      limits.settle(t, r.cached || r.coalesced ? { upstream: false } : { upstream: true, usage: r.usage });
+      return r;
+    },
+    (err: unknown) => {
+      limits.settle(t, { upstream: false });
+      throw err;
+    },
+  );
+}
+
+function completeNormalized(chain: FallbackChain, layers: Layers, req: NormalizedRequest, call: CallContext, end: RequestEnd): Promise<CompletionResult> {
   const cache = req.useCache ? layers.cache : null;
   // Without a cache: straight to the chain, which ends the request in the same step as its own answer.
   if (!cache) return chain.run(req, layers.breakers, [req.signal, call.signal], end.requestId, end);

@@ -14,6 +14,7 @@ import type { LlmStream } from './stream/llm-stream';
 import { llmStream } from './stream/stream-completion';
 import type { EmbedderFactory } from './cache/semantic/embedder';
 import type { DefaultProviderFactory } from './provider/provider-port';
+import { tenantLimitsOf } from './limits/tenant-limits';
 
 /**
  * What the core is handed rather than importing: the provider of the models without one of their own, and the
@@ -47,6 +48,7 @@ export class LlmEngine {
   constructor(options: EngineOptions, defaults: EngineDefaults) {
     this.options = resolveOptions(options);
     this.chain = new FallbackChain(this.options, this.events, defaults.provider);
+    this.chain.tenantLimits = tenantLimitsOf(this.options, this.events);
     this.breakers = new BreakerRegistry(this.options.breaker, this.events);
     for (const m of this.options.models) this.breakers.for(m.name);
     this.cache = this.options.cache ? new ResponseCache(this.options.cache, this.events, this.options.fetch, this.options.models, defaults.embedder) : null;

@@ -5,3 +5,4 @@ export { AllModelsFailedError, isAllModelsFailedError } from './all-models-faile
 export { RequestAbortedError, isRequestAbortedError } from './request-aborted-error';
 export { StreamInterruptedError, isStreamInterruptedError } from './stream-interrupted-error';
 export { MissingPackageError, isMissingPackageError } from './missing-package-error';
+export { TenantLimitError, isTenantLimitError, type TenantLimitKind, type TenantLimitState } from './tenant-limit-error';

@@ -12,8 +12,10 @@ import type { CacheOptions, LlmContext, LlmResilienceOptions } from '../koa/type
 import type { LlmEventListener, LlmEventName, LlmStatus, Unsubscribe } from '../types';
 
 /** The options of `llmResilience`, with the cache's tenant `scope` reading the Express (Node) request. */
-export type LlmExpressOptions = Omit<LlmResilienceOptions, 'cache'> & {
+export type LlmExpressOptions = Omit<LlmResilienceOptions, 'cache' | 'tenant'> & {
   cache?: false | (Omit<CacheOptions, 'scope'> & { scope?: (req: IncomingMessage) => string });
+  /** The request's tenant for `tenantLimits` (undefined or '': none). Default: the cache's `scope`. */
+  tenant?: (req: IncomingMessage) => string | undefined;
 };
 
 type Next = (err?: unknown) => void;
@@ -105,8 +107,10 @@ export function taskOf(req: IncomingMessage): string | undefined {
 export function llmContextFor(engine: LlmEngine, req: IncomingMessage, res: ServerResponse): LlmContext {
   const expose = engine.options.exposeHeaders;
   const scope = engine.cache?.scope as ((req: IncomingMessage) => string) | undefined;
+  const tenant = engine.chain.tenantLimits ? (engine.options.tenant as ((req: IncomingMessage) => string | undefined) | undefined) : undefined;
   const callFor = (): CallContext => {
     const call: CallContext = { signal: responseDisconnect(res), scope: scope?.(req), task: taskOf(req) };
+    if (tenant) call.tenant = tenant(req);
     if (expose) {
       call.onStreamStart = (s) => {
         if (!res.headersSent) setHeaders(res, llmHeaderValues(s.model, s.fallback, s.cached, s.attempts));

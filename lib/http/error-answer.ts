@@ -2,6 +2,8 @@ import { isAllModelsFailedError } from '../errors/all-models-failed-error';
 import { isRequestAbortedError } from '../errors/request-aborted-error';
 import { isRequestError } from '../errors/request-error';
 import { isStreamInterruptedError } from '../errors/stream-interrupted-error';
+import { isTenantLimitError } from '../errors/tenant-limit-error';
+import { rateLimitHeaders } from './rate-limit-headers';
 
 /** How an HTTP adapter answers one of our errors that a route did not catch. */
 export interface ErrorAnswer {
@@ -22,6 +24,9 @@ export function errorAnswer(err: unknown): ErrorAnswer | null {
       headers: { 'Retry-After': String(err.retryAfterS) },
       body: { error: { type: 'all_models_failed', message: err.message, attempts: err.attempts.map((a) => ({ model: a.model, outcome: a.outcome })) } },
     };
+  }
+  if (isTenantLimitError(err)) {
+    return { status: 429, headers: rateLimitHeaders(err), body: { error: { type: 'tenant_rate_limited', code: err.code, limit: err.limit, message: err.message, retryAfterS: err.retryAfterS } } };
   }
   if (isRequestError(err)) {
     return { status: err.status, headers: {}, body: { error: { type: 'invalid_request', code: err.code, message: err.message, details: err.details } } };

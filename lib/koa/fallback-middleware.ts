@@ -5,6 +5,7 @@ import { llmStream } from '../core/stream/stream-completion';
 import { EventBus } from '../core/events/event-bus';
 import { FallbackChain } from '../core/fallback/fallback-chain';
 import { resolveOptions } from '../core/options/resolve-options';
+import { tenantLimitsOf } from '../core/limits/tenant-limits';
 import { buildStatus } from '../core/status';
 import type { CompletionRequest, CompletionResult, LlmStatus } from '../types';
 import { OPENAI_DEFAULTS } from '../defaults';
@@ -23,11 +24,13 @@ class Mount {
     readonly events: EventBus,
     readonly status: () => LlmStatus,
     readonly exposeHeaders: boolean,
+    /** The request's tenant for the chain's `tenantLimits` (none without them). */
+    readonly tenant: ((ctx: ParameterizedContext) => string | undefined) | undefined,
   ) {}
 
   complete(ctx: ParameterizedContext, request: CompletionRequest): Promise<CompletionResult> {
     const layers = layersOf(ctx);
-    const done = complete(this.chain, layers, this.events, request, callContext(ctx, layers));
+    const done = complete(this.chain, layers, this.events, request, this.#call(ctx, layers));
     return this.exposeHeaders ? withResultHeaders(ctx, done) : done;
   }
 
@@ -35,8 +38,15 @@ class Mount {
   stream(ctx: ParameterizedContext, request: CompletionRequest): LlmStream {
     ignoreClientGone(ctx); // a reader leaving a stream (before or after its first token) is not an app error
     const layers = layersOf(ctx);
-    const call = callContext(ctx, layers);
+    const call = this.#call(ctx, layers);
     return llmStream(this.chain, layers, this.events, request, withStreamStartListener(ctx, this.exposeHeaders ? withStreamHeaders(ctx, call) : call));
+  }
+
+  #call(ctx: ParameterizedContext, layers: RequestLayers): CallContext {
+    const call = callContext(ctx, layers);
+    // (without a `tenant` option, the cache's scope: that of `cacheMiddleware` mounted before this one)
+    if (this.chain.tenantLimits) call.tenant = this.tenant ? this.tenant(ctx) : call.scope;
+    return call;
   }
 }
 
@@ -45,8 +55,14 @@ function callContext(ctx: ParameterizedContext, layers: RequestLayers): CallCont
 }
 
 /** Mounts an existing chain (used by `llmResilience`). */
-export function mountFallback(chain: FallbackChain, events: EventBus, status: () => LlmStatus, exposeHeaders = false): Middleware {
-  const mount = new Mount(chain, events, status, exposeHeaders);
+export function mountFallback(
+  chain: FallbackChain,
+  events: EventBus,
+  status: () => LlmStatus,
+  exposeHeaders = false,
+  tenant?: (ctx: ParameterizedContext) => string | undefined,
+): Middleware {
+  const mount = new Mount(chain, events, status, exposeHeaders, tenant);
   return (ctx, next) => {
     // A plain object with its functions made at once, each bound to the request (so `const { complete } = ctx.llm`
     // works too). Not a class instance with functions made when first read: that kept ~150 bytes less alive per
@@ -73,8 +89,9 @@ export function fallbackMiddleware(options: Omit<LlmResilienceOptions, 'cache' |
   const resolved = resolveOptions(chainOptions);
   const events = new EventBus();
   const chain = new FallbackChain(resolved, events, OPENAI_DEFAULTS.provider);
+  chain.tenantLimits = tenantLimitsOf(resolved, events);
   const status = (): LlmStatus => buildStatus(chain, null, null);
-  return Object.assign(mountFallback(chain, events, status, resolved.exposeHeaders), {
+  return Object.assign(mountFallback(chain, events, status, resolved.exposeHeaders, resolved.tenant), {
     status,
     close: async () => chain.close(),
     on: events.on.bind(events),

@@ -20,7 +20,9 @@ export function llmResilience(options: LlmResilienceOptions): LlmResilienceMiddl
   const engine = new LlmEngine(options);
   const status = () => engine.status();
   const { cache, breakers } = engine;
-  const fallback = mountFallback(engine.chain, engine.events, status, engine.options.exposeHeaders);
+  // (a tenant that is the cache's scope is read once a request, as the scope: see `Mount`)
+  const tenant = engine.options.tenant === cache?.scope ? undefined : engine.options.tenant;
+  const fallback = mountFallback(engine.chain, engine.events, status, engine.options.exposeHeaders, tenant);
   // The three layers in one function (the cache and breaker layers only put their part on the request).
   const middleware: Middleware = (ctx, next) => {
     if (cache) useCache(ctx, cache);

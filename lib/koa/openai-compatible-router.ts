@@ -80,7 +80,8 @@ export function openAICompatibleRouter(options: OpenAICompatibleRouterOptions): 
       // that middleware's tenant scope, as its `ctx.llm` applies it: tenants never share its cache's entries
       const scope = engine.cache?.scope;
       let signal: AbortSource | undefined;
-      const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)), scope: scope?.(ctx), task: layersOf(ctx).task });
+      const tenant = engine.chain.tenantLimits ? engine.options.tenant : undefined;
+      const call = (): CallContext => ({ signal: (signal ??= disconnectSignal(ctx)), scope: scope?.(ctx), task: layersOf(ctx).task, tenant: tenant?.(ctx) });
       return {
         // the engine's `exposeHeaders`, as `ctx.llm` follows its middleware's
         complete: (r) => (expose ? withResultHeaders(ctx, engine.complete(r, call())) : engine.complete(r, call())),

@@ -12,6 +12,8 @@ export interface CacheOptions extends EngineCacheOptions {
 export interface LlmResilienceOptions extends EngineOptions {
   /** Response cache; `false` disables it. Default: `{}` (all defaults). */
   cache?: CacheOptions | false;
+  /** The request's tenant for `tenantLimits` (undefined or '': none). Default: the cache's `scope`. */
+  tenant?: (ctx: ParameterizedContext) => string | undefined;
 }
 
 /** What route handlers get as `ctx.llm`. */

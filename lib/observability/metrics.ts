@@ -53,6 +53,8 @@ export function registerMetrics(registry: Registry, llm: Observable): () => void
   const cost = new Counter({ name: 'llm_cost_usd_total', help: 'Cost of answers in USD, by model', labelNames: ['model'], registers });
   const cacheEvents = new Counter({ name: 'llm_cache_lookups_total', help: 'Cache lookups by result', labelNames: ['result'], registers });
   const cooldowns = new Counter({ name: 'llm_cooldowns_total', help: '429 cool-downs started, by model', labelNames: ['model'], registers });
+  // by limit only: a tenant's key is neither a bounded label nor always safe to show
+  const tenantLimited = new Counter({ name: 'llm_tenant_limited_total', help: 'Requests refused by a tenant limit (429), by limit', labelNames: ['limit'], registers });
   new Gauge({
     name: 'llm_breaker_state',
     help: 'Breaker state per model: 0 closed, 1 half-open, 2 open',
@@ -100,6 +102,7 @@ export function registerMetrics(registry: Registry, llm: Observable): () => void
     llm.on('cache:hit', () => cacheEvents.inc({ result: 'hit' })),
     llm.on('cache:miss', () => cacheEvents.inc({ result: 'miss' })),
     llm.on('cooldown', (c) => cooldowns.inc({ model: c.model })),
+    llm.on('tenant:limited', (t) => tenantLimited.inc({ limit: t.limit })),
   ];
   return () => offs.forEach((off) => off());
 }

@@ -17,6 +17,7 @@ import { AttemptLog, type WalkState } from './attempt-log';
 import { ChainWalk, type ChainSuccess, type RunEnd } from './chain-walk';
 import { deadlineSetByRequest, type TimeoutPolicy } from './timeout-rule';
 import type { FleetSync } from '../shared/fleet-sync';
+import type { TenantLimits } from '../limits/tenant-limits';
 import { Cooldowns } from './cooldowns';
 import { costUsd, SpendTracker } from '../cost/spend-tracker';
 import { HedgeBudget } from './hedge-budget';
@@ -72,6 +73,8 @@ export class FallbackChain implements TimeoutPolicy {
   readonly spend: SpendTracker;
   /** Fleet-wide breaker state, when a shared store is configured: one process probes for all. */
   fleet: FleetSync | null = null;
+  /** Limits per tenant (`tenantLimits`), checked before the cache; null: none. */
+  tenantLimits: TenantLimits | null = null;
   readonly #usesContext: boolean;
   /** Every attempt's timeout, on one timer (see `DeadlineQueue`). */
   readonly deadlines = new DeadlineQueue();

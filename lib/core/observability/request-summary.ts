@@ -69,7 +69,7 @@ class Summary implements RequestSummary {
       const e = error as { code?: unknown; attempts?: AttemptRecord[] };
       const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
       this.outcome =
-        code === 'REQUEST_ABORTED' ? 'aborted' : code === 'REQUEST_INVALID' || code === 'REQUEST_TOO_LARGE' || code === 'UPSTREAM_REJECTED_REQUEST' ? 'rejected' : 'failed';
+        code === 'REQUEST_ABORTED' ? 'aborted' : code === 'REQUEST_INVALID' || code === 'REQUEST_TOO_LARGE' || code === 'UPSTREAM_REJECTED_REQUEST' || code === 'TENANT_RATE_LIMITED' ? 'rejected' : 'failed';
       this.model = null;
       this.cached = false;
       this.fallback = false;

@@ -177,6 +177,17 @@ export const optionsSchema = {
       additionalProperties: false,
       properties: { usdPerHour: { type: 'number', exclusiveMinimum: 0 }, usdPerDay: { type: 'number', exclusiveMinimum: 0 } },
     },
+    tenant: {},
+    tenantLimits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        requestsPerMinute: { type: 'integer', minimum: 1 },
+        tokensPerMinute: { type: 'integer', minimum: 1 },
+        usdPerDay: { type: 'number', exclusiveMinimum: 0 },
+        perTenant: {},
+      },
+    },
     exposeHeaders: { type: 'boolean' },
     tracing: { type: 'boolean' },
     maxPromptChars: { type: 'integer', minimum: 1 },

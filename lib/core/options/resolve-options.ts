@@ -1,7 +1,7 @@
 import type { ErrorObject } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
 import { OPTION_DEFAULTS } from './option-defaults';
-import type { EngineCacheOptions, EngineOptions, FallbackReviewEntry, LlmLogger } from '../../types';
+import type { EngineCacheOptions, EngineOptions, FallbackReviewEntry, LlmLogger, TenantLimitOverrides } from '../../types';
 import { type SharedStore, storeProblem } from '../shared/shared-store';
 import { ownValidator } from '../validation/own-validators';
 import { type ChatProvider, isChatProvider } from '../provider/chat-provider';
@@ -83,6 +83,13 @@ export interface ResolvedCache {
   readonly scope: EngineCacheOptions['scope'];
 }
 
+export interface ResolvedTenantLimits {
+  readonly requestsPerMinute: number | undefined;
+  readonly tokensPerMinute: number | undefined;
+  readonly usdPerDay: number | undefined;
+  readonly perTenant: ((tenant: string) => TenantLimitOverrides | undefined) | undefined;
+}
+
 export interface ResolvedOptions {
   readonly models: readonly ResolvedModel[];
   readonly breaker: ResolvedBreaker;
@@ -108,6 +115,9 @@ export interface ResolvedOptions {
   readonly budget: { readonly usdPerHour: number | undefined; readonly usdPerDay: number | undefined } | undefined;
   readonly exposeHeaders: boolean;
   readonly tracing: boolean;
+  /** The request's tenant for `tenantLimits`: the `tenant` option, else the cache's `scope`. */
+  readonly tenant: ((ctx: unknown) => string | undefined) | undefined;
+  readonly tenantLimits: ResolvedTenantLimits | undefined;
 }
 
 /** Every default the resolver fills in (see `OPTION_DEFAULTS`). */
@@ -181,7 +191,7 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
         problems.push(p);
       }
     }
-    return problems;
+    return [...problems, ...tenantProblems(options)];
   }
   const names = new Map<string, number>();
   (options.models ?? []).forEach((m, i) => {
@@ -212,6 +222,7 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
     problems.push({ path: '/logger', message: 'must have info() and warn() methods (pino-compatible)' });
   }
   if (options.onFallback !== undefined && typeof options.onFallback !== 'function') problems.push({ path: '/onFallback', message: 'must be a function' });
+
   const sem = options.cache ? options.cache.semantic : undefined;
   const badSemanticUrl = typeof sem?.baseURL === 'string' ? urlProblem(sem.baseURL) : null;
   if (badSemanticUrl) problems.push({ path: '/cache/semantic/baseURL', message: badSemanticUrl });
@@ -227,11 +238,22 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
       message: "'continue' needs a model after the first with prefill: true (one that continues a trailing assistant message); none has it",
     });
   }
+  problems.push(...tenantProblems(options));
   const rl = options.rateLimit;
   if (rl?.defaultCooldownMs !== undefined && rl.maxCooldownMs !== undefined && rl.defaultCooldownMs > rl.maxCooldownMs) {
     problems.push({ path: '/rateLimit/defaultCooldownMs', message: 'must not exceed maxCooldownMs' });
   }
   return problems;
+}
+
+/** The tenant options the schema cannot check (functions), named even when the schema found other problems. */
+function tenantProblems(options: ResolvableOptions): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (options.tenant !== undefined && typeof options.tenant !== 'function') out.push({ path: '/tenant', message: 'must be a function (ctx) => string | undefined' });
+  const limits = options.tenantLimits as { perTenant?: unknown } | null | undefined;
+  const perTenant = limits !== null && typeof limits === 'object' ? limits.perTenant : undefined;
+  if (perTenant !== undefined && typeof perTenant !== 'function') out.push({ path: '/tenantLimits/perTenant', message: 'must be a function (tenant) => limits | undefined' });
+  return out;
 }
 
 /** What is wrong with a provider's base URL, if anything (never echoing it: it may hold a secret). */
@@ -329,6 +351,8 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
     budget: options.budget ? Object.freeze({ usdPerHour: options.budget.usdPerHour, usdPerDay: options.budget.usdPerDay }) : undefined,
     exposeHeaders: options.exposeHeaders ?? D.exposeHeaders,
     tracing: options.tracing ?? D.tracing,
+    tenant: options.tenant ?? (c ? c.scope : undefined),
+    tenantLimits: options.tenantLimits ? Object.freeze({ ...{ requestsPerMinute: undefined, tokensPerMinute: undefined, usdPerDay: undefined, perTenant: undefined }, ...definedOnly(options.tenantLimits) }) : undefined,
   });
 }
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../../errors/config-error';
 import { loadIoredis } from './load-ioredis';
-import type { SharedStore, SharedStoreHealth, StoreBudget } from './shared-store';
+import type { SharedStore, SharedStoreHealth, StoreBudget, StoreScript } from './shared-store';
 import { OPTION_DEFAULTS } from '../options/option-defaults';
 
 /** Options of `redisStore()`. */
@@ -149,6 +149,24 @@ class RedisSharedStore implements SharedStore {
     // (off every request's path: it may wait for a connection; while Redis is down, the subscriber's next
     // connection subscribes to every channel when it is ready)
     await this.#call(() => sub.subscribe(this.prefix + channel), 0, undefined, this.#timeoutMs * 20, true);
+  }
+
+  async evalScript(script: StoreScript, keys: readonly string[], args: readonly (string | number)[], budget?: StoreBudget): Promise<unknown[] | null> {
+    const full = keys.map((k) => this.prefix + k);
+    const r = await this.#call(
+      async () => {
+        try {
+          return (await this.#client.evalsha(script.sha1, full.length, ...full, ...args)) as unknown[];
+        } catch (err) {
+          // a Redis that has not seen the script yet (or was restarted): sent whole, once
+          if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+          return (await this.#client.eval(script.source, full.length, ...full, ...args)) as unknown[];
+        }
+      },
+      null,
+      budget,
+    );
+    return Array.isArray(r) ? r : null;
   }
 
   health(): SharedStoreHealth {

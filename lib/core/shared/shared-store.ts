@@ -37,13 +37,25 @@ export interface SharedStore {
   subscribe(channel: string, handler: (message: string) => void): Promise<void>;
   health(): SharedStoreHealth;
   close(): Promise<void>;
+  /**
+   * Optional: runs one of the library's scripts atomically (Redis: EVALSHA, EVAL the first time) on `keys` (each
+   * under `prefix`). Its reply, or null when the store is down, slow or cannot run it (the caller then decides on
+   * its own, in process). A store without it keeps the tenant limits per process.
+   */
+  evalScript?(script: StoreScript, keys: readonly string[], args: readonly (string | number)[], budget?: StoreBudget): Promise<unknown[] | null>;
+}
+
+/** A script `evalScript` runs: its source and the SHA-1 of it. */
+export interface StoreScript {
+  readonly source: string;
+  readonly sha1: string;
 }
 
 /** Every method of `SharedStore`: a store lacking one is refused at start-up (the compiler keeps the list whole). */
 export const STORE_METHODS = ['get', 'set', 'setIfAbsent', 'del', 'getWithLock', 'scan', 'publish', 'subscribe', 'health', 'close'] as const;
 type Listed = (typeof STORE_METHODS)[number];
 /** (fails to compile when `SharedStore` gains a method the list above does not name) */
-const STORE_METHODS_COMPLETE: [Exclude<keyof SharedStore, 'prefix' | Listed>] extends [never] ? true : never = true;
+const STORE_METHODS_COMPLETE: [Exclude<keyof SharedStore, 'prefix' | 'evalScript' | Listed>] extends [never] ? true : never = true;
 void STORE_METHODS_COMPLETE;
 
 /** What keeps `s` from being a shared store ('' when nothing does): the methods it lacks, or its prefix. */

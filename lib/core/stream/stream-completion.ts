@@ -20,6 +20,7 @@ import { timerDelay } from '../timer-delay';
 import { classifyError } from '../upstream/classify-error';
 import type { UpstreamAnswer } from '../provider/answer';
 import { checkAnswer } from '../validation/answer-check';
+import { type TenantLimits, type TenantTicket, tenantKeyOf } from '../limits/tenant-limits';
 import { AsyncQueue } from './async-queue';
 import { ContinuationCheck } from './continuation-check';
 import { LlmStream } from './llm-stream';
@@ -89,6 +90,24 @@ async function* streamInner(
   const started = performance.now();
   const req = normalizeRequest(request, chain.models, chain.policy, call.task);
   const requestId = call.requestId ?? nextRequestId();
+  const limits = chain.tenantLimits;
+  // a tenant's stream: admitted by its limits (or refused) before the cache and the chain, settled when it ends
+  const tenant = limits ? tenantKeyOf(call.tenant) : undefined;
+  const ticket = limits && tenant !== undefined ? await limits.admit(tenant, req, requestId) : null;
+  if (limits && ticket) return yield* settledStream(limits, ticket, streamOf(chain, layers, req, requestId, started, call, attempts));
+  return yield* streamOf(chain, layers, req, requestId, started, call, attempts);
+}
+
+/** The stream of a normalized request: through the cache when it applies, else straight over the chain. */
+async function* streamOf(
+  chain: FallbackChain,
+  layers: Layers,
+  req: NormalizedRequest,
+  requestId: string,
+  started: number,
+  call: CallContext,
+  attempts: AttemptRecord[],
+): AsyncGenerator<string, StreamResult> {
   // the walk over the chain, started by the cache layer for the call a flight makes (or for one of the stream's own)
   const walk: StartWalk = (how) => streamWalk(chain, layers, req, requestId, started, [how.signal], how.attempts, how);
   const cache = req.useCache ? layers.cache : null;
@@ -96,6 +115,34 @@ async function* streamInner(
   const r = yield* streamWalk(chain, layers, req, requestId, started, [req.signal, call.signal], attempts, call);
   r.coalesced = false;
   return r;
+}
+
+/**
+ * A tenant's stream, settled against its limits when it ends: with its usage, or with nothing when no upstream
+ * call was made for it (a cache replay, another's answer) or it failed before its first piece. A stream that
+ * failed or was left after it started keeps its estimate (its call ran).
+ */
+async function* settledStream(limits: TenantLimits, ticket: TenantTicket, inner: AsyncGenerator<string, StreamResult>): AsyncGenerator<string, StreamResult> {
+  let delivered = false;
+  let ended = false;
+  try {
+    for (;;) {
+      const step = await inner.next();
+      if (step.done) {
+        ended = true;
+        const r = step.value;
+        limits.settle(ticket, r.cached || r.coalesced ? { upstream: false } : { upstream: true, usage: r.usage });
+        return r;
+      }
+      delivered = true;
+      yield step.value;
+    }
+  } finally {
+    if (!ended) {
+      if (!delivered) limits.settle(ticket, { upstream: false });
+      await inner.return(undefined as never); // a consumer that stopped reading: the stream's own clean-up runs
+    }
+  }
 }
 
 /**

@@ -1,6 +1,8 @@
 import { isAllModelsFailedError } from '../../errors/all-models-failed-error';
 import { isRequestAbortedError } from '../../errors/request-aborted-error';
 import { isRequestError, type RequestError } from '../../errors/request-error';
+import { isTenantLimitError } from '../../errors/tenant-limit-error';
+import { rateLimitHeaders } from '../rate-limit-headers';
 
 /** One answer of the gateway, as any adapter sends it: JSON `body`, or no body when it is null. */
 export interface WireAnswer {
@@ -35,6 +37,8 @@ export function wireErrorAnswer(err: unknown, body: Record<string, unknown>): Wi
     const { message, param } = onTheWire(err, body);
     return openAIError(err.status, message, 'invalid_request_error', err.status === 413 ? 'request_too_large' : 'invalid_request', param);
   }
+  // as OpenAI's own 429: `type` the limit ('requests', 'tokens'; 'usd' for a cost budget), `code` rate_limit_exceeded
+  if (isTenantLimitError(err)) return openAIError(429, err.message, err.limit, 'rate_limit_exceeded', null, rateLimitHeaders(err));
   if (isAllModelsFailedError(err)) return openAIError(503, err.message, 'server_error', 'all_models_failed', null, { 'Retry-After': String(err.retryAfterS) });
   if (isRequestAbortedError(err)) return { status: 499, headers: {}, body: null };
   return null;
