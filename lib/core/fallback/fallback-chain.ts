@@ -20,6 +20,7 @@ import type { FleetSync } from '../shared/fleet-sync';
 import { Cooldowns } from './cooldowns';
 import { costUsd, SpendTracker } from '../cost/spend-tracker';
 import { HedgeBudget } from './hedge-budget';
+import { hasDeploymentGroups, orderDeployments } from './deployment-order';
 
 type ChainOptions = Pick<
   ResolvedOptions,
@@ -72,6 +73,10 @@ export class FallbackChain implements TimeoutPolicy {
   readonly log: AttemptLog;
   /** @internal The walk of this chain, for `complete()` and streams. */
   readonly walker: ChainWalk;
+  /** Some model has several deployments (each request orders them: see `orderDeployments`). */
+  readonly #deployments: boolean;
+  /** @internal A number in [0, 1) for the weighted order of deployments (tests give their own). */
+  random: () => number = Math.random;
 
   constructor(
     options: ChainOptions,
@@ -103,6 +108,17 @@ export class FallbackChain implements TimeoutPolicy {
     this.hedge = options.hedge;
     this.hedgeBudget = options.hedge ? new HedgeBudget(options.hedge.maxExtraLoad) : null;
     this.walker = new ChainWalk(this);
+    this.#deployments = hasDeploymentGroups(options.models);
+  }
+
+  /**
+   * @internal The request with each model's deployments in the order this request tries them (see
+   * `orderDeployments`); the request itself when its chain has no model with several deployments.
+   */
+  withDeploymentOrder(req: NormalizedRequest, streaming: boolean): NormalizedRequest {
+    if (!this.#deployments) return req;
+    const chain = orderDeployments(req.chain, this, req.task, streaming);
+    return chain === req.chain ? req : { ...req, chain };
   }
 
   /**
