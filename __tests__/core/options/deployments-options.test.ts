@@ -1,4 +1,4 @@
-import { ConfigError } from '../../../lib';
+import { ConfigError, createEngine } from '../../../lib';
 import { resolveOptions } from '../../../lib/core/options/resolve-options';
 import type { LlmResilienceOptions } from '../../../lib/koa/types';
 
@@ -119,5 +119,24 @@ describe('models[].deployments', () => {
   it("a deployment's name may not make the name of a model given before it", () => {
     const problems = problemsOf({ models: [{ name: 'gpt/eu', model: 'm', apiKey: 'k' }, { name: 'gpt', model: 'm', apiKey: 'k', deployments: [{ name: 'eu' }, { name: 'us' }] }] });
     expect(problems).toEqual([{ path: '/models/1/deployments/0/name', message: 'makes "gpt/eu", already the name of /models/0' }]);
+  });
+});
+
+describe('a deployment with no key', () => {
+  it('is a ConfigError naming the deployment, when OPENAI_API_KEY is not set', () => {
+    const saved = process.env.OPENAI_API_KEY;
+    delete process.env.OPENAI_API_KEY;
+    try {
+      let err: unknown;
+      try {
+        createEngine({ models: [{ model: 'a', apiKey: 'k' }, { name: 'gpt', model: 'g', deployments: [{ name: 'eu', apiKey: 'k' }, { name: 'us' }] }] });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems).toEqual([{ path: '/models/1/deployments/1/apiKey', message: 'is required when OPENAI_API_KEY is not set' }]);
+    } finally {
+      if (saved !== undefined) process.env.OPENAI_API_KEY = saved;
+    }
   });
 });
