@@ -23,7 +23,7 @@ async function main(): Promise<void> {
       ['2xx / 4xx / 5xx', `${s.status2xx} / ${s.status4xx} / ${s.status5xx}`],
       ['socket errors / client timeouts', `${s.socketErrors} / ${s.timeouts}`],
       ['fallbacks / breaker opens / cache hits', `${s.fallbacks} / ${s.breakerOpens} / ${s.cacheHits}`],
-      ['max attempts per request (chain length)', `${s.maxAttemptsPerRequest} (${s.chainLength})`],
+      ['max attempts per request, retries included (chain length)', `${s.maxAttemptsPerRequest} (${s.chainLength})`],
       ['unhandled rejections / uncaught exceptions', `${s.unhandledRejections} / ${s.uncaughtExceptions}`],
       ['heap after GC: before → after (bound)', s.heapBeforeMb === null ? 'not measured (run with --expose-gc)' : `${s.heapBeforeMb} → ${s.heapAfterMb} MB (growth ≤ ${s.heapBoundMb} MB)`],
       ['open handles after close()', s.openHandlesAfterClose.length ? s.openHandlesAfterClose.join(', ') : 'none'],

@@ -48,6 +48,45 @@ export interface ModelConfig {
    * for every provider.
    */
   provider?: 'openai' | 'anthropic' | 'gemini' | ChatProvider;
+  /**
+   * The same model served by several endpoints (keys, regions, providers): each deployment has its own breaker,
+   * 429 cool-down, bulkhead and latency window, and is named `<name>/<deployment name>` in results, attempts,
+   * events, `status()`, metrics and the dashboard. A 429, a failure, a timeout or an open breaker on one deployment
+   * tries another deployment of the model before the chain falls back to the next model. Each deployment takes the
+   * model's options and overrides what it gives. Default: none (the model is one endpoint).
+   */
+  deployments?: DeploymentConfig[];
+  /**
+   * Which deployment is tried first (then the others, in the same order): `'weighted'` (weighted random, by
+   * `weight`), `'least-busy'` (fewest calls in flight, ties by weight) or `'lowest-latency'` (the lowest recent
+   * median latency of successful answers, or time to first token for streams; a deployment with no sample yet comes
+   * first). Only with `deployments`. Default: `'weighted'`.
+   */
+  strategy?: DeploymentStrategy;
+}
+
+/** How the deployments of one model are ordered for each request (see `ModelConfig.strategy`). */
+export type DeploymentStrategy = 'weighted' | 'least-busy' | 'lowest-latency';
+
+/** One endpoint serving a model (see `ModelConfig.deployments`): what it gives replaces the model's own. */
+export interface DeploymentConfig {
+  /**
+   * Unique among the model's deployments; the deployment is `<model name>/<name>` everywhere. Default: the host
+   * (and port) of `baseURL`; without a `baseURL`, its position (`'0'`, `'1'`, …).
+   */
+  name?: string;
+  /** The deployment's endpoint. Default: the model's `baseURL`. */
+  baseURL?: string;
+  /** The deployment's key. Default: the model's `apiKey`. Never logged, never echoed in errors. */
+  apiKey?: string;
+  /** The provider's model id at this deployment (an Azure OpenAI deployment name, say). Default: the model's `model`. */
+  model?: string;
+  /** Who answers at this deployment (as `ModelConfig.provider`). Default: the model's `provider`. */
+  provider?: 'openai' | 'anthropic' | 'gemini' | ChatProvider;
+  /** Bulkhead of this deployment. Default: the model's `maxConcurrent`. */
+  maxConcurrent?: number;
+  /** Share of requests that try this deployment first with `strategy: 'weighted'` (0: only when the others cannot answer). Default: 1. */
+  weight?: number;
 }
 
 /** Adaptive per-attempt timeouts, learned from each model's successful latencies (per task). */
@@ -633,8 +672,13 @@ export interface LatencyStats {
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 export interface ModelStatus {
+  /** The model's name; for a deployment, `<model name>/<deployment name>`. */
   name: string;
   providerModel: string;
+  /** For a deployment: the name of the model it serves. */
+  group?: string;
+  /** For a deployment: its own name (`name` is `<group>/<deployment>`). */
+  deployment?: string;
   state: BreakerState;
   /** Failures counted in the breaker's rolling window. */
   failures: number;
@@ -682,8 +726,11 @@ export interface LlmStatus {
 export interface LlmEventMap {
   /** After every attempt, whatever its outcome; `background`: an attempt that ended after its request was answered (see `superseded`). */
   attempt: AttemptRecord & { requestId: string; index: number; background?: boolean };
-  /** When the chain moves from one model to the next. */
-  fallback: { requestId: string; from: string; to: string; reason: AttemptOutcome };
+  /**
+   * When the chain moves from one model to the next; `sameModel: true` when it moves to another deployment of the
+   * same model (`from` and `to` are then `<model>/<deployment>` names of one model).
+   */
+  fallback: { requestId: string; from: string; to: string; reason: AttemptOutcome; sameModel?: true };
   'breaker:open': { model: string; halfOpenAt: number };
   'breaker:half_open': { model: string };
   'breaker:close': { model: string };

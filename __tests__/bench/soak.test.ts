@@ -23,7 +23,8 @@ describe('chaos soak (short)', () => {
     expect(summary).toMatchObject({ status5xx: 0, status4xx: 0, unhandledRejections: 0, uncaughtExceptions: 0, openHandlesAfterClose: [], passed: true });
     expect(summary.requests as number).toBeGreaterThan(100);
     expect(summary.fallbacks as number).toBeGreaterThan(0);
-    expect(summary.maxAttemptsPerRequest as number).toBeLessThanOrEqual(summary.chainLength as number);
+    // each model once, plus at most one same-model retry of a transient failure (`retry.maxRetries` is 1)
+    expect(summary.maxAttemptsPerRequest as number).toBeLessThanOrEqual(2 * (summary.chainLength as number));
     expect(summary.heapBeforeMb).not.toBeNull();
     expect(code).toBe(0);
   }, 70_000);

@@ -207,7 +207,7 @@ function toResult(s: ChainSuccess, started: number, coalesced: boolean): Complet
     model: s.model.name,
     providerModel: s.answer.providerModel,
     cached: false,
-    fallback: s.index > 0,
+    fallback: s.fallback,
     coalesced,
     attempts: coalesced ? s.attempts.map((a) => ({ ...a })) : s.attempts,
     usage: usageWithCost(s),

@@ -25,6 +25,7 @@ export function buildStatus(
     return {
       name,
       providerModel,
+      ...(model?.deployment ? { group: model.deployment.group, deployment: model.deployment.name } : {}),
       state: breaker?.state ?? 'closed',
       failures: stats.failures,
       successes: stats.successes,

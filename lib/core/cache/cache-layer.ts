@@ -176,7 +176,7 @@ function cachedAnswerOf(value: ChainSuccess | { streamed: StreamResult }): Cache
     text: value.answer.text,
     model: value.model.name,
     providerModel: value.answer.providerModel,
-    fallback: value.index > 0,
+    fallback: value.fallback,
     usage: usageWithCost(value),
     finishReason: value.answer.finishReason,
     ...(value.json !== undefined ? { json: value.json } : {}),

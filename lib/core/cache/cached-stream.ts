@@ -104,7 +104,7 @@ export async function* cachedStream(layer: CacheLayer, call: CallContext, attemp
           ? { model: v.shared.model, fallback: v.shared.fallback, cached: true, attempts: 0 }
           : 'streamed' in v
             ? { model: v.streamed.model, fallback: v.streamed.fallback, cached: false, attempts: v.streamed.attempts.length }
-            : { model: v.model.name, fallback: v.index > 0, cached: false, attempts: v.attempts.length };
+            : { model: v.model.name, fallback: v.fallback, cached: false, attempts: v.attempts.length };
       call.onStreamStart?.(start);
       firstPieceMs = Math.round(performance.now() - started);
       const text = 'shared' in v ? v.shared.text : 'streamed' in v ? v.streamed.text : v.answer.text;
@@ -167,7 +167,7 @@ function fromChain(s: ChainSuccess, coalesced: boolean, firstTokenMs: number, la
     model: s.model.name,
     providerModel: s.answer.providerModel,
     cached: false,
-    fallback: s.index > 0,
+    fallback: s.fallback,
     resumed: false,
     attempts: s.attempts,
     usage: usageWithCost(s),

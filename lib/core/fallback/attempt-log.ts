@@ -5,6 +5,7 @@ import { contextLengthError } from '../context/context-verdict';
 import type { EventBus } from '../events/event-bus';
 import type { ResolvedModel } from '../options/resolve-options';
 import { type FailureClass, rejectedRequest } from './attempt-failure';
+import { sameModel } from './deployment-order';
 
 /** The message of an attempt cancelled because its caller went away (signal fired, client disconnected). */
 export const CALLER_GONE = 'the caller went away';
@@ -22,7 +23,10 @@ export class AttemptLog {
   }
 
   fallback(requestId: string, from: ResolvedModel, to: ResolvedModel | undefined, reason: AttemptRecord['outcome']): void {
-    if (to && this.events.has('fallback')) this.events.emit('fallback', { requestId, from: from.name, to: to.name, reason });
+    if (!to || !this.events.has('fallback')) return;
+    // to another deployment of the same model: said, so that it is not taken for a fall back to another model
+    if (sameModel(from, to)) this.events.emit('fallback', { requestId, from: from.name, to: to.name, reason, sameModel: true });
+    else this.events.emit('fallback', { requestId, from: from.name, to: to.name, reason });
   }
 
   /**

@@ -14,6 +14,7 @@ import type { Admitted } from './admission';
 import { AttemptFailure, type FailureClass, failureClass } from './attempt-failure';
 import { CALLER_GONE, walkFailed, type WalkState, withHedged } from './attempt-log';
 import { retryDelay } from './retry-rule';
+import { fellBack } from './deployment-order';
 import type { FallbackChain } from './fallback-chain';
 import { settleRace, timerWins } from './hedge-race';
 import { Attempt, type AttemptAnswer } from './run-attempt';
@@ -26,6 +27,8 @@ export interface ChainSuccess {
   model: ResolvedModel;
   /** Position of the answering model in the chain that was walked. */
   index: number;
+  /** The answer came from a model other than the chain's first (another deployment of the first model is not one). */
+  fallback: boolean;
   attempts: AttemptRecord[];
   hedged: boolean;
   contextTruncation?: CompletionResult['contextTruncation'];
@@ -142,6 +145,7 @@ export class ChainWalk {
   ): Promise<T> {
     const chain = this.chain;
     if (chain.closed) return Promise.reject(closedError()).then(undefined, (err: unknown) => end.failed(err));
+    req = chain.withDeploymentOrder(req, false);
     const models = req.chain;
     const deadlineAt = req.deadlineMs === undefined ? Infinity : (requestDeadlineAt ?? performance.now() + req.deadlineMs);
     const context = chain.contextPlan(req);
@@ -562,7 +566,7 @@ class WholeAnswers implements AttemptMode<AttemptAnswer> {
 
 function success(winner: Running, attempts: AttemptRecord[], hedged: boolean): ChainSuccess {
   const s = winner.settled as Extract<Settled, { ok: true }>;
-  const result: ChainSuccess = { answer: s.value.answer, model: winner.model, index: winner.index, attempts, hedged };
+  const result: ChainSuccess = { answer: s.value.answer, model: winner.model, index: winner.index, fallback: fellBack(winner.req.chain, winner.model), attempts, hedged };
   if (s.value.json !== undefined) result.json = s.value.json;
   if (winner.prepared.droppedIndexes.length > 0) {
     result.contextTruncation = { model: winner.model.name, droppedIndexes: winner.prepared.droppedIndexes, promptTokens: winner.prepared.promptTokens };

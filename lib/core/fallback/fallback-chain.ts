@@ -22,6 +22,7 @@ import { Cooldowns } from './cooldowns';
 import { costUsd, SpendTracker } from '../cost/spend-tracker';
 import { HedgeBudget } from './hedge-budget';
 import { RetryBudget } from './retry-rule';
+import { hasDeploymentGroups, orderDeployments } from './deployment-order';
 
 type ChainOptions = Pick<
   ResolvedOptions,
@@ -84,6 +85,10 @@ export class FallbackChain implements TimeoutPolicy {
   readonly log: AttemptLog;
   /** @internal The walk of this chain, for `complete()` and streams. */
   readonly walker: ChainWalk;
+  /** Some model has several deployments (each request orders them: see `orderDeployments`). */
+  readonly #deployments: boolean;
+  /** @internal A number in [0, 1) for the weighted order of deployments (tests give their own). */
+  random: () => number = Math.random;
 
   constructor(
     options: ChainOptions,
@@ -119,6 +124,17 @@ export class FallbackChain implements TimeoutPolicy {
     this.rescue = options.rescue;
     this.rescueBudget = options.rescue ? new HedgeBudget(options.rescue.maxExtraLoad, true) : null;
     this.walker = new ChainWalk(this);
+    this.#deployments = hasDeploymentGroups(options.models);
+  }
+
+  /**
+   * @internal The request with each model's deployments in the order this request tries them (see
+   * `orderDeployments`); the request itself when its chain has no model with several deployments.
+   */
+  withDeploymentOrder(req: NormalizedRequest, streaming: boolean): NormalizedRequest {
+    if (!this.#deployments) return req;
+    const chain = orderDeployments(req.chain, this, req.task, streaming);
+    return chain === req.chain ? req : { ...req, chain };
   }
 
   /**

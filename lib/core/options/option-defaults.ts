@@ -58,6 +58,12 @@ export const OPTION_DEFAULTS = deepFreeze({
 
 export type OptionDefaults = typeof OPTION_DEFAULTS;
 
+/**
+ * What a model with `deployments` leaves out: `models[].strategy` and `models[].deployments[].weight` (the README
+ * states them in their rows' meaning, as they apply only with deployments).
+ */
+export const DEPLOYMENT_DEFAULTS = Object.freeze({ strategy: 'weighted', weight: 1 } as const);
+
 type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 function deepFreeze<T extends object>(o: T): DeepReadonly<T> {

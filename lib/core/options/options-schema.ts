@@ -8,6 +8,14 @@ function durationMs(minimum: number, maximum: number = MAX_TIMER_MS) {
   return { type: 'integer', minimum, maximum } as const;
 }
 
+/** `models[].provider` (and a deployment's): a native family's name, or an object with the methods of a ChatProvider. */
+const PROVIDER = {
+  anyOf: [
+    { enum: ['openai', 'anthropic', 'gemini'] },
+    { type: 'object', required: ['complete'], properties: { complete: { type: 'object' }, stream: { type: 'object' }, close: { type: 'object' } } },
+  ],
+} as const;
+
 /** The longest timeout of one attempt (`models[].timeoutMs`, `firstTokenTimeoutMs`, `idleTimeoutMs`): an hour. */
 export const MAX_ATTEMPT_TIMEOUT_MS = 3_600_000;
 
@@ -36,12 +44,26 @@ export const optionsSchema = {
           idleTimeoutMs: durationMs(1, MAX_ATTEMPT_TIMEOUT_MS),
           prefill: { type: 'boolean' },
           // a ChatProvider's methods are checked as functions after the schema (the schema sees them as {})
-          provider: {
-            anyOf: [
-              { enum: ['openai', 'anthropic', 'gemini'] },
-              { type: 'object', required: ['complete'], properties: { complete: { type: 'object' }, stream: { type: 'object' }, close: { type: 'object' } } },
-            ],
+          provider: PROVIDER,
+          deployments: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 100,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                name: { type: 'string', minLength: 1, maxLength: 200 },
+                baseURL: { type: 'string', minLength: 1 },
+                apiKey: { type: 'string', minLength: 1 },
+                model: { type: 'string', minLength: 1, maxLength: 200 },
+                provider: PROVIDER,
+                maxConcurrent: { type: 'integer', minimum: 1 },
+                weight: { type: 'number', minimum: 0, maximum: 1_000_000 },
+              },
+            },
           },
+          strategy: { enum: ['weighted', 'least-busy', 'lowest-latency'] },
           price: {
             type: 'object',
             additionalProperties: false,

@@ -1,7 +1,7 @@
 import type { ErrorObject } from 'ajv';
 import { ConfigError, type ConfigProblem } from '../../errors/config-error';
-import { OPTION_DEFAULTS } from './option-defaults';
-import type { EngineCacheOptions, EngineOptions, FallbackReviewEntry, LlmLogger, TenantLimitOverrides } from '../../types';
+import { DEPLOYMENT_DEFAULTS, OPTION_DEFAULTS } from './option-defaults';
+import type { DeploymentConfig, DeploymentStrategy, EngineCacheOptions, EngineOptions, FallbackReviewEntry, LlmLogger, ModelConfig, TenantLimitOverrides } from '../../types';
 import { type SharedStore, storeProblem } from '../shared/shared-store';
 import { ownValidator } from '../validation/own-validators';
 import { type ChatProvider, isChatProvider } from '../provider/chat-provider';
@@ -22,6 +22,22 @@ export interface ResolvedModel {
   readonly prefill: boolean;
   /** The model's own provider; undefined: the OpenAI-compatible one (the openai SDK). */
   readonly provider: ChatProvider | undefined;
+  /**
+   * Set when this entry is one deployment of a model with `deployments` (`name` is then `<group>/<deployment>`: the
+   * key of its breaker, cool-down, bulkhead, latencies and spend). The deployments of a model are contiguous in
+   * the chain, in the order they were configured; each request orders them by `strategy` (see `orderDeployments`).
+   */
+  readonly deployment?: ResolvedDeployment;
+}
+
+/** What a chain entry that is one deployment of a model knows of it. */
+export interface ResolvedDeployment {
+  /** The configured model's name (`models[].name`, else `model`). */
+  readonly group: string;
+  /** The deployment's own name. */
+  readonly name: string;
+  readonly weight: number;
+  readonly strategy: DeploymentStrategy;
 }
 
 export interface ResolvedAdaptiveTimeout {
@@ -183,7 +199,7 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
         }
         continue;
       }
-      const provider = /^\/models\/\d+\/provider(?=\/|$)/.exec(err.instancePath);
+      const provider = /^\/models\/\d+(?:\/deployments\/\d+)?\/provider(?=\/|$)/.exec(err.instancePath);
       const p = provider ? { path: provider[0], message: PROVIDER_PROBLEM } : describe(err);
       const id = `${p.path}|${p.message}`;
       if (!seen.has(id)) {
@@ -193,12 +209,13 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
     }
     return [...problems, ...tenantProblems(options)];
   }
-  const names = new Map<string, number>();
+  const names = new Map<string, string>();
   (options.models ?? []).forEach((m, i) => {
     const name = m.name ?? m.model;
     const first = names.get(name);
-    if (first !== undefined) problems.push({ path: `/models/${i}/name`, message: `duplicates the name of /models/${first} ("${name}")` });
-    else names.set(name, i);
+    if (first !== undefined) problems.push({ path: `/models/${i}/name`, message: `duplicates the name of ${first} ("${name}")` });
+    else names.set(name, `/models/${i}`);
+    deploymentProblems(m, i, names, problems);
     const badUrl = m.baseURL !== undefined ? urlProblem(m.baseURL) : null;
     if (badUrl) problems.push({ path: `/models/${i}/baseURL`, message: badUrl });
     if (typeof m.provider === 'object' && !isChatProvider(m.provider)) {
@@ -226,7 +243,8 @@ function collectProblems(options: ResolvableOptions): ConfigProblem[] {
   const sem = options.cache ? options.cache.semantic : undefined;
   const badSemanticUrl = typeof sem?.baseURL === 'string' ? urlProblem(sem.baseURL) : null;
   if (badSemanticUrl) problems.push({ path: '/cache/semantic/baseURL', message: badSemanticUrl });
-  if (sem && sem.apiKey === undefined && options.models?.[0]?.apiKey === undefined && !process.env.OPENAI_API_KEY) {
+  const firstKey = options.models?.[0]?.apiKey ?? options.models?.[0]?.deployments?.[0]?.apiKey;
+  if (sem && sem.apiKey === undefined && firstKey === undefined && !process.env.OPENAI_API_KEY) {
     problems.push({ path: '/cache/semantic/apiKey', message: 'is required when the first model has no apiKey and OPENAI_API_KEY is not set' });
   }
   // Only a model that continues a trailing assistant message may continue a stream, and the first model never
@@ -254,6 +272,65 @@ function tenantProblems(options: ResolvableOptions): ConfigProblem[] {
   const perTenant = limits !== null && typeof limits === 'object' ? limits.perTenant : undefined;
   if (perTenant !== undefined && typeof perTenant !== 'function') out.push({ path: '/tenantLimits/perTenant', message: 'must be a function (tenant) => limits | undefined' });
   return out;
+}
+
+/**
+ * What is wrong with a model's `deployments` (pushed to `problems`, every bad field by its path): each deployment's
+ * `baseURL` and `provider` as a model's; its name (given, or its default: see `deploymentNames`) unique among the
+ * model's deployments, and `<model>/<deployment>` unique among every name of the chain; `strategy` only with
+ * deployments. `names` holds the chain's names so far (each with where it was given).
+ */
+function deploymentProblems(m: ModelConfig, i: number, names: Map<string, string>, problems: ConfigProblem[]): void {
+  const at = `/models/${i}`;
+  if (m.deployments === undefined) {
+    if (m.strategy !== undefined) problems.push({ path: `${at}/strategy`, message: 'applies only to a model with deployments' });
+    return;
+  }
+  const own = new Map<string, number>();
+  deploymentNames(m.deployments).forEach((name, j) => {
+    const d = m.deployments![j];
+    const path = `${at}/deployments/${j}`;
+    if (d.name === undefined && d.baseURL !== undefined && urlProblem(d.baseURL) !== null) {
+      // no default name from a bad URL: the URL's own problem is reported below
+    } else if (own.has(name)) {
+      const why = d.name === undefined ? (d.baseURL === undefined ? 'its position' : "its baseURL's host") : 'its name';
+      problems.push({ path: `${path}/name`, message: `duplicates the name of ${at}/deployments/${own.get(name)} ("${name}", from ${why}): give each deployment a distinct name` });
+    } else {
+      own.set(name, j);
+      const full = `${m.name ?? m.model}/${name}`;
+      const first = names.get(full);
+      if (first !== undefined) problems.push({ path: `${path}/name`, message: `makes "${full}", already the name of ${first}` });
+      else names.set(full, path);
+    }
+    const badUrl = d.baseURL !== undefined ? urlProblem(d.baseURL) : null;
+    if (badUrl) problems.push({ path: `${path}/baseURL`, message: badUrl });
+    if (typeof d.provider === 'object' && !isChatProvider(d.provider)) problems.push({ path: `${path}/provider`, message: PROVIDER_PROBLEM });
+    if (d.provider === 'anthropic' || d.provider === 'gemini') {
+      problems.push({ path: `${path}/provider`, message: `'${d.provider}' needs the engine of the package (createEngine, llmResilience or llmExpress)` });
+    }
+  });
+  if (m.deployments.every((d) => d.weight === 0) && (m.strategy ?? DEPLOYMENT_DEFAULTS.strategy) === 'weighted') {
+    problems.push({ path: `${at}/deployments`, message: "needs a deployment with a weight above 0 (strategy 'weighted')" });
+  }
+}
+
+/**
+ * Each deployment's name: its own `name`; else the host (and port) of its `baseURL`; else its position (`'0'`,
+ * `'1'`, …). A bad `baseURL` gives its position (the URL is reported on its own).
+ */
+export function deploymentNames(deployments: readonly DeploymentConfig[]): string[] {
+  return deployments.map((d, j) => {
+    if (d.name !== undefined) return d.name;
+    if (d.baseURL !== undefined) {
+      try {
+        const host = new URL(d.baseURL).host;
+        if (host !== '') return host;
+      } catch {
+        // reported by urlProblem
+      }
+    }
+    return String(j);
+  });
 }
 
 /** What is wrong with a provider's base URL, if anything (never echoing it: it may hold a secret). */
@@ -285,8 +362,8 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
   if (use.modelsRequired && options.models === undefined) problems.unshift({ path: '/models', message: 'is required' });
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const models = (options.models ?? []).map((m) =>
-    Object.freeze<ResolvedModel>({
+  const models = (options.models ?? []).flatMap((m) => {
+    const model: ResolvedModel = {
       name: m.name ?? m.model,
       model: m.model,
       baseURL: m.baseURL,
@@ -300,8 +377,24 @@ export function resolveOptions(options: ResolvableOptions, use: { modelsRequired
       idleTimeoutMs: m.idleTimeoutMs ?? D.models.idleTimeoutMs,
       prefill: m.prefill ?? D.models.prefill,
       provider: typeof m.provider === 'object' ? m.provider : undefined,
-    }),
-  );
+    };
+    if (m.deployments === undefined) return [Object.freeze(model)];
+    // one chain entry per deployment: the model's settings, with what the deployment gives in their place
+    const strategy = m.strategy ?? DEPLOYMENT_DEFAULTS.strategy;
+    const names = deploymentNames(m.deployments);
+    return m.deployments.map((d, j) =>
+      Object.freeze<ResolvedModel>({
+        ...model,
+        name: `${model.name}/${names[j]}`,
+        model: d.model ?? model.model,
+        baseURL: d.baseURL ?? model.baseURL,
+        apiKey: d.apiKey ?? model.apiKey,
+        maxConcurrent: d.maxConcurrent ?? model.maxConcurrent,
+        provider: d.provider === undefined ? model.provider : typeof d.provider === 'object' ? d.provider : undefined,
+        deployment: Object.freeze({ group: model.name, name: names[j], weight: d.weight ?? DEPLOYMENT_DEFAULTS.weight, strategy }),
+      }),
+    );
+  });
   const c = options.cache;
   const cache: ResolvedCache | false =
     c === false

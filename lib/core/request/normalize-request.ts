@@ -77,6 +77,16 @@ export function requestValidator(): ValidateFunction {
   return ownValidator('request');
 }
 
+/** The names a request's `models` may give: each model's, and each deployment's. */
+function configuredNames(models: readonly ResolvedModel[]): string[] {
+  const names: string[] = [];
+  for (const m of models) {
+    if (m.deployment && !names.includes(m.deployment.group)) names.push(m.deployment.group);
+    names.push(m.name);
+  }
+  return names;
+}
+
 /** Validates a request; throws a `RequestError` (400) naming every problem. */
 export function normalizeRequest(
   request: CompletionRequest,
@@ -106,9 +116,10 @@ export function normalizeRequest(
   if (request.models !== undefined && Array.isArray(request.models)) {
     const picked: ResolvedModel[] = [];
     for (const name of request.models) {
-      const m = models.find((x) => x.name === name);
-      if (!m) details.push(`/models: unknown model "${String(name).slice(0, 100)}" (configured: ${models.map((x) => x.name).join(', ')})`);
-      else if (!picked.includes(m)) picked.push(m);
+      // a model with deployments: all of them (or one, by its `<model>/<deployment>` name)
+      const found = models.filter((x) => x.name === name || x.deployment?.group === name);
+      if (found.length === 0) details.push(`/models: unknown model "${String(name).slice(0, 100)}" (configured: ${configuredNames(models).join(', ')})`);
+      for (const m of found) if (!picked.includes(m)) picked.push(m);
     }
     chain = picked;
   }

@@ -8,6 +8,7 @@ import type { EventBus } from '../events/event-bus';
 import type { ModelBreaker } from '../breaker/model-breaker';
 import { AttemptFailure, type FailureClass, failureClass } from '../fallback/attempt-failure';
 import { type Admission, type AttemptMode, closedError, type WalkContext } from '../fallback/chain-walk';
+import { fellBack } from '../fallback/deployment-order';
 import type { FallbackChain } from '../fallback/fallback-chain';
 import { elapsed, type Running, type Settled } from '../fallback/running-attempt';
 import { type AttemptLimit, firstTokenLimit, type TimeoutPolicy } from '../fallback/timeout-rule';
@@ -159,6 +160,7 @@ async function* streamWalk(
   attempts: AttemptRecord[],
   call: Pick<CallContext, 'onStreamStart'>,
 ): AsyncGenerator<string, StreamResult> {
+  req = chain.withDeploymentOrder(req, true);
   const consumerGone = new AbortLatch();
   const signals = [...callerSignals, consumerGone];
   let finished = false;
@@ -189,7 +191,7 @@ async function* streamWalk(
       try {
         for await (const delta of live.queue) {
           if (firstTokenMs === null) firstTokenMs = Math.round(performance.now() - started);
-          if (!streams.committed) call.onStreamStart?.({ model: model.name, fallback: i > 0, cached: false, attempts: attempts.length + 1 });
+          if (!streams.committed) call.onStreamStart?.({ model: model.name, fallback: fellBack(req.chain, model), cached: false, attempts: attempts.length + 1 });
           streams.committed = true;
           streams.text += delta;
           yield delta;
@@ -205,7 +207,7 @@ async function* streamWalk(
           model: model.name,
           providerModel: r.answer.providerModel,
           cached: false,
-          fallback: i > 0,
+          fallback: fellBack(req.chain, model),
           resumed,
           attempts,
           usage,

@@ -24,9 +24,10 @@ export class OpenAIProvider implements DefaultProvider {
 
   constructor(models: readonly ResolvedModel[], fetchImpl?: typeof globalThis.fetch) {
     // models with a provider of their own are not this one's (their index is kept, for the error's path)
+    const paths = optionPaths(models);
     const problems = models.flatMap((m, i) =>
       m.provider === undefined && m.apiKey === undefined && !process.env.OPENAI_API_KEY
-        ? [{ path: `/models/${i}/apiKey`, message: 'is required when OPENAI_API_KEY is not set' }]
+        ? [{ path: `${paths[i]}/apiKey`, message: 'is required when OPENAI_API_KEY is not set' }]
         : [],
     );
     if (problems.length > 0) throw new ConfigError(problems);
@@ -238,5 +239,23 @@ function toolCallsOf(raw: unknown): ToolCall[] {
       throw new InvalidAnswerError('a tool call lacks an id, a function name or its arguments');
     }
     return { id: t.id, type: 'function', function: { name: fn.name, arguments: fn.arguments } };
+  });
+}
+
+/**
+ * Where each chain entry was configured: `/models/<i>`, or `/models/<i>/deployments/<j>` for a deployment (the
+ * deployments of a model are contiguous in the chain, in their configured order).
+ */
+function optionPaths(models: readonly ResolvedModel[]): string[] {
+  let i = -1;
+  let j = 0;
+  return models.map((m, k) => {
+    const prev = models[k - 1];
+    if (m.deployment && prev?.deployment?.group === m.deployment.group) j++;
+    else {
+      i++;
+      j = 0;
+    }
+    return m.deployment ? `/models/${i}/deployments/${j}` : `/models/${i}`;
   });
 }
