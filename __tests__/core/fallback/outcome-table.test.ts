@@ -113,7 +113,9 @@ describe('the breakers count what the table says', () => {
     const first = memoryProvider({ fallback: step });
     const engine = createEngine({
       models: [
-        { name: 'first', model: 'm1', provider: first, timeoutMs: 100 },
+        // 100 ms where the kind is a timeout; elsewhere room enough that a stalled event loop (a loaded CI machine)
+        // cannot turn an immediate answer or failure (a retried 503 included) into a timeout
+        { name: 'first', model: 'm1', provider: first, timeoutMs: kind === 'timeout' || kind === 'timeout_by_request' ? 100 : 5000 },
         { name: 'second', model: 'm2', provider: memoryProvider() },
       ],
       adaptiveTimeout: false,
