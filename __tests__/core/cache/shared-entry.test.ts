@@ -35,7 +35,8 @@ beforeAll(async () => {
   prefix = `klr-test-${randomUUID()}:`;
   // adaptiveTimeout off: after 120 fast answers a learned timeout near 50 ms could take the 8 MiB case (slow on a
   // busy machine) for the primary timing out; these tests are about what is read, not about timing
-  const store = () => ({ adaptiveTimeout: false, cache: { store: redisStore({ url: REDIS, prefix, timeoutMs: STORE_TIMEOUT_MS }), ttlMs: 60_000 } });
+  // each read counts the provider's calls: no rescue (a loaded machine's stall past a fast model's p99) adds one
+  const store = () => ({ adaptiveTimeout: false, rescue: false, cache: { store: redisStore({ url: REDIS, prefix, timeoutMs: STORE_TIMEOUT_MS }), ttlMs: 60_000 } });
   writer = createEngine({ models: models(), ...store() });
   reader = await startApp({ models: models(), ...store(), exposeHeaders: true } as LlmResilienceOptions);
 });

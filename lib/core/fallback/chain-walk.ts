@@ -447,7 +447,10 @@ export class ChainWalk {
     const rescue = this.chain.rescue;
     if (!rescue) return undefined;
     const after = this.chain.latency.window(model.name, task, rescue.minSamples)?.percentile(rescue.afterPercentile);
-    return after ?? (probing ? 0 : undefined);
+    if (after === undefined) return probing ? 0 : undefined;
+    // a closed breaker's attempt is not rescued before RESCUE_FLOOR_MS: below that, the next model rarely answers
+    // sooner, and a pause of the event loop alone would start it
+    return probing ? after : Math.max(after, RESCUE_FLOOR_MS);
   }
 
   /**
@@ -585,6 +588,9 @@ function recordOf(r: Running<unknown>, outcome: AttemptRecord['outcome'], latenc
   if (message !== undefined) record.message = message;
   return withHedged(record, r);
 }
+
+/** The earliest a closed breaker's slow attempt is rescued (ms), whatever its model's p99. */
+const RESCUE_FLOOR_MS = 50;
 
 /** Waits `ms` before a retry; ends early when the caller leaves (the walk then stops). */
 function pause(ms: number, signals: readonly (AbortSource | undefined)[]): Promise<void> {
