@@ -246,14 +246,7 @@ export class ChainWalk {
         next = await this.#rescue(kind, contenders, rescueAfter, probing, w, next);
       } else if (hedgeAfter !== undefined && next < models.length && budget && budget.canTake()) {
         if (await timerWins(contenders[0].promise, hedgeAfter)) {
-          // Find the next model that may be called now; the ones skipped on the way are recorded once, here.
-          let j = next;
-          let prepJ: Admitted | undefined;
-          for (; j < models.length; j++) {
-            prepJ = chain.prepare(models[j], req, w.breakers, w.context, w.state.tooLongFor);
-            if (prepJ.ok) break;
-            chain.record(attempts, requestId, prepJ.skip);
-          }
+          const [j, prepJ] = this.#nextAdmitted(w, next);
           next = j + 1;
           const leftNow = w.deadlineAt - performance.now();
           if (prepJ?.ok && leftNow >= 1 && budget.tryTake()) {
@@ -278,7 +271,7 @@ export class ChainWalk {
           (o, latencyMs) => this.#superseded(o, latencyMs, w),
         );
       }
-      if (winner) return { winner, hedged: contenders.length > 1 && !winner.rescue && !contenders[0].background };
+      if (winner) return { winner, hedged: contenders.length > 1 && !contenders[0].background }; // a rescue is no hedge
       if (contenders.length === 1) {
         const retryAfter = this.#retryPlan(contenders[0], w, retries);
         if (retryAfter !== undefined) {
@@ -462,17 +455,11 @@ export class ChainWalk {
    */
   async #rescue<V>(kind: AttemptMode<V>, contenders: Contender<V>[], afterMs: number, probing: boolean, w: WalkContext, next: number): Promise<number> {
     const chain = this.chain;
-    const { req, attempts, requestId } = w;
+    const { req, requestId } = w;
     const models = req.chain;
     const slow = contenders[0];
     if (!(await timerWins(slow.promise, afterMs))) return next;
-    let j = next;
-    let prepJ: Admitted | undefined;
-    for (; j < models.length; j++) {
-      prepJ = chain.prepare(models[j], req, w.breakers, w.context, w.state.tooLongFor);
-      if (prepJ.ok) break;
-      chain.record(attempts, requestId, prepJ.skip);
-    }
+    const [j, prepJ] = this.#nextAdmitted(w, next);
     const leftNow = w.deadlineAt - performance.now();
     if (!prepJ?.ok || leftNow < 1) return j + 1;
     if (!probing) {
@@ -489,6 +476,22 @@ export class ChainWalk {
   }
 
   /**
+   * The first model from `from` on that may be called now (a hedge's or a rescue's), with its admission; the ones
+   * skipped on the way are recorded once, here. `[models.length, undefined]` when there is none.
+   */
+  #nextAdmitted(w: WalkContext, from: number): [number, Admitted | undefined] {
+    const models = w.req.chain;
+    let j = from;
+    let prepared: Admitted | undefined;
+    for (; j < models.length; j++) {
+      prepared = this.chain.prepare(models[j], w.req, w.breakers, w.context, w.state.tooLongFor);
+      if (prepared.ok) break;
+      this.chain.record(w.attempts, w.requestId, prepared.skip);
+    }
+    return [j, prepared];
+  }
+
+  /**
    * A rescued attempt was still running when its rescue answered: recorded as `superseded` for the request; its own
    * outcome, once it has one, is reported by an `attempt` event with `background: true` and learnt from (a 429's
    * cool-down). Its breaker counts it as any attempt.
@@ -497,7 +500,6 @@ export class ChainWalk {
     const chain = this.chain;
     chain.record(w.attempts, w.requestId, recordOf(c, 'superseded', latencyMs, 'still running when another model answered: left to end on its own'));
     void c.promise.then((settled) => {
-      c.settled = settled;
       const record = recordOf(c, settled.ok ? 'success' : settled.failure.outcome, settled.latencyMs, settled.ok ? undefined : settled.failure.message);
       if (!settled.ok) {
         if (settled.failure.status !== undefined) record.status = settled.failure.status;
